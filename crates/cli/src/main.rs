@@ -1,0 +1,2 @@
+//! The `hashward` binary.
+fn main() {}

@@ -1,0 +1,1129 @@
+//! The engine: drives formats recursively, owns every write, enforces every limit.
+//!
+//! Flow: the image is probed at offset 0; a codec's output is peeked and, when it starts a
+//! stream archive, unpacked straight from the decoder without an intermediate file; anything
+//! else is written under `--out`, hashed, and queued to be probed in turn. Files no format
+//! claims are searched for embedded signatures (carving). Symlinks are created only after
+//! their container is complete, and only when they resolve inside it, following the links
+//! already extracted, so that no chain of links can lead out.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use aho_corasick::AhoCorasick;
+use hashward_model::{Evidence, Finding, RuleId, Severity, Subject, bytes_excerpt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::limits::{CountingReader, RatioReader};
+use super::safepath::{self, Refusal};
+use super::{
+    Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, HEAD_LEN, Input, LimitHit, LimitKind, Sink,
+    UnpackOptions, identify,
+};
+
+/// One extracted entry, as listed in `result.entries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EntryRecord {
+    /// Path relative to the output root, `/`-separated.
+    pub path: String,
+    /// `file`, `dir`, `symlink`, `hardlink` or `device`.
+    pub kind: String,
+    /// Bytes written (files and hard links).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// sha256 of the content (files and hard links).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Link target as stored, or device description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Formats from the image down to the container holding this entry.
+    pub layers: Vec<String>,
+    /// The file that held the container (`""` for the image itself).
+    pub parent: String,
+    /// Offset of the entry's header inside its container, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Permission bits as stored (files are written 0644 whatever they say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// The content stopped early (limit or damage).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// Recorded but not created on disk (a device, or a link leading out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_created: bool,
+}
+
+/// One container that was opened.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct NodeRecord {
+    /// The file that holds it (`""` for the image).
+    pub path: String,
+    /// Where in that file it starts (non-zero when carved).
+    pub offset: u64,
+    /// Format id.
+    pub format: String,
+    /// Formats from the image down to and including this one.
+    pub layers: Vec<String>,
+    /// Bytes of the file that belong to it, when the format knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Entries it produced directly.
+    pub entries: u64,
+    /// `ok`, `partial` (stopped by damage or a limit) or `failed` (nothing recovered).
+    pub status: String,
+    /// What stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Format-specific facts (headers, signatures).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+}
+
+/// Totals for a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct UnpackStats {
+    /// Regular files written.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Symlinks and hard links.
+    pub links: u64,
+    /// Device nodes, FIFOs, sockets (recorded only).
+    pub specials: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Containers opened.
+    pub containers: u64,
+    /// Chunks found by carving.
+    pub carved: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct UnpackReport {
+    /// sha256 of the image.
+    pub image_sha256: String,
+    /// Size of the image.
+    pub image_size: u64,
+    /// Every entry, in extraction order.
+    pub entries: Vec<EntryRecord>,
+    /// Every container opened.
+    pub nodes: Vec<NodeRecord>,
+    /// FW-100 / FW-101 / FW-102 findings.
+    pub findings: Vec<Finding>,
+    /// Totals.
+    pub stats: UnpackStats,
+}
+
+/// Errors that stop a run before it starts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnpackError {
+    /// The image could not be read.
+    #[error("cannot read image {path}: {source}")]
+    Image {
+        /// Image path.
+        path: PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The output directory is unusable.
+    #[error("output directory {path}: {reason}")]
+    Output {
+        /// Output path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Progress callback: (entries so far, bytes written so far).
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Findings of one rule beyond this many are counted, not listed.
+const MAX_FINDINGS_PER_RULE: usize = 200;
+/// Carving: candidate offsets probed per file, and chunks unpacked per file.
+const MAX_CARVE_PROBES: u64 = 100_000;
+const MAX_CARVE_CHUNKS: u64 = 1_000;
+/// Symlink hops followed when checking where a link leads.
+const MAX_LINK_HOPS: usize = 40;
+
+/// Unpack `image` into `opts.out`, recursively.
+pub fn unpack_image(
+    image: &Path,
+    opts: &UnpackOptions,
+    progress: Option<Progress<'_>>,
+) -> Result<UnpackReport, UnpackError> {
+    let err = |source| UnpackError::Image { path: image.to_owned(), source };
+    let file = File::open(image).map_err(err)?;
+    let meta = file.metadata().map_err(err)?;
+    if !meta.is_file() {
+        return Err(err(io::Error::other("not a regular file")));
+    }
+    let mut hasher = Sha256::new();
+    io::copy(&mut io::BufReader::with_capacity(1 << 20, &file), &mut HashWriter(&mut hasher)).map_err(err)?;
+    let image_sha = hex::encode(hasher.finalize());
+    let root = prepare_out(&opts.out)?;
+    let blob = Blob::from_file(file).map_err(err)?;
+    let name = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+
+    let mut eng = Engine {
+        opts,
+        root,
+        started: Instant::now(),
+        image_sha: image_sha.clone(),
+        total: 0,
+        count: 0,
+        entries: Vec::new(),
+        by_path: HashMap::new(),
+        nodes: Vec::new(),
+        findings: Vec::new(),
+        suppressed: HashMap::new(),
+        queue: VecDeque::new(),
+        exhausted: None,
+        progress,
+        stats: UnpackStats::default(),
+    };
+    let top = Place {
+        root: Vec::new(),
+        layers: Vec::new(),
+        carrier: String::new(),
+        depth: 0,
+        ancestors: Rc::new(vec![hex_to_arr(&image_sha)]),
+    };
+    eng.examine(&blob, &top, Vec::new(), &name, "");
+    while let Some(p) = eng.queue.pop_front() {
+        if eng.exhausted.is_some() {
+            break;
+        }
+        eng.examine_file(p);
+    }
+    Ok(eng.finish(meta.len()))
+}
+
+fn hex_to_arr(h: &str) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    let _ = hex::decode_to_slice(h, &mut a);
+    a
+}
+
+fn prepare_out(out: &Path) -> Result<PathBuf, UnpackError> {
+    let bad = |reason: String| UnpackError::Output { path: out.to_owned(), reason };
+    match fs::symlink_metadata(out) {
+        Ok(m) if m.is_dir() => {
+            let mut it = fs::read_dir(out).map_err(|e| bad(e.to_string()))?;
+            if it.next().is_some() {
+                return Err(bad("exists and is not empty".into()));
+            }
+        }
+        Ok(_) => return Err(bad("exists and is not a directory".into())),
+        Err(_) => fs::create_dir_all(out).map_err(|e| bad(e.to_string()))?,
+    }
+    out.canonicalize().map_err(|e| bad(e.to_string()))
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a container's children go, and how we got there.
+#[derive(Clone)]
+struct Place {
+    /// Directory (relative to the output root) that is this container's root.
+    root: Vec<String>,
+    /// Formats down to and including this container.
+    layers: Vec<String>,
+    /// The file holding the container (relative path, `""` for the image).
+    carrier: String,
+    /// Nesting depth (number of formats in `layers`).
+    depth: u32,
+    /// sha256 of every file from the image down to the carrier, to stop extraction loops.
+    ancestors: Rc<Vec<[u8; 32]>>,
+}
+
+/// A written file waiting to be probed.
+struct Pending {
+    parts: Vec<String>,
+    place: Place,
+    sha: [u8; 32],
+}
+
+/// A symlink waiting for its container to finish.
+struct PendingLink {
+    parts: Vec<String>,
+    target: Vec<u8>,
+    offset: Option<u64>,
+    mode: Option<u32>,
+}
+
+struct Engine<'a> {
+    opts: &'a UnpackOptions,
+    root: PathBuf,
+    started: Instant,
+    image_sha: String,
+    total: u64,
+    count: u64,
+    entries: Vec<EntryRecord>,
+    by_path: HashMap<String, usize>,
+    nodes: Vec<NodeRecord>,
+    findings: Vec<Finding>,
+    suppressed: HashMap<RuleId, usize>,
+    queue: VecDeque<Pending>,
+    /// A run-wide limit (total size, entries, time) was reached: stop everything.
+    exhausted: Option<LimitKind>,
+    progress: Option<Progress<'a>>,
+    stats: UnpackStats,
+}
+
+impl<'a> Engine<'a> {
+    fn finish(mut self, image_size: u64) -> UnpackReport {
+        let mut extra = Vec::new();
+        for (rule, n) in &self.suppressed {
+            extra.push(Finding::new(
+                *rule,
+                Subject::FirmwareImage { sha256: self.image_sha.clone() },
+                format!("{n} more {rule} findings were not listed"),
+            ));
+        }
+        extra.sort_by_key(|f| f.rule);
+        self.findings.extend(extra);
+        self.stats.seconds = self.started.elapsed().as_secs_f64();
+        UnpackReport {
+            image_sha256: self.image_sha,
+            image_size,
+            entries: self.entries,
+            nodes: self.nodes,
+            findings: self.findings,
+            stats: self.stats,
+        }
+    }
+
+    // ---- findings -------------------------------------------------------------------
+
+    fn finding(&mut self, f: Finding) {
+        let n = self.findings.iter().filter(|x| x.rule == f.rule).count();
+        if n >= MAX_FINDINGS_PER_RULE {
+            *self.suppressed.entry(f.rule).or_default() += 1;
+        } else {
+            self.findings.push(f);
+        }
+    }
+
+    fn file_finding(
+        &mut self,
+        rule: RuleId,
+        severity: Option<Severity>,
+        place: &Place,
+        path: &str,
+        offset: Option<u64>,
+        excerpt: Option<&[u8]>,
+        message: String,
+    ) {
+        let mut f = Finding::new(
+            rule,
+            Subject::FirmwareFile { image_sha256: self.image_sha.clone(), path: path.to_owned() },
+            message,
+        )
+        .with_evidence(Evidence::File {
+            layers: place.layers.clone(),
+            path: path.to_owned(),
+            offset,
+            sha256: None,
+            excerpt: excerpt.map(bytes_excerpt),
+        });
+        if let Some(s) = severity {
+            f = f.with_severity(s);
+        }
+        self.finding(f);
+    }
+
+    fn limit_finding(&mut self, place: &Place, hit: &LimitHit) {
+        if matches!(hit.kind, LimitKind::TotalSize | LimitKind::Entries | LimitKind::Time) {
+            if self.exhausted.is_some() {
+                return;
+            }
+            self.exhausted = Some(hit.kind);
+        }
+        let at = if place.carrier.is_empty() { "the image".to_owned() } else { place.carrier.clone() };
+        let msg = format!(
+            "{hit} while unpacking {} in {at}; that branch was stopped and the rest processed",
+            place.layers.join("/")
+        );
+        self.file_finding(RuleId::FW_LIMIT, None, place, &place.carrier, None, None, msg);
+    }
+
+    // ---- probing ----------------------------------------------------------------------
+
+    /// Probe a queued file, unpack it or carve it.
+    fn examine_file(&mut self, p: Pending) {
+        let rel = p.parts.join("/");
+        if p.place.ancestors.contains(&p.sha) {
+            let msg = format!("{rel} is identical to a file it was extracted from; not unpacked again (loop)");
+            self.file_finding(RuleId::FW_LIMIT, None, &p.place, &rel, None, None, msg);
+            return;
+        }
+        let Ok(file) = File::open(self.root.join(&rel)) else { return };
+        let Ok(blob) = Blob::from_file(file) else { return };
+        let name = p.parts.last().cloned().unwrap_or_default();
+        let mut ancestors = (*p.place.ancestors).clone();
+        ancestors.push(p.sha);
+        let place = Place { ancestors: Rc::new(ancestors), ..p.place };
+        let mut dir = p.parts.clone();
+        if let Some(last) = dir.last_mut() {
+            last.push_str(".extracted");
+        }
+        self.examine(&blob, &place, dir, &name, &rel);
+    }
+
+    /// Identify `blob` at offset 0 and unpack it, else carve. `dir` receives the children.
+    fn examine(&mut self, blob: &Blob, parent: &Place, dir: Vec<String>, name: &str, carrier: &str) {
+        if blob.len() < 4 {
+            return;
+        }
+        let Ok(head) = blob.head(HEAD_LEN) else { return };
+        let mut carve_from = Some(0u64);
+        if let Some(fmt) = identify(&head, Some(blob.len()), false) {
+            let (consumed, produced) = self.run_format(fmt, blob, parent, dir.clone(), name, carrier, 0);
+            carve_from = match consumed {
+                Some(c) if c > 0 && c < blob.len() => Some(c),
+                _ if produced == 0 => Some(1),
+                _ => None,
+            };
+        }
+        if let Some(from) = carve_from
+            && self.opts.carve
+            && parent.depth < self.opts.limits.max_depth
+        {
+            self.carve(blob, parent, &dir, carrier, from.max(1));
+        }
+    }
+
+    /// Run one format over a blob (or a stream built from it). Returns (consumed, entries).
+    #[allow(clippy::too_many_arguments)]
+    fn run_format(
+        &mut self,
+        fmt: &'static dyn Format,
+        blob: &Blob,
+        parent: &Place,
+        dir: Vec<String>,
+        name: &str,
+        carrier: &str,
+        offset: u64,
+    ) -> (Option<u64>, u64) {
+        let info = fmt.info();
+        let place = self.child_place(parent, dir, info.id, carrier);
+        if place.depth > self.opts.limits.max_depth {
+            let hit = LimitHit { kind: LimitKind::Depth, detail: format!("depth {} reached", place.depth - 1) };
+            self.limit_finding(&place, &hit);
+            return (None, 0);
+        }
+        let keys = self.opts.keys.clone();
+        let ctx = Ctx { name, keys: &keys };
+        let counter = Rc::new(Cell::new(0u64));
+        let before = self.entries.len();
+        let mut sink = ChildSink::new(self, &place, info.codec, blob.len(), counter.clone());
+        let result = match info.access {
+            Access::Random => fmt.unpack(Input::Blob(blob), &ctx, &mut sink),
+            Access::Stream => {
+                let mut r = CountingReader { inner: blob.reader(), count: counter };
+                fmt.unpack(Input::Stream(&mut r), &ctx, &mut sink)
+            }
+        };
+        let links = std::mem::take(&mut sink.links);
+        let produced = sink.produced;
+        drop(sink);
+        self.finish_links(&place, links);
+        let _ = before;
+        self.record_node(&place, offset, result, produced)
+    }
+
+    fn child_place(&self, parent: &Place, dir: Vec<String>, id: &str, carrier: &str) -> Place {
+        let mut layers = parent.layers.clone();
+        layers.push(id.to_owned());
+        Place {
+            root: dir,
+            layers,
+            carrier: carrier.to_owned(),
+            depth: parent.depth + 1,
+            ancestors: parent.ancestors.clone(),
+        }
+    }
+
+    fn record_node(
+        &mut self,
+        place: &Place,
+        offset: u64,
+        result: Result<super::Unpacked, FormatError>,
+        produced: u64,
+    ) -> (Option<u64>, u64) {
+        self.stats.containers += 1;
+        let format = place.layers.last().cloned().unwrap_or_default();
+        let (status, error, consumed, details) = match result {
+            Ok(u) => ("ok", None, u.consumed, u.details),
+            Err(e) => {
+                match &e {
+                    FormatError::Limit(hit) => self.limit_finding(place, hit),
+                    FormatError::Unsupported(what) => {
+                        let msg = format!("{format} container in {} not unpacked: {what}", display(&place.carrier));
+                        self.file_finding(
+                            RuleId::FW_MALFORMED,
+                            Some(Severity::Info),
+                            place,
+                            &place.carrier,
+                            Some(offset),
+                            None,
+                            msg,
+                        );
+                    }
+                    other => {
+                        let msg = format!(
+                            "{format} container in {} is damaged: {other}; {produced} entries recovered",
+                            display(&place.carrier)
+                        );
+                        self.file_finding(RuleId::FW_MALFORMED, None, place, &place.carrier, Some(offset), None, msg);
+                    }
+                }
+                let status = if produced > 0 { "partial" } else { "failed" };
+                (status, Some(e.to_string()), None, serde_json::Value::Null)
+            }
+        };
+        self.nodes.push(NodeRecord {
+            path: place.carrier.clone(),
+            offset,
+            format,
+            layers: place.layers.clone(),
+            size: consumed,
+            entries: produced,
+            status: status.to_owned(),
+            error,
+            details,
+        });
+        (consumed, produced)
+    }
+
+    // ---- carving ----------------------------------------------------------------------
+
+    fn carve(&mut self, blob: &Blob, parent: &Place, dir: &[String], carrier: &str, from: u64) {
+        let (ac, table) = carve_automaton();
+        let Ok(scan) = blob.slice_from(from) else { return };
+        let mut next_free = from;
+        let mut probes = 0u64;
+        let mut chunks = 0u64;
+        let mut candidates = Vec::new();
+        // Collect candidates first: carving writes files and must not hold the scan open.
+        for m in ac.stream_find_iter(scan.reader()) {
+            let Ok(m) = m else { break };
+            let (fmt, moff) = table[m.pattern().as_usize()];
+            let Some(start) = (m.start() as u64 + from).checked_sub(moff) else { continue };
+            candidates.push((start, fmt));
+            if candidates.len() as u64 >= MAX_CARVE_PROBES {
+                let place = self.child_place(parent, dir.to_vec(), "carve", carrier);
+                let hit = LimitHit {
+                    kind: LimitKind::Structure,
+                    detail: format!("more than {MAX_CARVE_PROBES} signature candidates"),
+                };
+                self.limit_finding(&place, &hit);
+                break;
+            }
+        }
+        for (start, fmt) in candidates {
+            if start < next_free || start == 0 || self.exhausted.is_some() {
+                continue;
+            }
+            probes += 1;
+            if probes % 1024 == 0 && self.opts.limits.check_time(self.started).is_err() {
+                break;
+            }
+            let Ok(chunk) = blob.slice_from(start) else { continue };
+            let Ok(head) = chunk.head(HEAD_LEN) else { continue };
+            if !fmt.probe(&head, Some(chunk.len())) {
+                continue;
+            }
+            chunks += 1;
+            if chunks > MAX_CARVE_CHUNKS {
+                break;
+            }
+            self.stats.carved += 1;
+            let mut sub = dir.to_vec();
+            sub.push(format!("0x{start:x}"));
+            let name = format!("0x{start:x}");
+            let (consumed, produced) = self.run_format(fmt, &chunk, parent, sub, &name, carrier, start);
+            if produced > 0 || consumed.is_some() {
+                next_free = start + consumed.unwrap_or(1).max(1);
+            }
+        }
+    }
+
+    // ---- writing ----------------------------------------------------------------------
+
+    fn abs(&self, parts: &[String]) -> PathBuf {
+        let mut p = self.root.clone();
+        for c in parts {
+            p.push(c);
+        }
+        p
+    }
+
+    /// Create the directories of `parts`, refusing to pass through anything but real directories.
+    fn ensure_dir(&mut self, parts: &[String]) -> Result<(), String> {
+        let mut p = self.root.clone();
+        for (i, c) in parts.iter().enumerate() {
+            p.push(c);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(format!("{} is a symlink; nothing is written through links", parts[..=i].join("/")));
+                }
+                Ok(_) => {
+                    return Err(format!("{} is a file, not a directory", parts[..=i].join("/")));
+                }
+                Err(_) => {
+                    fs::create_dir(&p).map_err(|e| format!("cannot create {}: {e}", parts[..=i].join("/")))?;
+                    self.stats.dirs += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make room for a new non-directory at `path`: remove an older file or link there.
+    fn clear_slot(path: &Path) -> Result<(), String> {
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => Err("a directory of the same name exists".into()),
+            Ok(_) => fs::remove_file(path).map_err(|e| e.to_string()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn record(&mut self, rec: EntryRecord) {
+        self.count += 1;
+        if let Some(f) = self.progress {
+            f(self.count, self.total);
+        }
+        if let Some(&i) = self.by_path.get(&rec.path) {
+            self.entries[i] = rec;
+        } else {
+            self.by_path.insert(rec.path.clone(), self.entries.len());
+            self.entries.push(rec);
+        }
+    }
+
+    fn base_record(place: &Place, path: String, kind: &str, offset: Option<u64>, mode: Option<u32>) -> EntryRecord {
+        EntryRecord {
+            path,
+            kind: kind.to_owned(),
+            size: None,
+            sha256: None,
+            target: None,
+            layers: place.layers.clone(),
+            parent: place.carrier.clone(),
+            offset,
+            mode,
+            truncated: false,
+            not_created: false,
+        }
+    }
+
+    /// Write one file, hashing as it goes, within every limit. Records it and queues it.
+    fn write_file(
+        &mut self,
+        place: &Place,
+        parts: Vec<String>,
+        data: &mut dyn Read,
+        offset: Option<u64>,
+        mode: Option<u32>,
+        allowance: &mut u64,
+    ) -> Result<(), FormatError> {
+        let rel = parts.join("/");
+        if let Err(why) = self.ensure_dir(&parts[..parts.len() - 1]) {
+            self.file_finding(
+                RuleId::FW_ESCAPE,
+                None,
+                place,
+                &rel,
+                offset,
+                None,
+                format!("entry {rel} not written: {why}"),
+            );
+            return Ok(());
+        }
+        let path = self.abs(&parts);
+        if let Err(why) = Self::clear_slot(&path) {
+            let msg = format!("file entry {rel} not written: {why}");
+            self.file_finding(RuleId::FW_MALFORMED, None, place, &rel, offset, None, msg);
+            return Ok(());
+        }
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(FormatError::Io)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 << 10];
+        let lim = self.opts.limits;
+        let outcome: Result<(), FormatError> = loop {
+            let n = match data.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e.into()),
+            };
+            let limit = if size + n as u64 > lim.max_file_bytes {
+                Some((LimitKind::FileSize, format!("{rel} exceeds {} bytes", lim.max_file_bytes)))
+            } else if self.total + n as u64 > lim.max_total_bytes {
+                Some((LimitKind::TotalSize, format!("output exceeds {} bytes", lim.max_total_bytes)))
+            } else if (n as u64) > *allowance {
+                Some((LimitKind::Ratio, format!("container output exceeds {} times its size", lim.max_ratio)))
+            } else {
+                None
+            };
+            if let Some((kind, detail)) = limit {
+                break Err(FormatError::Limit(LimitHit { kind, detail }));
+            }
+            if let Err(e) = out.write_all(&buf[..n]) {
+                break Err(FormatError::Io(e));
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+            self.total += n as u64;
+            *allowance -= n as u64;
+            if let Err(hit) = lim.check_time(self.started) {
+                break Err(FormatError::Limit(hit));
+            }
+        };
+        let sha: [u8; 32] = hasher.finalize().into();
+        self.stats.files += 1;
+        self.stats.bytes += size;
+        let mut rec = Self::base_record(place, rel, "file", offset, mode);
+        rec.size = Some(size);
+        rec.sha256 = Some(hex::encode(sha));
+        rec.truncated = outcome.is_err();
+        self.record(rec);
+        if outcome.is_ok() && size > 0 && place.depth < lim.max_depth {
+            self.queue.push_back(Pending { parts, place: place.clone(), sha });
+        }
+        outcome
+    }
+
+    /// A codec's output: continue straight into a stream archive, or write it out.
+    fn codec_output(
+        &mut self,
+        place: &Place,
+        parts: Vec<String>,
+        data: &mut dyn Read,
+        allowance: &mut u64,
+    ) -> Result<(), FormatError> {
+        let mut peek = PeekReader::new(data);
+        peek.fill_to(HEAD_LEN)?;
+        let next = if place.depth < self.opts.limits.max_depth {
+            identify(peek.buffered(), None, true)
+        } else {
+            None
+        };
+        let Some(fmt) = next else {
+            return self.write_file(place, parts, &mut peek, Some(0), None, allowance);
+        };
+        let info = fmt.info();
+        let child = self.child_place(place, place.root.clone(), info.id, &place.carrier);
+        let name = parts.last().cloned().unwrap_or_default();
+        let keys = self.opts.keys.clone();
+        let ctx = Ctx { name: &name, keys: &keys };
+        let counter = Rc::new(Cell::new(0u64));
+        let mut input = CountingReader { inner: peek, count: counter.clone() };
+        let mut sink = ChildSink::new(self, &child, info.codec, u64::MAX / 2, counter);
+        let result = fmt.unpack(Input::Stream(&mut input), &ctx, &mut sink);
+        let links = std::mem::take(&mut sink.links);
+        let produced = sink.produced;
+        drop(sink);
+        self.finish_links(&child, links);
+        self.record_node(&child, 0, result, produced);
+        Ok(())
+    }
+
+    /// Create a container's symlinks once all its entries exist, refusing any that lead out.
+    fn finish_links(&mut self, place: &Place, links: Vec<PendingLink>) {
+        if links.is_empty() {
+            return;
+        }
+        let map: HashMap<Vec<String>, Vec<u8>> = links.iter().map(|l| (l.parts.clone(), l.target.clone())).collect();
+        for l in links {
+            let rel_in = l.parts.join("/");
+            let mut full = place.root.clone();
+            full.extend(l.parts.iter().cloned());
+            let rel = full.join("/");
+            let shown = String::from_utf8_lossy(&l.target).into_owned();
+            let mut rec = Self::base_record(place, rel.clone(), "symlink", l.offset, l.mode);
+            rec.target = Some(shown.clone());
+            self.stats.links += 1;
+            match follow(&l.parts, &l.target, &map) {
+                Walk::Inside => {
+                    let on_disk = match safepath::link_destination(&l.parts, &l.target) {
+                        Some(dest) if l.target.first() == Some(&b'/') || shown.contains('%') => {
+                            safepath::relative_target(&l.parts, &dest)
+                        }
+                        _ => shown.clone(),
+                    };
+                    let created = self
+                        .ensure_dir(&full[..full.len() - 1])
+                        .and_then(|()| Self::clear_slot(&self.abs(&full)))
+                        .and_then(|()| {
+                            std::os::unix::fs::symlink(&on_disk, self.abs(&full)).map_err(|e| e.to_string())
+                        });
+                    if let Err(why) = created {
+                        rec.not_created = true;
+                        let msg = format!("symlink {rel} not created: {why}");
+                        self.file_finding(RuleId::FW_ESCAPE, None, place, &rel, l.offset, None, msg);
+                    }
+                }
+                Walk::Outside => {
+                    rec.not_created = true;
+                    let msg = format!(
+                        "symlink {rel_in} -> {shown} in {} leads outside the extraction root; recorded, not created",
+                        display(&place.carrier)
+                    );
+                    self.file_finding(RuleId::FW_ESCAPE, None, place, &rel, l.offset, Some(&l.target), msg);
+                }
+                Walk::Loop => {
+                    rec.not_created = true;
+                    let msg = format!("symlink {rel_in} -> {shown} is part of a loop; recorded, not created");
+                    self.file_finding(
+                        RuleId::FW_MALFORMED,
+                        None,
+                        place,
+                        &rel,
+                        l.offset,
+                        Some(&l.target),
+                        msg,
+                    );
+                }
+            }
+            self.record(rec);
+        }
+    }
+}
+
+fn display(carrier: &str) -> &str {
+    if carrier.is_empty() { "the image" } else { carrier }
+}
+
+enum Walk {
+    Inside,
+    Outside,
+    Loop,
+}
+
+/// Resolve a link's target through the container's other links; where does it end up?
+fn follow(link: &[String], target: &[u8], links: &HashMap<Vec<String>, Vec<u8>>) -> Walk {
+    let mut cur: Vec<String> = link[..link.len().saturating_sub(1)].to_vec();
+    let mut todo: VecDeque<Vec<u8>> = VecDeque::new();
+    let push_target = |cur: &mut Vec<String>, todo: &mut VecDeque<Vec<u8>>, t: &[u8]| {
+        if t.first() == Some(&b'/') {
+            cur.clear();
+        }
+        for (i, c) in t.split(|&b| b == b'/').enumerate() {
+            todo.insert(i, c.to_vec());
+        }
+    };
+    push_target(&mut cur, &mut todo, target);
+    let mut hops = 0;
+    while let Some(c) = todo.pop_front() {
+        match c.as_slice() {
+            b"" | b"." => {}
+            b".." => {
+                if cur.pop().is_none() {
+                    return Walk::Outside;
+                }
+            }
+            name => {
+                let Ok(r) = safepath::resolve(&[], name) else { return Walk::Outside };
+                cur.extend(r.parts);
+                if let Some(t) = links.get(&cur) {
+                    hops += 1;
+                    if hops > MAX_LINK_HOPS {
+                        return Walk::Loop;
+                    }
+                    cur.pop();
+                    push_target(&mut cur, &mut todo, t);
+                }
+            }
+        }
+    }
+    Walk::Inside
+}
+
+/// A reader that can look ahead at least `n` bytes before anyone consumes them.
+struct PeekReader<'r> {
+    inner: &'r mut dyn Read,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<'r> PeekReader<'r> {
+    fn new(inner: &'r mut dyn Read) -> PeekReader<'r> {
+        PeekReader { inner, buf: Vec::with_capacity(64 << 10), pos: 0 }
+    }
+
+    fn fill_to(&mut self, n: usize) -> io::Result<()> {
+        let mut chunk = [0u8; 8192];
+        while self.buf.len() - self.pos < n {
+            let want = (n - (self.buf.len() - self.pos)).min(chunk.len());
+            match self.inner.read(&mut chunk[..want]) {
+                Ok(0) => break,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+}
+
+impl Read for PeekReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.buf.len() {
+            let n = out.len().min(self.buf.len() - self.pos);
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(out)
+    }
+}
+
+impl BufRead for PeekReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.buf.len() {
+            self.buf.resize(64 << 10, 0);
+            let n = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => break r,
+                }
+            };
+            let n = n.inspect_err(|_| self.buf.clear())?;
+            self.buf.truncate(n);
+            self.pos = 0;
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.buf.len());
+    }
+}
+
+/// The sink a container writes into.
+struct ChildSink<'e, 'a> {
+    eng: &'e mut Engine<'a>,
+    place: &'e Place,
+    codec: bool,
+    /// Bytes this container may still write (ratio to its input size).
+    allowance: u64,
+    /// For codecs: bytes of compressed input consumed so far.
+    input: Rc<Cell<u64>>,
+    links: Vec<PendingLink>,
+    produced: u64,
+}
+
+impl<'e, 'a> ChildSink<'e, 'a> {
+    fn new(eng: &'e mut Engine<'a>, place: &'e Place, codec: bool, input_len: u64, input: Rc<Cell<u64>>) -> Self {
+        let lim = eng.opts.limits;
+        let allowance = if codec {
+            u64::MAX // codecs are bounded by the ratio reader against consumed input
+        } else {
+            input_len.saturating_mul(lim.max_ratio).max(lim.ratio_floor)
+        };
+        ChildSink { eng, place, codec, allowance, input, links: Vec::new(), produced: 0 }
+    }
+}
+
+impl Sink for ChildSink<'_, '_> {
+    fn entry(&mut self, e: Entry<'_>) -> Result<(), FormatError> {
+        let lim = self.eng.opts.limits;
+        if let Some(kind) = self.eng.exhausted {
+            return Err(FormatError::Limit(LimitHit { kind, detail: "run-wide limit already reached".into() }));
+        }
+        if self.eng.count >= lim.max_entries {
+            return Err(FormatError::Limit(LimitHit {
+                kind: LimitKind::Entries,
+                detail: format!("more than {} entries", lim.max_entries),
+            }));
+        }
+        lim.check_time(self.eng.started).map_err(FormatError::Limit)?;
+        self.produced += 1;
+        let place = self.place;
+        let shown = String::from_utf8_lossy(e.path).into_owned();
+        let resolved = match safepath::resolve(&[], e.path) {
+            Ok(r) => r,
+            Err(why) => {
+                let msg = format!(
+                    "entry `{}` in {} {}; refused",
+                    shown.escape_debug(),
+                    display(&place.carrier),
+                    why.describe()
+                );
+                let rule = if why == Refusal::TooDeep { RuleId::FW_MALFORMED } else { RuleId::FW_ESCAPE };
+                self.eng.file_finding(rule, None, place, &place.carrier, e.offset, Some(e.path), msg);
+                return Ok(());
+            }
+        };
+        if resolved.parts.is_empty() {
+            return Ok(()); // "." or "/": the container root itself
+        }
+        let mut parts = place.root.clone();
+        parts.extend(resolved.parts.iter().cloned());
+        let rel = parts.join("/");
+        if resolved.absolute {
+            let msg = format!(
+                "entry `{}` in {} has an absolute path; contained as {rel}",
+                shown.escape_debug(),
+                display(&place.carrier)
+            );
+            self.eng.file_finding(RuleId::FW_ESCAPE, Some(Severity::Medium), place, &rel, e.offset, Some(e.path), msg);
+        } else if resolved.renamed {
+            let msg = format!("entry name with unprintable or invalid bytes written as {rel}");
+            self.eng.file_finding(RuleId::FW_ESCAPE, Some(Severity::Low), place, &rel, e.offset, Some(e.path), msg);
+        }
+        match e.kind {
+            EntryKind::Dir => {
+                if let Err(why) = self.eng.ensure_dir(&parts) {
+                    let msg = format!("directory {rel} not created: {why}");
+                    self.eng.file_finding(RuleId::FW_ESCAPE, None, place, &rel, e.offset, None, msg);
+                } else if !self.eng.by_path.contains_key(&rel) {
+                    let rec = Engine::base_record(place, rel, "dir", e.offset, e.mode);
+                    self.eng.record(rec);
+                }
+                Ok(())
+            }
+            EntryKind::File(r) => {
+                if self.codec {
+                    let mut rr = RatioReader {
+                        inner: r,
+                        input: self.input.clone(),
+                        out: 0,
+                        max_ratio: lim.max_ratio,
+                        floor: lim.ratio_floor,
+                    };
+                    self.eng.codec_output(place, parts, &mut rr, &mut self.allowance)
+                } else {
+                    self.eng.write_file(place, parts, r, e.offset, e.mode, &mut self.allowance)
+                }
+            }
+            EntryKind::Symlink(t) => {
+                self.links.push(PendingLink { parts: resolved.parts, target: t.to_vec(), offset: e.offset, mode: e.mode });
+                Ok(())
+            }
+            EntryKind::Hardlink(t) => {
+                self.hardlink(parts, rel, t, e.offset, e.mode);
+                Ok(())
+            }
+            EntryKind::Special { what, major, minor } => {
+                let mut rec = Engine::base_record(place, rel, "device", e.offset, e.mode);
+                rec.target = Some(match what {
+                    "char" | "block" => format!("{what} {major}:{minor}"),
+                    other => other.to_owned(),
+                });
+                rec.not_created = true;
+                self.eng.stats.specials += 1;
+                self.eng.record(rec);
+                Ok(())
+            }
+        }
+    }
+
+    fn problem(&mut self, offset: Option<u64>, message: String) {
+        let place = self.place;
+        let fmt = place.layers.last().cloned().unwrap_or_default();
+        let msg = format!("{fmt} in {}: {message}", display(&place.carrier));
+        self.eng.file_finding(RuleId::FW_MALFORMED, None, place, &place.carrier, offset, None, msg);
+    }
+}
+
+impl ChildSink<'_, '_> {
+    fn hardlink(&mut self, parts: Vec<String>, rel: String, target: &[u8], offset: Option<u64>, mode: Option<u32>) {
+        let place = self.place;
+        let shown = String::from_utf8_lossy(target).into_owned();
+        let mut rec = Engine::base_record(place, rel.clone(), "hardlink", offset, mode);
+        rec.target = Some(shown.clone());
+        self.eng.stats.links += 1;
+        let Ok(t) = safepath::resolve(&[], target) else {
+            rec.not_created = true;
+            let msg = format!("hard link {rel} -> {shown} leads outside the extraction root; recorded, not created");
+            self.eng.file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, Some(target), msg);
+            self.eng.record(rec);
+            return;
+        };
+        let mut tparts = place.root.clone();
+        tparts.extend(t.parts);
+        let trel = tparts.join("/");
+        let src = self.eng.by_path.get(&trel).map(|&i| self.eng.entries[i].clone());
+        match src {
+            Some(src) if src.kind == "file" && src.parent == place.carrier => {
+                let made = self
+                    .eng
+                    .ensure_dir(&parts[..parts.len() - 1])
+                    .and_then(|()| Engine::clear_slot(&self.eng.abs(&parts)))
+                    .and_then(|()| fs::hard_link(self.eng.abs(&tparts), self.eng.abs(&parts)).map_err(|e| e.to_string()));
+                rec.size = src.size;
+                rec.sha256 = src.sha256;
+                if let Err(why) = made {
+                    rec.not_created = true;
+                    let msg = format!("hard link {rel} not created: {why}");
+                    self.eng.file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, None, msg);
+                }
+            }
+            _ => {
+                rec.not_created = true;
+                let msg = format!("hard link {rel} -> {shown}: no such file earlier in the same container");
+                self.eng.file_finding(RuleId::FW_MALFORMED, None, place, &rel, offset, Some(target), msg);
+            }
+        }
+        self.eng.record(rec);
+    }
+}
+
+/// One automaton over every format's magic, and for each pattern its format and offset.
+fn carve_automaton() -> &'static (AhoCorasick, Vec<(&'static dyn Format, u64)>) {
+    static AUTO: OnceLock<(AhoCorasick, Vec<(&'static dyn Format, u64)>)> = OnceLock::new();
+    AUTO.get_or_init(|| {
+        let mut pats: Vec<&'static [u8]> = Vec::new();
+        let mut table = Vec::new();
+        for f in super::probe_order() {
+            for m in f.info().magics {
+                pats.push(m.bytes);
+                table.push((f, m.offset));
+            }
+        }
+        // Invariant: a few dozen short static patterns; building only fails past size limits.
+        #[allow(clippy::expect_used)]
+        let ac = AhoCorasick::new(&pats).expect("static magic patterns build an automaton");
+        (ac, table)
+    })
+}

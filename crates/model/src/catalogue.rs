@@ -1,0 +1,194 @@
+//! The rule catalogue: one sorted table of every finding hashward can raise.
+//!
+//! Ids are stable: add, never renumber. `docs/rules.md` is generated from this table
+//! (`hashward rules --format markdown`), and a test keeps the table sorted and unique.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Severity;
+
+/// What part of hashward raises a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Firmware inspection and unpacking.
+    Firmware,
+    /// Live fleet audit.
+    Fleet,
+    /// Traffic analysis.
+    Traffic,
+}
+
+/// One catalogue row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    /// Stable id such as `FW-001`.
+    pub id: &'static str,
+    /// Short title.
+    pub title: &'static str,
+    /// Default severity; a detector may raise or lower it with a reason in the message.
+    pub severity: Severity,
+    /// Which part of hashward raises it.
+    pub category: Category,
+    /// Where the rule comes from: advisories, briefs, specifications.
+    pub references: &'static [&'static str],
+}
+
+macro_rules! rules {
+    ($( $id:literal, $sev:ident, $cat:ident, $title:literal, [$($r:literal),*] ;)*) => {
+        /// Every rule, sorted by id.
+        pub static CATALOGUE: &[RuleInfo] = &[
+            $( RuleInfo { id: $id, title: $title, severity: Severity::$sev, category: Category::$cat, references: &[$($r),*] }, )*
+        ];
+    };
+}
+
+rules! {
+    "FW-001", Critical, Firmware, "Remote kill switch or vendor phone-home (Antbleed class)", ["https://github.com/bitmaintech/bmminer/issues/7"];
+    "FW-002", Critical, Firmware, "Network-reachable remote command execution (download-and-execute daemon)", [];
+    "FW-003", High, Firmware, "Vendor-signed remote reconfiguration handler (pool rewrite, root unlock)", [];
+    "FW-004", High, Firmware, "Mining API writable from the network (api-network / api-allow)", [];
+    "FW-005", High, Firmware, "Default, well-known or empty password for a system account", [];
+    "FW-006", High, Firmware, "Default web interface credentials", [];
+    "FW-007", High, Firmware, "Embedded private key", [];
+    "FW-008", High, Firmware, "Unsigned or bypassable firmware update path", [];
+    "FW-009", Critical, Firmware, "Shell command injection in a web CGI handler", [];
+    "FW-010", Medium, Firmware, "Hard-coded network endpoint (vendor cloud, unknown host)", [];
+    "FW-011", High, Firmware, "Passwordless privilege escalation (sudoers NOPASSWD, login helper)", [];
+    "FW-012", Medium, Firmware, "Remote shell service enabled at boot (telnet, ssh)", [];
+    "FW-013", High, Firmware, "Hashrate diversion (hidden, dev-fee or hard-coded pool)", [];
+    "FW-014", Medium, Firmware, "Component version with known vulnerabilities", [];
+    "FW-015", Low, Firmware, "Binary hardening missing (NX, PIE, RELRO, canary)", [];
+    "FW-016", Medium, Firmware, "YARA rule match", [];
+    "FW-100", Medium, Firmware, "Unpacking limit reached (size, ratio, depth, count, time)", [];
+    "FW-101", High, Firmware, "Archive entry tries to escape the extraction root", [];
+    "FW-102", Low, Firmware, "Malformed or truncated container", [];
+    "NET-001", Critical, Fleet, "Privileged mining API open to this host", [];
+    "NET-002", Critical, Fleet, "Default credentials accepted", [];
+    "NET-003", Critical, Fleet, "Unauthenticated control interface", [];
+    "NET-004", High, Fleet, "Pool not in the allowlist (possible hashrate hijack)", [];
+    "NET-005", Medium, Fleet, "Plaintext stratum pool", [];
+    "NET-006", Medium, Fleet, "Remote shell exposed (telnet, ssh)", [];
+    "NET-007", Medium, Fleet, "Device changed since the last scan (firmware, pools, identity)", [];
+    "NET-008", Low, Fleet, "Pool given as an IP literal (weak client.reconnect check)", [];
+    "NET-009", Low, Fleet, "Unidentified device answering on miner ports", [];
+    "TRF-001", Critical, Traffic, "Contact with a known remote-control or phone-home indicator", [];
+    "TRF-002", High, Traffic, "Beaconing", ["https://github.com/activecm/rita"];
+    "TRF-003", High, Traffic, "Stratum client.reconnect redirect", [];
+    "TRF-004", Critical, Traffic, "Pool or worker changed within a session (hashrate hijack)", [];
+    "TRF-005", Medium, Traffic, "Plaintext stratum", [];
+    "TRF-006", Medium, Traffic, "Destination not in the allowlist", [];
+    "TRF-007", High, Traffic, "Management access from outside the management network", [];
+    "TRF-008", Medium, Traffic, "DNS to an unexpected resolver or suspicious domain", [];
+}
+
+/// A rule id from the catalogue. Construct with [`RuleId::new`]; unknown ids are rejected.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(&'static str);
+
+impl RuleId {
+    /// Unpacking limit reached.
+    pub const FW_LIMIT: RuleId = RuleId("FW-100");
+    /// Entry tries to escape the extraction root.
+    pub const FW_ESCAPE: RuleId = RuleId("FW-101");
+    /// Malformed or truncated container.
+    pub const FW_MALFORMED: RuleId = RuleId("FW-102");
+
+    /// The id for `code`, if the catalogue has it.
+    pub fn new(code: &str) -> Option<RuleId> {
+        CATALOGUE
+            .binary_search_by(|r| r.id.cmp(code))
+            .ok()
+            .map(|i| RuleId(CATALOGUE[i].id))
+    }
+
+    /// The id as text.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The catalogue row.
+    pub fn info(self) -> &'static RuleInfo {
+        // Invariant: a RuleId is only built from a catalogue row (constants are checked by a test).
+        CATALOGUE
+            .iter()
+            .find(|r| r.id == self.0)
+            .unwrap_or(&CATALOGUE[0])
+    }
+}
+
+impl fmt::Debug for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RuleId::new(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown rule id {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_is_sorted_and_unique() {
+        for pair in CATALOGUE.windows(2) {
+            assert!(pair[0].id < pair[1].id, "{} must sort before {}", pair[0].id, pair[1].id);
+        }
+    }
+
+    #[test]
+    fn ids_have_the_documented_shape() {
+        for r in CATALOGUE {
+            let (prefix, num) = r.id.split_once('-').expect("id has a dash");
+            assert!(["FW", "NET", "TRF", "SITE", "CUS"].contains(&prefix), "{}", r.id);
+            assert_eq!(num.len(), 3, "{}", r.id);
+            assert!(num.chars().all(|c| c.is_ascii_digit()), "{}", r.id);
+            assert!(!r.title.is_empty());
+        }
+    }
+
+    #[test]
+    fn architecture_ids_are_all_present() {
+        let mut want: Vec<String> = (1..=16).map(|n| format!("FW-{n:03}")).collect();
+        want.extend(["FW-100", "FW-101", "FW-102"].map(String::from));
+        want.extend((1..=9).map(|n| format!("NET-{n:03}")));
+        want.extend((1..=8).map(|n| format!("TRF-{n:03}")));
+        for id in want {
+            assert!(RuleId::new(&id).is_some(), "missing {id}");
+        }
+    }
+
+    #[test]
+    fn constants_are_catalogued() {
+        for id in [RuleId::FW_LIMIT, RuleId::FW_ESCAPE, RuleId::FW_MALFORMED] {
+            assert_eq!(RuleId::new(id.as_str()), Some(id));
+            assert_eq!(id.info().id, id.as_str());
+        }
+    }
+
+    #[test]
+    fn unknown_ids_are_refused() {
+        assert!(RuleId::new("FW-999").is_none());
+        assert!(serde_json::from_str::<RuleId>("\"XX-001\"").is_err());
+        assert_eq!(serde_json::from_str::<RuleId>("\"FW-001\"").unwrap().as_str(), "FW-001");
+    }
+}

@@ -1,0 +1,1 @@
+//! The case database (being written).
