@@ -1,2 +1,84 @@
-//! The `hashward` binary.
-fn main() {}
+//! The `hashward` binary: parse arguments, call the libraries, record the run, print, exit 0/1/2.
+
+mod args;
+mod case;
+mod commands;
+mod output;
+mod progress;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, FailOn};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "hashward: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let out = output::Output::new(cli.global.format, cli.global.quiet);
+    let outcome = match &cli.command {
+        Command::Firmware(cmd) => commands::firmware::run(cmd, &cli.global, &out)?,
+        Command::Case(cmd) => return commands::case::run(cmd, &cli.global, &out),
+        Command::Demo(a) => commands::demo::run(a, &cli.global, &out)?,
+        Command::Rules(a) => return commands::rules::run(a, &out),
+    };
+    Ok(exit_code(&outcome.findings, cli.global.fail_on))
+}
+
+/// 1 when a finding reaches `--fail-on`, else 0.
+fn exit_code(findings: &[hashward_model::Finding], fail_on: FailOn) -> ExitCode {
+    let threshold = match fail_on {
+        FailOn::Never => return ExitCode::SUCCESS,
+        FailOn::Info => hashward_model::Severity::Info,
+        FailOn::Low => hashward_model::Severity::Low,
+        FailOn::Medium => hashward_model::Severity::Medium,
+        FailOn::High => hashward_model::Severity::High,
+        FailOn::Critical => hashward_model::Severity::Critical,
+    };
+    if findings.iter().any(|f| f.severity >= threshold) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "hashward={level},hashward_firmware={level},hashward_store={level}"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .without_time()
+        .try_init();
+}

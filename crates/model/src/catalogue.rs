@@ -112,10 +112,7 @@ impl RuleId {
     /// The catalogue row.
     pub fn info(self) -> &'static RuleInfo {
         // Invariant: a RuleId is only built from a catalogue row (constants are checked by a test).
-        CATALOGUE
-            .iter()
-            .find(|r| r.id == self.0)
-            .unwrap_or(&CATALOGUE[0])
+        CATALOGUE.iter().find(|r| r.id == self.0).unwrap_or(&CATALOGUE[0])
     }
 }
 
@@ -151,7 +148,12 @@ mod tests {
     #[test]
     fn catalogue_is_sorted_and_unique() {
         for pair in CATALOGUE.windows(2) {
-            assert!(pair[0].id < pair[1].id, "{} must sort before {}", pair[0].id, pair[1].id);
+            assert!(
+                pair[0].id < pair[1].id,
+                "{} must sort before {}",
+                pair[0].id,
+                pair[1].id
+            );
         }
     }
 
@@ -189,6 +191,9 @@ mod tests {
     fn unknown_ids_are_refused() {
         assert!(RuleId::new("FW-999").is_none());
         assert!(serde_json::from_str::<RuleId>("\"XX-001\"").is_err());
-        assert_eq!(serde_json::from_str::<RuleId>("\"FW-001\"").unwrap().as_str(), "FW-001");
+        assert_eq!(
+            serde_json::from_str::<RuleId>("\"FW-001\"").unwrap().as_str(),
+            "FW-001"
+        );
     }
 }

@@ -64,23 +64,29 @@ pub enum Record {
 impl Envelope {
     /// The same content as JSON-lines records: run, inputs, findings, list items, then the rest.
     pub fn records(&self) -> Vec<Record> {
-        let mut out = vec![Record::Run { hashward: self.hashward.clone(), command: self.command.clone() }];
+        let mut out = vec![Record::Run {
+            hashward: self.hashward.clone(),
+            command: self.command.clone(),
+        }];
         out.extend(self.inputs.iter().cloned().map(Record::Input));
         out.extend(self.findings.iter().cloned().map(Record::Finding));
         let mut rest = serde_json::Map::new();
         if let serde_json::Value::Object(map) = &self.result {
             for (k, v) in map {
                 match v {
-                    serde_json::Value::Array(items) => out.extend(
-                        items.iter().map(|item| Record::Item { key: k.clone(), item: item.clone() }),
-                    ),
+                    serde_json::Value::Array(items) => out.extend(items.iter().map(|item| Record::Item {
+                        key: k.clone(),
+                        item: item.clone(),
+                    })),
                     other => {
                         rest.insert(k.clone(), other.clone());
                     }
                 }
             }
         }
-        out.push(Record::Result { result: serde_json::Value::Object(rest) });
+        out.push(Record::Result {
+            result: serde_json::Value::Object(rest),
+        });
         out
     }
 }
@@ -94,7 +100,11 @@ mod tests {
         Envelope {
             hashward: "0.1.0".into(),
             command: "firmware unpack".into(),
-            inputs: vec![InputRecord { path: "fw.bmu".into(), sha256: "00".into(), size: 123 }],
+            inputs: vec![InputRecord {
+                path: "fw.bmu".into(),
+                sha256: "00".into(),
+                size: 123,
+            }],
             findings: vec![Finding::new(
                 RuleId::FW_MALFORMED,
                 Subject::FirmwareImage { sha256: "00".into() },
@@ -109,7 +119,10 @@ mod tests {
         let v = serde_json::to_value(sample()).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["command", "findings", "hashward", "inputs", "result"]);
-        assert_eq!(v["inputs"][0], serde_json::json!({"path": "fw.bmu", "sha256": "00", "size": 123}));
+        assert_eq!(
+            v["inputs"][0],
+            serde_json::json!({"path": "fw.bmu", "sha256": "00", "size": 123})
+        );
         assert_eq!(v["findings"][0]["rule"], "FW-102");
         let back: Envelope = serde_json::from_value(v).unwrap();
         assert_eq!(back, sample());
@@ -120,7 +133,12 @@ mod tests {
         let recs = sample().records();
         let types: Vec<String> = recs
             .iter()
-            .map(|r| serde_json::to_value(r).unwrap()["type"].as_str().unwrap().to_owned())
+            .map(|r| {
+                serde_json::to_value(r).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(types, ["run", "input", "finding", "item", "item", "result"]);
         let last = serde_json::to_value(recs.last().unwrap()).unwrap();

@@ -242,7 +242,10 @@ mod tests {
     fn finding_json_shape_is_pinned() {
         let f = Finding::new(
             RuleId::FW_ESCAPE,
-            Subject::FirmwareFile { image_sha256: "ab".into(), path: "x".into() },
+            Subject::FirmwareFile {
+                image_sha256: "ab".into(),
+                path: "x".into(),
+            },
             "tar entry `../etc/passwd` escapes the root",
         )
         .with_evidence(Evidence::File {

@@ -33,13 +33,21 @@ impl Blob {
     /// The whole of an open file.
     pub fn from_file(file: File) -> io::Result<Blob> {
         let len = file.metadata()?.len();
-        Ok(Blob { src: Arc::new(Source::File(file)), start: 0, len })
+        Ok(Blob {
+            src: Arc::new(Source::File(file)),
+            start: 0,
+            len,
+        })
     }
 
     /// Bytes in memory.
     pub fn from_vec(bytes: Vec<u8>) -> Blob {
         let len = bytes.len() as u64;
-        Blob { src: Arc::new(Source::Memory(bytes)), start: 0, len }
+        Blob {
+            src: Arc::new(Source::Memory(bytes)),
+            start: 0,
+            len,
+        }
     }
 
     /// Length of the window.
@@ -59,17 +67,29 @@ impl Blob {
 
     /// The sub-window `[offset, offset + len)`; an error if it does not fit.
     pub fn slice(&self, offset: u64, len: u64) -> Result<Blob, FormatError> {
-        let end = offset.checked_add(len).ok_or_else(|| FormatError::malformed(offset, "range overflows"))?;
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| FormatError::malformed(offset, "range overflows"))?;
         if end > self.len {
-            return Err(FormatError::Truncated { offset, needed: end - self.len });
+            return Err(FormatError::Truncated {
+                offset,
+                needed: end - self.len,
+            });
         }
-        Ok(Blob { src: self.src.clone(), start: self.start + offset, len })
+        Ok(Blob {
+            src: self.src.clone(),
+            start: self.start + offset,
+            len,
+        })
     }
 
     /// The window from `offset` to the end.
     pub fn slice_from(&self, offset: u64) -> Result<Blob, FormatError> {
         if offset > self.len {
-            return Err(FormatError::Truncated { offset, needed: offset - self.len });
+            return Err(FormatError::Truncated {
+                offset,
+                needed: offset - self.len,
+            });
         }
         self.slice(offset, self.len - offset)
     }
@@ -77,9 +97,14 @@ impl Blob {
     /// Fill `buf` from `offset`; an error if the window ends first.
     pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), FormatError> {
         let want = buf.len() as u64;
-        let end = offset.checked_add(want).ok_or_else(|| FormatError::malformed(offset, "range overflows"))?;
+        let end = offset
+            .checked_add(want)
+            .ok_or_else(|| FormatError::malformed(offset, "range overflows"))?;
         if end > self.len {
-            return Err(FormatError::Truncated { offset, needed: end - self.len });
+            return Err(FormatError::Truncated {
+                offset,
+                needed: end - self.len,
+            });
         }
         match &*self.src {
             Source::File(f) => f.read_exact_at(buf, self.start + offset).map_err(|e| {
@@ -110,7 +135,9 @@ impl Blob {
     /// `len` bytes at `offset` as a vector. `len` must not exceed [`MAX_READ_VEC`].
     pub fn read_vec(&self, offset: u64, len: u64) -> Result<Vec<u8>, FormatError> {
         if len > MAX_READ_VEC {
-            return Err(FormatError::structure(format!("read of {len} bytes at {offset:#x}")));
+            return Err(FormatError::structure(format!(
+                "read of {len} bytes at {offset:#x}"
+            )));
         }
         let mut v = vec![0; len as usize];
         self.read_exact_at(offset, &mut v)?;
@@ -125,7 +152,12 @@ impl Blob {
 
     /// A buffered reader over the window (implements `Read`, `BufRead` and `Seek`).
     pub fn reader(&self) -> BlobReader {
-        BlobReader { blob: self.clone(), pos: 0, buf: Vec::new(), buf_pos: 0 }
+        BlobReader {
+            blob: self.clone(),
+            pos: 0,
+            buf: Vec::new(),
+            buf_pos: 0,
+        }
     }
 }
 
@@ -171,7 +203,10 @@ impl Read for BlobReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Large reads bypass the buffer.
         if self.buf_pos >= self.buf.len() && out.len() >= READER_BUF {
-            let n = self.blob.read_at(self.pos, out).map_err(|e| io::Error::other(e.to_string()))?;
+            let n = self
+                .blob
+                .read_at(self.pos, out)
+                .map_err(|e| io::Error::other(e.to_string()))?;
             self.pos += n as u64;
             return Ok(n);
         }

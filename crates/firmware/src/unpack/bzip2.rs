@@ -12,7 +12,10 @@ static INFO: FormatInfo = FormatInfo {
     id: "bzip2",
     description: "bzip2 stream",
     access: Access::Stream,
-    magics: &[Magic { offset: 0, bytes: b"BZh" }],
+    magics: &[Magic {
+        offset: 0,
+        bytes: b"BZh",
+    }],
     codec: true,
 };
 
@@ -26,14 +29,21 @@ impl Format for Bzip2 {
         head.len() >= 10
             && head.starts_with(b"BZh")
             && (b'1'..=b'9').contains(&head[3])
-            && (head[4..10] == [0x31, 0x41, 0x59, 0x26, 0x53, 0x59] || head[4..10] == [0x17, 0x72, 0x45, 0x38, 0x50, 0x90])
+            && (head[4..10] == [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]
+                || head[4..10] == [0x17, 0x72, 0x45, 0x38, 0x50, 0x90])
     }
 
     fn unpack(&self, input: Input<'_>, ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        unpack_stream(input, ctx, sink, &[(".tar.bz2", ".tar"), (".tbz2", ".tar"), (".bz2", "")], |src, emit| {
-            let mut d = bzip2::bufread::MultiBzDecoder::new(src);
-            emit(&mut d as &mut dyn Read)
-        })
+        unpack_stream(
+            input,
+            ctx,
+            sink,
+            &[(".tar.bz2", ".tar"), (".tbz2", ".tar"), (".bz2", "")],
+            |src, emit| {
+                let mut d = bzip2::bufread::MultiBzDecoder::new(src);
+                emit(&mut d as &mut dyn Read)
+            },
+        )
     }
 }
 

@@ -40,7 +40,10 @@ pub fn decompress(codec: Codec, input: &[u8], max_out: usize) -> Result<Vec<u8>,
         let mut out = Vec::with_capacity(max_out.min(1 << 20));
         r.take(max_out as u64 + 1).read_to_end(&mut out)?;
         if out.len() > max_out {
-            return Err(FormatError::malformed(0, format!("{codec:?} block inflates past {max_out} bytes")));
+            return Err(FormatError::malformed(
+                0,
+                format!("{codec:?} block inflates past {max_out} bytes"),
+            ));
         }
         Ok(out)
     };
@@ -56,8 +59,9 @@ pub fn decompress(codec: Codec, input: &[u8], max_out: usize) -> Result<Vec<u8>,
         Codec::Lzma => bounded(&mut lzma_reader(input)?),
         Codec::Xz => bounded(&mut xz_reader(input)),
         Codec::Zstd => bounded(&mut zstd_reader(input)?),
-        Codec::Lzo => lzo::decompress(input, max_out)
-            .map_err(|e| FormatError::malformed(0, format!("lzo: {e:?}"))),
+        Codec::Lzo => {
+            lzo::decompress(input, max_out).map_err(|e| FormatError::malformed(0, format!("lzo: {e:?}")))
+        }
         Codec::Lz4 => {
             let mut out = vec![0u8; max_out];
             let n = lz4_flex::block::decompress_into(input, &mut out)
@@ -156,7 +160,9 @@ mod tests {
     #[test]
     fn huge_lzma_dictionaries_are_refused() {
         // props 0x5d, dictionary 0xFFFFFFFF, unknown size.
-        let hdr = [0x5d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        let hdr = [
+            0x5d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
         assert!(lzma_reader(&hdr[..]).is_err());
     }
 
@@ -181,7 +187,10 @@ pub(crate) fn unpack_stream<F>(
     decoder: F,
 ) -> Result<super::Unpacked, FormatError>
 where
-    F: FnOnce(&mut Consumed<'_>, &mut dyn FnMut(&mut dyn Read) -> Result<(), FormatError>) -> Result<(), FormatError>,
+    F: FnOnce(
+        &mut Consumed<'_>,
+        &mut dyn FnMut(&mut dyn Read) -> Result<(), FormatError>,
+    ) -> Result<(), FormatError>,
 {
     let mut blob_reader;
     let src: &mut dyn BufRead = match input {
@@ -193,6 +202,11 @@ where
     };
     let mut counted = Consumed::new(src);
     let name = output_name(ctx.name, suffixes);
-    decoder(&mut counted, &mut |r: &mut dyn Read| sink.entry(super::file(name.as_bytes(), r, Some(0))))?;
-    Ok(super::Unpacked { consumed: Some(counted.used()), details: serde_json::Value::Null })
+    decoder(&mut counted, &mut |r: &mut dyn Read| {
+        sink.entry(super::file(name.as_bytes(), r, Some(0)))
+    })?;
+    Ok(super::Unpacked {
+        consumed: Some(counted.used()),
+        details: serde_json::Value::Null,
+    })
 }

@@ -108,6 +108,17 @@ pub struct UnpackStats {
     pub carved: u64,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Peak resident memory of the process so far (Linux `VmHWM`), when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The process's peak resident set size, from `/proc/self/status` (Linux only).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Everything a run produced.
@@ -166,18 +177,28 @@ pub fn unpack_image(
     opts: &UnpackOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<UnpackReport, UnpackError> {
-    let err = |source| UnpackError::Image { path: image.to_owned(), source };
+    let err = |source| UnpackError::Image {
+        path: image.to_owned(),
+        source,
+    };
     let file = File::open(image).map_err(err)?;
     let meta = file.metadata().map_err(err)?;
     if !meta.is_file() {
         return Err(err(io::Error::other("not a regular file")));
     }
     let mut hasher = Sha256::new();
-    io::copy(&mut io::BufReader::with_capacity(1 << 20, &file), &mut HashWriter(&mut hasher)).map_err(err)?;
+    io::copy(
+        &mut io::BufReader::with_capacity(1 << 20, &file),
+        &mut HashWriter(&mut hasher),
+    )
+    .map_err(err)?;
     let image_sha = hex::encode(hasher.finalize());
     let root = prepare_out(&opts.out)?;
     let blob = Blob::from_file(file).map_err(err)?;
-    let name = image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let name = image
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
 
     let mut eng = Engine {
         opts,
@@ -220,7 +241,10 @@ fn hex_to_arr(h: &str) -> [u8; 32] {
 }
 
 fn prepare_out(out: &Path) -> Result<PathBuf, UnpackError> {
-    let bad = |reason: String| UnpackError::Output { path: out.to_owned(), reason };
+    let bad = |reason: String| UnpackError::Output {
+        path: out.to_owned(),
+        reason,
+    };
     match fs::symlink_metadata(out) {
         Ok(m) if m.is_dir() => {
             let mut it = fs::read_dir(out).map_err(|e| bad(e.to_string()))?;
@@ -301,13 +325,16 @@ impl<'a> Engine<'a> {
         for (rule, n) in &self.suppressed {
             extra.push(Finding::new(
                 *rule,
-                Subject::FirmwareImage { sha256: self.image_sha.clone() },
+                Subject::FirmwareImage {
+                    sha256: self.image_sha.clone(),
+                },
                 format!("{n} more {rule} findings were not listed"),
             ));
         }
         extra.sort_by_key(|f| f.rule);
         self.findings.extend(extra);
         self.stats.seconds = self.started.elapsed().as_secs_f64();
+        self.stats.peak_rss_bytes = peak_rss_bytes();
         UnpackReport {
             image_sha256: self.image_sha,
             image_size,
@@ -341,7 +368,10 @@ impl<'a> Engine<'a> {
     ) {
         let mut f = Finding::new(
             rule,
-            Subject::FirmwareFile { image_sha256: self.image_sha.clone(), path: path.to_owned() },
+            Subject::FirmwareFile {
+                image_sha256: self.image_sha.clone(),
+                path: path.to_owned(),
+            },
             message,
         )
         .with_evidence(Evidence::File {
@@ -358,13 +388,20 @@ impl<'a> Engine<'a> {
     }
 
     fn limit_finding(&mut self, place: &Place, hit: &LimitHit) {
-        if matches!(hit.kind, LimitKind::TotalSize | LimitKind::Entries | LimitKind::Time) {
+        if matches!(
+            hit.kind,
+            LimitKind::TotalSize | LimitKind::Entries | LimitKind::Time
+        ) {
             if self.exhausted.is_some() {
                 return;
             }
             self.exhausted = Some(hit.kind);
         }
-        let at = if place.carrier.is_empty() { "the image".to_owned() } else { place.carrier.clone() };
+        let at = if place.carrier.is_empty() {
+            "the image".to_owned()
+        } else {
+            place.carrier.clone()
+        };
         let msg = format!(
             "{hit} while unpacking {} in {at}; that branch was stopped and the rest processed",
             place.layers.join("/")
@@ -378,16 +415,22 @@ impl<'a> Engine<'a> {
     fn examine_file(&mut self, p: Pending) {
         let rel = p.parts.join("/");
         if p.place.ancestors.contains(&p.sha) {
-            let msg = format!("{rel} is identical to a file it was extracted from; not unpacked again (loop)");
+            let msg =
+                format!("{rel} is identical to a file it was extracted from; not unpacked again (loop)");
             self.file_finding(RuleId::FW_LIMIT, None, &p.place, &rel, None, None, msg);
             return;
         }
-        let Ok(file) = File::open(self.root.join(&rel)) else { return };
+        let Ok(file) = File::open(self.root.join(&rel)) else {
+            return;
+        };
         let Ok(blob) = Blob::from_file(file) else { return };
         let name = p.parts.last().cloned().unwrap_or_default();
         let mut ancestors = (*p.place.ancestors).clone();
         ancestors.push(p.sha);
-        let place = Place { ancestors: Rc::new(ancestors), ..p.place };
+        let place = Place {
+            ancestors: Rc::new(ancestors),
+            ..p.place
+        };
         let mut dir = p.parts.clone();
         if let Some(last) = dir.last_mut() {
             last.push_str(".extracted");
@@ -433,7 +476,10 @@ impl<'a> Engine<'a> {
         let info = fmt.info();
         let place = self.child_place(parent, dir, info.id, carrier);
         if place.depth > self.opts.limits.max_depth {
-            let hit = LimitHit { kind: LimitKind::Depth, detail: format!("depth {} reached", place.depth - 1) };
+            let hit = LimitHit {
+                kind: LimitKind::Depth,
+                detail: format!("depth {} reached", place.depth - 1),
+            };
             self.limit_finding(&place, &hit);
             return (None, 0);
         }
@@ -445,7 +491,10 @@ impl<'a> Engine<'a> {
         let result = match info.access {
             Access::Random => fmt.unpack(Input::Blob(blob), &ctx, &mut sink),
             Access::Stream => {
-                let mut r = CountingReader { inner: blob.reader(), count: counter };
+                let mut r = CountingReader {
+                    inner: blob.reader(),
+                    count: counter,
+                };
                 fmt.unpack(Input::Stream(&mut r), &ctx, &mut sink)
             }
         };
@@ -484,7 +533,10 @@ impl<'a> Engine<'a> {
                 match &e {
                     FormatError::Limit(hit) => self.limit_finding(place, hit),
                     FormatError::Unsupported(what) => {
-                        let msg = format!("{format} container in {} not unpacked: {what}", display(&place.carrier));
+                        let msg = format!(
+                            "{format} container in {} not unpacked: {what}",
+                            display(&place.carrier)
+                        );
                         self.file_finding(
                             RuleId::FW_MALFORMED,
                             Some(Severity::Info),
@@ -500,7 +552,15 @@ impl<'a> Engine<'a> {
                             "{format} container in {} is damaged: {other}; {produced} entries recovered",
                             display(&place.carrier)
                         );
-                        self.file_finding(RuleId::FW_MALFORMED, None, place, &place.carrier, Some(offset), None, msg);
+                        self.file_finding(
+                            RuleId::FW_MALFORMED,
+                            None,
+                            place,
+                            &place.carrier,
+                            Some(offset),
+                            None,
+                            msg,
+                        );
                     }
                 }
                 let status = if produced > 0 { "partial" } else { "failed" };
@@ -534,7 +594,9 @@ impl<'a> Engine<'a> {
         for m in ac.stream_find_iter(scan.reader()) {
             let Ok(m) = m else { break };
             let (fmt, moff) = table[m.pattern().as_usize()];
-            let Some(start) = (m.start() as u64 + from).checked_sub(moff) else { continue };
+            let Some(start) = (m.start() as u64 + from).checked_sub(moff) else {
+                continue;
+            };
             candidates.push((start, fmt));
             if candidates.len() as u64 >= MAX_CARVE_PROBES {
                 let place = self.child_place(parent, dir.to_vec(), "carve", carrier);
@@ -554,7 +616,9 @@ impl<'a> Engine<'a> {
             if probes % 1024 == 0 && self.opts.limits.check_time(self.started).is_err() {
                 break;
             }
-            let Ok(chunk) = blob.slice_from(start) else { continue };
+            let Ok(chunk) = blob.slice_from(start) else {
+                continue;
+            };
             let Ok(head) = chunk.head(HEAD_LEN) else { continue };
             if !fmt.probe(&head, Some(chunk.len())) {
                 continue;
@@ -592,13 +656,17 @@ impl<'a> Engine<'a> {
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.file_type().is_dir() => {}
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!("{} is a symlink; nothing is written through links", parts[..=i].join("/")));
+                    return Err(format!(
+                        "{} is a symlink; nothing is written through links",
+                        parts[..=i].join("/")
+                    ));
                 }
                 Ok(_) => {
                     return Err(format!("{} is a file, not a directory", parts[..=i].join("/")));
                 }
                 Err(_) => {
-                    fs::create_dir(&p).map_err(|e| format!("cannot create {}: {e}", parts[..=i].join("/")))?;
+                    fs::create_dir(&p)
+                        .map_err(|e| format!("cannot create {}: {e}", parts[..=i].join("/")))?;
                     self.stats.dirs += 1;
                 }
             }
@@ -628,7 +696,13 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn base_record(place: &Place, path: String, kind: &str, offset: Option<u64>, mode: Option<u32>) -> EntryRecord {
+    fn base_record(
+        place: &Place,
+        path: String,
+        kind: &str,
+        offset: Option<u64>,
+        mode: Option<u32>,
+    ) -> EntryRecord {
         EntryRecord {
             path,
             kind: kind.to_owned(),
@@ -692,11 +766,20 @@ impl<'a> Engine<'a> {
                 Err(e) => break Err(e.into()),
             };
             let limit = if size + n as u64 > lim.max_file_bytes {
-                Some((LimitKind::FileSize, format!("{rel} exceeds {} bytes", lim.max_file_bytes)))
+                Some((
+                    LimitKind::FileSize,
+                    format!("{rel} exceeds {} bytes", lim.max_file_bytes),
+                ))
             } else if self.total + n as u64 > lim.max_total_bytes {
-                Some((LimitKind::TotalSize, format!("output exceeds {} bytes", lim.max_total_bytes)))
+                Some((
+                    LimitKind::TotalSize,
+                    format!("output exceeds {} bytes", lim.max_total_bytes),
+                ))
             } else if (n as u64) > *allowance {
-                Some((LimitKind::Ratio, format!("container output exceeds {} times its size", lim.max_ratio)))
+                Some((
+                    LimitKind::Ratio,
+                    format!("container output exceeds {} times its size", lim.max_ratio),
+                ))
             } else {
                 None
             };
@@ -722,8 +805,12 @@ impl<'a> Engine<'a> {
         rec.sha256 = Some(hex::encode(sha));
         rec.truncated = outcome.is_err();
         self.record(rec);
-        if outcome.is_ok() && size > 0 && place.depth < lim.max_depth {
-            self.queue.push_back(Pending { parts, place: place.clone(), sha });
+        if outcome.is_ok() && size > 0 {
+            self.queue.push_back(Pending {
+                parts,
+                place: place.clone(),
+                sha,
+            });
         }
         outcome
     }
@@ -738,21 +825,30 @@ impl<'a> Engine<'a> {
     ) -> Result<(), FormatError> {
         let mut peek = PeekReader::new(data);
         peek.fill_to(HEAD_LEN)?;
-        let next = if place.depth < self.opts.limits.max_depth {
-            identify(peek.buffered(), None, true)
-        } else {
-            None
-        };
-        let Some(fmt) = next else {
+        let Some(fmt) = identify(peek.buffered(), None, true) else {
             return self.write_file(place, parts, &mut peek, Some(0), None, allowance);
         };
+        if place.depth >= self.opts.limits.max_depth {
+            let hit = LimitHit {
+                kind: LimitKind::Depth,
+                detail: format!("{} inside {} layers not unpacked", fmt.info().id, place.depth),
+            };
+            self.limit_finding(place, &hit);
+            return self.write_file(place, parts, &mut peek, Some(0), None, allowance);
+        }
         let info = fmt.info();
         let child = self.child_place(place, place.root.clone(), info.id, &place.carrier);
         let name = parts.last().cloned().unwrap_or_default();
         let keys = self.opts.keys.clone();
-        let ctx = Ctx { name: &name, keys: &keys };
+        let ctx = Ctx {
+            name: &name,
+            keys: &keys,
+        };
         let counter = Rc::new(Cell::new(0u64));
-        let mut input = CountingReader { inner: peek, count: counter.clone() };
+        let mut input = CountingReader {
+            inner: peek,
+            count: counter.clone(),
+        };
         let mut sink = ChildSink::new(self, &child, info.codec, u64::MAX / 2, counter);
         let result = fmt.unpack(Input::Stream(&mut input), &ctx, &mut sink);
         let links = std::mem::take(&mut sink.links);
@@ -768,7 +864,10 @@ impl<'a> Engine<'a> {
         if links.is_empty() {
             return;
         }
-        let map: HashMap<Vec<String>, Vec<u8>> = links.iter().map(|l| (l.parts.clone(), l.target.clone())).collect();
+        let map: HashMap<Vec<String>, Vec<u8>> = links
+            .iter()
+            .map(|l| (l.parts.clone(), l.target.clone()))
+            .collect();
         for l in links {
             let rel_in = l.parts.join("/");
             let mut full = place.root.clone();
@@ -804,7 +903,15 @@ impl<'a> Engine<'a> {
                         "symlink {rel_in} -> {shown} in {} leads outside the extraction root; recorded, not created",
                         display(&place.carrier)
                     );
-                    self.file_finding(RuleId::FW_ESCAPE, None, place, &rel, l.offset, Some(&l.target), msg);
+                    self.file_finding(
+                        RuleId::FW_ESCAPE,
+                        None,
+                        place,
+                        &rel,
+                        l.offset,
+                        Some(&l.target),
+                        msg,
+                    );
                 }
                 Walk::Loop => {
                     rec.not_created = true;
@@ -858,7 +965,9 @@ fn follow(link: &[String], target: &[u8], links: &HashMap<Vec<String>, Vec<u8>>)
                 }
             }
             name => {
-                let Ok(r) = safepath::resolve(&[], name) else { return Walk::Outside };
+                let Ok(r) = safepath::resolve(&[], name) else {
+                    return Walk::Outside;
+                };
                 cur.extend(r.parts);
                 if let Some(t) = links.get(&cur) {
                     hops += 1;
@@ -883,7 +992,11 @@ struct PeekReader<'r> {
 
 impl<'r> PeekReader<'r> {
     fn new(inner: &'r mut dyn Read) -> PeekReader<'r> {
-        PeekReader { inner, buf: Vec::with_capacity(64 << 10), pos: 0 }
+        PeekReader {
+            inner,
+            buf: Vec::with_capacity(64 << 10),
+            pos: 0,
+        }
     }
 
     fn fill_to(&mut self, n: usize) -> io::Result<()> {
@@ -953,14 +1066,28 @@ struct ChildSink<'e, 'a> {
 }
 
 impl<'e, 'a> ChildSink<'e, 'a> {
-    fn new(eng: &'e mut Engine<'a>, place: &'e Place, codec: bool, input_len: u64, input: Rc<Cell<u64>>) -> Self {
+    fn new(
+        eng: &'e mut Engine<'a>,
+        place: &'e Place,
+        codec: bool,
+        input_len: u64,
+        input: Rc<Cell<u64>>,
+    ) -> Self {
         let lim = eng.opts.limits;
         let allowance = if codec {
             u64::MAX // codecs are bounded by the ratio reader against consumed input
         } else {
             input_len.saturating_mul(lim.max_ratio).max(lim.ratio_floor)
         };
-        ChildSink { eng, place, codec, allowance, input, links: Vec::new(), produced: 0 }
+        ChildSink {
+            eng,
+            place,
+            codec,
+            allowance,
+            input,
+            links: Vec::new(),
+            produced: 0,
+        }
     }
 }
 
@@ -968,7 +1095,10 @@ impl Sink for ChildSink<'_, '_> {
     fn entry(&mut self, e: Entry<'_>) -> Result<(), FormatError> {
         let lim = self.eng.opts.limits;
         if let Some(kind) = self.eng.exhausted {
-            return Err(FormatError::Limit(LimitHit { kind, detail: "run-wide limit already reached".into() }));
+            return Err(FormatError::Limit(LimitHit {
+                kind,
+                detail: "run-wide limit already reached".into(),
+            }));
         }
         if self.eng.count >= lim.max_entries {
             return Err(FormatError::Limit(LimitHit {
@@ -989,8 +1119,13 @@ impl Sink for ChildSink<'_, '_> {
                     display(&place.carrier),
                     why.describe()
                 );
-                let rule = if why == Refusal::TooDeep { RuleId::FW_MALFORMED } else { RuleId::FW_ESCAPE };
-                self.eng.file_finding(rule, None, place, &place.carrier, e.offset, Some(e.path), msg);
+                let rule = if why == Refusal::TooDeep {
+                    RuleId::FW_MALFORMED
+                } else {
+                    RuleId::FW_ESCAPE
+                };
+                self.eng
+                    .file_finding(rule, None, place, &place.carrier, e.offset, Some(e.path), msg);
                 return Ok(());
             }
         };
@@ -1006,16 +1141,33 @@ impl Sink for ChildSink<'_, '_> {
                 shown.escape_debug(),
                 display(&place.carrier)
             );
-            self.eng.file_finding(RuleId::FW_ESCAPE, Some(Severity::Medium), place, &rel, e.offset, Some(e.path), msg);
+            self.eng.file_finding(
+                RuleId::FW_ESCAPE,
+                Some(Severity::Medium),
+                place,
+                &rel,
+                e.offset,
+                Some(e.path),
+                msg,
+            );
         } else if resolved.renamed {
             let msg = format!("entry name with unprintable or invalid bytes written as {rel}");
-            self.eng.file_finding(RuleId::FW_ESCAPE, Some(Severity::Low), place, &rel, e.offset, Some(e.path), msg);
+            self.eng.file_finding(
+                RuleId::FW_ESCAPE,
+                Some(Severity::Low),
+                place,
+                &rel,
+                e.offset,
+                Some(e.path),
+                msg,
+            );
         }
         match e.kind {
             EntryKind::Dir => {
                 if let Err(why) = self.eng.ensure_dir(&parts) {
                     let msg = format!("directory {rel} not created: {why}");
-                    self.eng.file_finding(RuleId::FW_ESCAPE, None, place, &rel, e.offset, None, msg);
+                    self.eng
+                        .file_finding(RuleId::FW_ESCAPE, None, place, &rel, e.offset, None, msg);
                 } else if !self.eng.by_path.contains_key(&rel) {
                     let rec = Engine::base_record(place, rel, "dir", e.offset, e.mode);
                     self.eng.record(rec);
@@ -1033,11 +1185,17 @@ impl Sink for ChildSink<'_, '_> {
                     };
                     self.eng.codec_output(place, parts, &mut rr, &mut self.allowance)
                 } else {
-                    self.eng.write_file(place, parts, r, e.offset, e.mode, &mut self.allowance)
+                    self.eng
+                        .write_file(place, parts, r, e.offset, e.mode, &mut self.allowance)
                 }
             }
             EntryKind::Symlink(t) => {
-                self.links.push(PendingLink { parts: resolved.parts, target: t.to_vec(), offset: e.offset, mode: e.mode });
+                self.links.push(PendingLink {
+                    parts: resolved.parts,
+                    target: t.to_vec(),
+                    offset: e.offset,
+                    mode: e.mode,
+                });
                 Ok(())
             }
             EntryKind::Hardlink(t) => {
@@ -1062,12 +1220,27 @@ impl Sink for ChildSink<'_, '_> {
         let place = self.place;
         let fmt = place.layers.last().cloned().unwrap_or_default();
         let msg = format!("{fmt} in {}: {message}", display(&place.carrier));
-        self.eng.file_finding(RuleId::FW_MALFORMED, None, place, &place.carrier, offset, None, msg);
+        self.eng.file_finding(
+            RuleId::FW_MALFORMED,
+            None,
+            place,
+            &place.carrier,
+            offset,
+            None,
+            msg,
+        );
     }
 }
 
 impl ChildSink<'_, '_> {
-    fn hardlink(&mut self, parts: Vec<String>, rel: String, target: &[u8], offset: Option<u64>, mode: Option<u32>) {
+    fn hardlink(
+        &mut self,
+        parts: Vec<String>,
+        rel: String,
+        target: &[u8],
+        offset: Option<u64>,
+        mode: Option<u32>,
+    ) {
         let place = self.place;
         let shown = String::from_utf8_lossy(target).into_owned();
         let mut rec = Engine::base_record(place, rel.clone(), "hardlink", offset, mode);
@@ -1075,8 +1248,11 @@ impl ChildSink<'_, '_> {
         self.eng.stats.links += 1;
         let Ok(t) = safepath::resolve(&[], target) else {
             rec.not_created = true;
-            let msg = format!("hard link {rel} -> {shown} leads outside the extraction root; recorded, not created");
-            self.eng.file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, Some(target), msg);
+            let msg = format!(
+                "hard link {rel} -> {shown} leads outside the extraction root; recorded, not created"
+            );
+            self.eng
+                .file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, Some(target), msg);
             self.eng.record(rec);
             return;
         };
@@ -1090,19 +1266,23 @@ impl ChildSink<'_, '_> {
                     .eng
                     .ensure_dir(&parts[..parts.len() - 1])
                     .and_then(|()| Engine::clear_slot(&self.eng.abs(&parts)))
-                    .and_then(|()| fs::hard_link(self.eng.abs(&tparts), self.eng.abs(&parts)).map_err(|e| e.to_string()));
+                    .and_then(|()| {
+                        fs::hard_link(self.eng.abs(&tparts), self.eng.abs(&parts)).map_err(|e| e.to_string())
+                    });
                 rec.size = src.size;
                 rec.sha256 = src.sha256;
                 if let Err(why) = made {
                     rec.not_created = true;
                     let msg = format!("hard link {rel} not created: {why}");
-                    self.eng.file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, None, msg);
+                    self.eng
+                        .file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, None, msg);
                 }
             }
             _ => {
                 rec.not_created = true;
                 let msg = format!("hard link {rel} -> {shown}: no such file earlier in the same container");
-                self.eng.file_finding(RuleId::FW_MALFORMED, None, place, &rel, offset, Some(target), msg);
+                self.eng
+                    .file_finding(RuleId::FW_MALFORMED, None, place, &rel, offset, Some(target), msg);
             }
         }
         self.eng.record(rec);

@@ -95,12 +95,18 @@ pub enum FormatError {
 impl FormatError {
     /// A malformed-input error.
     pub fn malformed(offset: u64, reason: impl Into<String>) -> FormatError {
-        FormatError::Malformed { offset, reason: reason.into() }
+        FormatError::Malformed {
+            offset,
+            reason: reason.into(),
+        }
     }
 
     /// A structure limit (an internal bound of the format reader).
     pub fn structure(detail: impl Into<String>) -> FormatError {
-        FormatError::Limit(LimitHit { kind: LimitKind::Structure, detail: detail.into() })
+        FormatError::Limit(LimitHit {
+            kind: LimitKind::Structure,
+            detail: detail.into(),
+        })
     }
 }
 
@@ -115,9 +121,10 @@ impl From<io::Error> for FormatError {
         }
         match e.kind() {
             io::ErrorKind::UnexpectedEof => FormatError::Truncated { offset: 0, needed: 0 },
-            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
-                FormatError::Malformed { offset: 0, reason: e.to_string() }
-            }
+            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => FormatError::Malformed {
+                offset: 0,
+                reason: e.to_string(),
+            },
             _ => FormatError::Io(e),
         }
     }
@@ -129,7 +136,10 @@ mod tests {
 
     #[test]
     fn limits_survive_the_trip_through_io() {
-        let hit = LimitHit { kind: LimitKind::Ratio, detail: "x".into() };
+        let hit = LimitHit {
+            kind: LimitKind::Ratio,
+            detail: "x".into(),
+        };
         let back: FormatError = hit.clone().into_io().into();
         match back {
             FormatError::Limit(h) => assert_eq!(h, hit),

@@ -15,7 +15,10 @@ static INFO: FormatInfo = FormatInfo {
     id: "gzip",
     description: "gzip stream (RFC 1952), concatenated members",
     access: Access::Stream,
-    magics: &[Magic { offset: 0, bytes: &[0x1f, 0x8b, 0x08] }],
+    magics: &[Magic {
+        offset: 0,
+        bytes: &[0x1f, 0x8b, 0x08],
+    }],
     codec: true,
 };
 
@@ -38,7 +41,10 @@ impl Format for Gzip {
 
     fn unpack(&self, input: Input<'_>, ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
         unpack_stream(input, ctx, sink, SUFFIXES, |src, emit| {
-            let mut members = Members { src: Some(src), cur: None };
+            let mut members = Members {
+                src: Some(src),
+                cur: None,
+            };
             emit(&mut members)
         })
     }
@@ -65,7 +71,10 @@ impl Read for Members<'_, '_> {
             }
             let Some(src) = self.src.take() else { return Ok(0) };
             let head = src.fill_buf()?;
-            if head.is_empty() || (head.len() >= 10 && !is_member(head)) || (head.len() < 10 && head[0] != 0x1f) {
+            if head.is_empty()
+                || (head.len() >= 10 && !is_member(head))
+                || (head.len() < 10 && head[0] != 0x1f)
+            {
                 self.src = Some(src);
                 return Ok(0);
             }

@@ -114,7 +114,13 @@ mod tests {
     fn ratio_reader_stops_a_bomb() {
         let input = Rc::new(Cell::new(10));
         let mut zeros = io::repeat(0).take(1 << 20);
-        let mut r = RatioReader { inner: &mut zeros, input, out: 0, max_ratio: 100, floor: 4096 };
+        let mut r = RatioReader {
+            inner: &mut zeros,
+            input,
+            out: 0,
+            max_ratio: 100,
+            floor: 4096,
+        };
         let err = io::copy(&mut r, &mut io::sink()).unwrap_err();
         assert!(err.to_string().contains("ratio"));
     }
@@ -123,7 +129,13 @@ mod tests {
     fn ratio_reader_lets_normal_data_through() {
         let input = Rc::new(Cell::new(1 << 20));
         let mut data = io::repeat(1).take(4 << 20);
-        let mut r = RatioReader { inner: &mut data, input, out: 0, max_ratio: 100, floor: 4096 };
+        let mut r = RatioReader {
+            inner: &mut data,
+            input,
+            out: 0,
+            max_ratio: 100,
+            floor: 4096,
+        };
         assert_eq!(io::copy(&mut r, &mut io::sink()).unwrap(), 4 << 20);
     }
 }

@@ -14,7 +14,10 @@ static INFO: FormatInfo = FormatInfo {
     id: "lz4",
     description: "LZ4 frame",
     access: Access::Stream,
-    magics: &[Magic { offset: 0, bytes: MAGIC }],
+    magics: &[Magic {
+        offset: 0,
+        bytes: MAGIC,
+    }],
     codec: true,
 };
 
@@ -25,14 +28,24 @@ impl Format for Lz4 {
 
     fn probe(&self, head: &[u8], _len: Option<u64>) -> bool {
         // FLG: version 01 in the top two bits, reserved bit 1 clear; BD: only bits 4-6 used.
-        head.len() >= 7 && head.starts_with(MAGIC) && head[4] >> 6 == 1 && head[4] & 0x02 == 0 && head[5] & 0x8f == 0
+        head.len() >= 7
+            && head.starts_with(MAGIC)
+            && head[4] >> 6 == 1
+            && head[4] & 0x02 == 0
+            && head[5] & 0x8f == 0
     }
 
     fn unpack(&self, input: Input<'_>, ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        unpack_stream(input, ctx, sink, &[(".tar.lz4", ".tar"), (".lz4", "")], |src, emit| {
-            let mut d = lz4_flex::frame::FrameDecoder::new(src);
-            emit(&mut d as &mut dyn Read)
-        })
+        unpack_stream(
+            input,
+            ctx,
+            sink,
+            &[(".tar.lz4", ".tar"), (".lz4", "")],
+            |src, emit| {
+                let mut d = lz4_flex::frame::FrameDecoder::new(src);
+                emit(&mut d as &mut dyn Read)
+            },
+        )
     }
 }
 

@@ -39,10 +39,16 @@ impl Format for Lzma {
     }
 
     fn unpack(&self, input: Input<'_>, ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        unpack_stream(input, ctx, sink, &[(".tar.lzma", ".tar"), (".lzma", "")], |src, emit| {
-            let mut d = lzma_reader(src)?;
-            emit(&mut d as &mut dyn Read)
-        })
+        unpack_stream(
+            input,
+            ctx,
+            sink,
+            &[(".tar.lzma", ".tar"), (".lzma", "")],
+            |src, emit| {
+                let mut d = lzma_reader(src)?;
+                emit(&mut d as &mut dyn Read)
+            },
+        )
     }
 }
 

@@ -151,13 +151,33 @@ pub static FORMATS: &[&dyn Format] = &[
 /// Ids in the order formats are tried at one offset: strict, structured headers first, weak
 /// magics (single bytes, zlib's two) last.
 pub static PROBE_ORDER: &[&str] = &[
-    "bmu-merge", "uimage", "fit", "squashfs", "ubi", "ubifs", "ext", "zip", "tar", "cpio", "gzip", "xz",
-    "bzip2", "zstd", "lz4", "jffs2", "bmu", "lzma", "zlib",
+    "bmu-merge",
+    "uimage",
+    "fit",
+    "squashfs",
+    "ubi",
+    "ubifs",
+    "ext",
+    "zip",
+    "tar",
+    "cpio",
+    "gzip",
+    "xz",
+    "bzip2",
+    "zstd",
+    "lz4",
+    "jffs2",
+    "bmu",
+    "lzma",
+    "zlib",
 ];
 
 /// The format with this id.
 pub fn format(id: &str) -> Option<&'static dyn Format> {
-    FORMATS.binary_search_by(|f| f.info().id.cmp(id)).ok().map(|i| FORMATS[i])
+    FORMATS
+        .binary_search_by(|f| f.info().id.cmp(id))
+        .ok()
+        .map(|i| FORMATS[i])
 }
 
 /// Formats in probing order.
@@ -178,7 +198,10 @@ pub fn run_in_memory(id: &str, data: &[u8], budget: u64) -> (Result<Unpacked, Fo
         return (Err(FormatError::Unsupported(format!("no format {id}"))), sink);
     };
     let blob = Blob::from_vec(data.to_vec());
-    let ctx = Ctx { name: "fuzz", keys: &[] };
+    let ctx = Ctx {
+        name: "fuzz",
+        keys: &[],
+    };
     let r = match f.info().access {
         Access::Random => f.unpack(Input::Blob(&blob), &ctx, &mut sink),
         Access::Stream => {
@@ -209,7 +232,12 @@ mod tests {
     #[test]
     fn registry_is_sorted_and_unique() {
         for w in FORMATS.windows(2) {
-            assert!(w[0].info().id < w[1].info().id, "{} / {}", w[0].info().id, w[1].info().id);
+            assert!(
+                w[0].info().id < w[1].info().id,
+                "{} / {}",
+                w[0].info().id,
+                w[1].info().id
+            );
         }
     }
 
@@ -225,7 +253,11 @@ mod tests {
     fn nothing_claims_empty_or_zero_input() {
         for f in FORMATS {
             assert!(!f.probe(&[], Some(0)), "{} claims empty input", f.info().id);
-            assert!(!f.probe(&[0u8; HEAD_LEN], Some(1 << 20)), "{} claims zeros", f.info().id);
+            assert!(
+                !f.probe(&[0u8; HEAD_LEN], Some(1 << 20)),
+                "{} claims zeros",
+                f.info().id
+            );
         }
     }
 
@@ -246,4 +278,37 @@ mod tests {
             }
         }
     }
+}
+
+/// Run the whole engine on `data` as an image, with tight limits, in a scratch directory that
+/// is removed afterwards: what the engine fuzz target calls. Never panics.
+pub fn fuzz_engine(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir().join(format!(
+        "hashward-fuzz-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    if std::fs::create_dir_all(&base).is_err() {
+        return;
+    }
+    let image = base.join("image");
+    if std::fs::write(&image, data).is_ok() {
+        let opts = UnpackOptions {
+            out: base.join("out"),
+            limits: Limits {
+                max_total_bytes: 64 << 20,
+                max_file_bytes: 16 << 20,
+                ratio_floor: 1 << 20,
+                max_time: std::time::Duration::from_secs(10),
+                ..Limits::default()
+            },
+            carve: true,
+            keys: Vec::new(),
+        };
+        let _ = unpack_image(&image, &opts, None);
+    }
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -76,7 +76,11 @@ pub(crate) fn resolve(base: &[String], raw: &[u8]) -> Result<Resolved, Refusal> 
             }
         }
     }
-    Ok(Resolved { parts, absolute, renamed })
+    Ok(Resolved {
+        parts,
+        absolute,
+        renamed,
+    })
 }
 
 /// A component safe to create: control bytes and invalid UTF-8 escaped as `%XX`, `%` itself
@@ -188,10 +192,19 @@ mod tests {
     #[test]
     fn link_targets() {
         let link = parts(&["bin", "ls"]);
-        assert_eq!(link_destination(&link, b"busybox"), Some(parts(&["bin", "busybox"])));
-        assert_eq!(link_destination(&link, b"/bin/busybox"), Some(parts(&["bin", "busybox"])));
+        assert_eq!(
+            link_destination(&link, b"busybox"),
+            Some(parts(&["bin", "busybox"]))
+        );
+        assert_eq!(
+            link_destination(&link, b"/bin/busybox"),
+            Some(parts(&["bin", "busybox"]))
+        );
         assert_eq!(link_destination(&link, b"../../etc"), None);
-        assert_eq!(relative_target(&link, &parts(&["bin", "busybox"])), "../bin/busybox");
+        assert_eq!(
+            relative_target(&link, &parts(&["bin", "busybox"])),
+            "../bin/busybox"
+        );
         assert_eq!(relative_target(&parts(&["a"]), &[]), ".");
     }
 }

@@ -52,7 +52,12 @@ pub trait Sink {
 
 /// A file entry with default mode, from a reader.
 pub fn file<'a>(path: &'a [u8], data: &'a mut dyn Read, offset: Option<u64>) -> Entry<'a> {
-    Entry { path, kind: EntryKind::File(data), mode: None, offset }
+    Entry {
+        path,
+        kind: EntryKind::File(data),
+        mode: None,
+        offset,
+    }
 }
 
 /// What a [`MemorySink`] stored for one entry.
@@ -84,7 +89,10 @@ pub struct MemorySink {
 impl MemorySink {
     /// A sink that accepts up to `budget` bytes of file content.
     pub fn with_budget(budget: u64) -> MemorySink {
-        MemorySink { budget, ..MemorySink::default() }
+        MemorySink {
+            budget,
+            ..MemorySink::default()
+        }
     }
 
     /// The file content stored under `path`, if any.
@@ -97,7 +105,10 @@ impl MemorySink {
 
     /// The stored names as lossy strings.
     pub fn names(&self) -> Vec<String> {
-        self.entries.iter().map(|(p, _)| String::from_utf8_lossy(p).into_owned()).collect()
+        self.entries
+            .iter()
+            .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+            .collect()
     }
 }
 

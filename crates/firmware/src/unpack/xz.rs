@@ -14,7 +14,10 @@ static INFO: FormatInfo = FormatInfo {
     id: "xz",
     description: "xz stream",
     access: Access::Stream,
-    magics: &[Magic { offset: 0, bytes: MAGIC }],
+    magics: &[Magic {
+        offset: 0,
+        bytes: MAGIC,
+    }],
     codec: true,
 };
 
@@ -33,10 +36,16 @@ impl Format for Xz {
     }
 
     fn unpack(&self, input: Input<'_>, ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        unpack_stream(input, ctx, sink, &[(".tar.xz", ".tar"), (".txz", ".tar"), (".xz", "")], |src, emit| {
-            let mut d = xz_reader(src);
-            emit(&mut d as &mut dyn Read)
-        })
+        unpack_stream(
+            input,
+            ctx,
+            sink,
+            &[(".tar.xz", ".tar"), (".txz", ".tar"), (".xz", "")],
+            |src, emit| {
+                let mut d = xz_reader(src);
+                emit(&mut d as &mut dyn Read)
+            },
+        )
     }
 }
 
@@ -55,6 +64,9 @@ mod tests {
         assert!(Xz.probe(&x, None));
         let (r, sink) = run_in_memory("xz", &x, 1 << 20);
         r.unwrap();
-        assert_eq!(sink.file("fuzz.decompressed").unwrap(), b"cgminer 3.12.0 ".repeat(100));
+        assert_eq!(
+            sink.file("fuzz.decompressed").unwrap(),
+            b"cgminer 3.12.0 ".repeat(100)
+        );
     }
 }

@@ -66,6 +66,9 @@ mod tests {
         assert!(!Zlib.probe(b"\x78\x9cnot deflate data at all", None));
         let (r, sink) = run_in_memory("zlib", &z, 1 << 20);
         r.unwrap();
-        assert_eq!(sink.file("fuzz.decompressed").unwrap(), b"bmminer.conf ".repeat(50));
+        assert_eq!(
+            sink.file("fuzz.decompressed").unwrap(),
+            b"bmminer.conf ".repeat(50)
+        );
     }
 }

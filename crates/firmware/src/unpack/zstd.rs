@@ -14,7 +14,10 @@ static INFO: FormatInfo = FormatInfo {
     id: "zstd",
     description: "zstd frame",
     access: Access::Stream,
-    magics: &[Magic { offset: 0, bytes: MAGIC }],
+    magics: &[Magic {
+        offset: 0,
+        bytes: MAGIC,
+    }],
     codec: true,
 };
 
@@ -29,10 +32,16 @@ impl Format for Zstd {
     }
 
     fn unpack(&self, input: Input<'_>, ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        unpack_stream(input, ctx, sink, &[(".tar.zst", ".tar"), (".zst", ""), (".zstd", "")], |src, emit| {
-            let mut d = zstd_reader(src)?;
-            emit(&mut d as &mut dyn Read)
-        })
+        unpack_stream(
+            input,
+            ctx,
+            sink,
+            &[(".tar.zst", ".tar"), (".zst", ""), (".zstd", "")],
+            |src, emit| {
+                let mut d = zstd_reader(src)?;
+                emit(&mut d as &mut dyn Read)
+            },
+        )
     }
 }
 

@@ -1,0 +1,203 @@
+//! Command-line arguments (clap derive): one doc comment per flag, `ValueEnum` for choices.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hashward inspects cryptocurrency-mining hardware and facilities for security risk.
+#[derive(Debug, Parser)]
+#[command(name = "hashward", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Output format. Default: text on a terminal, json otherwise.
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+    /// Exit with status 1 when a finding reaches this severity.
+    #[arg(long, global = true, value_enum, default_value_t = FailOn::High)]
+    pub fail_on: FailOn,
+    /// Print nothing but the result (no progress, no summary on stderr).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace; RUST_LOG overrides).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The case database: a SQLite file path (default hashward.db).
+    #[arg(long, global = true, env = "HASHWARD_CASE", default_value = "hashward.db")]
+    pub case: String,
+    /// Do not record this run in the case.
+    #[arg(long, global = true)]
+    pub no_store: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// One JSON envelope.
+    Json,
+    /// One JSON record per line.
+    Jsonl,
+}
+
+/// `--fail-on` levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any finding.
+    Info,
+    /// Low and above.
+    Low,
+    /// Medium and above.
+    Medium,
+    /// High and above.
+    High,
+    /// Critical only.
+    Critical,
+    /// Never fail on findings.
+    Never,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Firmware images: unpack (more to come: inspect, diff).
+    #[command(subcommand)]
+    Firmware(FirmwareCmd),
+    /// The case database: what earlier runs recorded.
+    #[command(subcommand)]
+    Case(CaseCmd),
+    /// Generate realistic sample Antminer-style images, unpack them and record the run.
+    Demo(DemoArgs),
+    /// The rule catalogue.
+    Rules(RulesArgs),
+}
+
+/// `hashward firmware …`
+#[derive(Debug, Subcommand)]
+pub enum FirmwareCmd {
+    /// Take an image apart recursively, every layer, into --out.
+    Unpack(UnpackArgs),
+}
+
+/// `hashward firmware unpack`
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The firmware image.
+    pub image: PathBuf,
+    /// Directory to extract into; must not exist or be empty.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Public key (PEM: SPKI or PKCS#1) to verify vendor signatures with (repeatable).
+    #[arg(long = "key")]
+    pub keys: Vec<PathBuf>,
+    /// Do not search unidentified blobs for embedded formats.
+    #[arg(long)]
+    pub no_carve: bool,
+    /// Most bytes written in total (e.g. 16G).
+    #[arg(long, value_parser = parse_size, default_value = "16G")]
+    pub max_total: u64,
+    /// Most bytes of one extracted file.
+    #[arg(long, value_parser = parse_size, default_value = "2G")]
+    pub max_file: u64,
+    /// Largest output/input ratio for one codec or container (checked past 64M of output).
+    #[arg(long, default_value_t = 200)]
+    pub max_ratio: u64,
+    /// Deepest nesting of containers.
+    #[arg(long, default_value_t = 16)]
+    pub max_depth: u32,
+    /// Most entries (files, directories, links).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_entries: u64,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+}
+
+/// `hashward case …`
+#[derive(Debug, Subcommand)]
+pub enum CaseCmd {
+    /// List recorded runs, newest first.
+    Runs {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// List recorded findings.
+    Findings {
+        /// Only this run.
+        #[arg(long)]
+        run: Option<i64>,
+        /// Only this severity and above.
+        #[arg(long, value_enum)]
+        min_severity: Option<FailOn>,
+        /// Only this rule id.
+        #[arg(long)]
+        rule: Option<String>,
+    },
+}
+
+/// `hashward demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the generated images and extracted trees here instead of a temporary directory.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+}
+
+/// `hashward rules`
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Print the catalogue as the Markdown of docs/rules.md.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// `512`, `64K`, `16M`, `2G`, `1T` (binary multiples).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("16G"), Ok(16 << 30));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

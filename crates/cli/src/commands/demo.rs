@@ -1,0 +1,109 @@
+//! `hashward demo`: build realistic sample Antminer-style images, unpack each, print the trees,
+//! and record the whole demo as one run in the case.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hashward_firmware::{UnpackOptions, unpack_image};
+use hashward_model::{Envelope, InputRecord};
+
+use super::Outcome;
+use crate::args::{DemoArgs, Format, Global};
+use crate::case;
+use crate::output::Output;
+use crate::progress::Spinner;
+
+pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
+    let started = chrono::Utc::now();
+    let tmp;
+    let dir: PathBuf = match &a.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            tmp.path().to_owned()
+        }
+    };
+    let text = out.format == Format::Text;
+    if text && !out.quiet {
+        println!(
+            "hashward demo: generating sample firmware images in {}\n",
+            dir.display()
+        );
+    }
+    let samples = hashward_fixtures::samples::all();
+    let mut inputs = Vec::new();
+    let mut findings = Vec::new();
+    let mut artifacts = Vec::new();
+    let mut results = Vec::new();
+    for s in &samples {
+        let image = dir.join(s.file_name);
+        std::fs::write(&image, &s.bytes).with_context(|| format!("writing {}", image.display()))?;
+        let out_dir = dir.join(format!("{}.extracted", s.file_name));
+        let opts = UnpackOptions {
+            out: out_dir.clone(),
+            limits: Default::default(),
+            carve: true,
+            keys: s
+                .keys
+                .iter()
+                .map(|(n, k)| hashward_firmware::unpack::VerifyKey {
+                    name: n.to_string(),
+                    key: k.clone(),
+                })
+                .collect(),
+        };
+        let spinner = Spinner::new(out.quiet, s.file_name);
+        let report = unpack_image(&image, &opts, Some(&|e, b| spinner.update(e, b)));
+        spinner.finish();
+        let report = report.with_context(|| format!("unpacking {}", s.file_name))?;
+        if text {
+            println!("== {} — {}", s.file_name, s.description);
+            let mut stdout = std::io::stdout().lock();
+            super::firmware::write_text(&mut stdout, &image, &out_dir, &report, 40)?;
+            println!();
+        }
+        inputs.push(InputRecord {
+            path: image.display().to_string(),
+            sha256: report.image_sha256.clone(),
+            size: report.image_size,
+        });
+        findings.extend(report.findings.iter().cloned());
+        artifacts.extend(super::firmware::artifacts(&report));
+        results.push(serde_json::json!({
+            "image": s.file_name,
+            "description": s.description,
+            "entries": report.entries.len(),
+            "containers": report.nodes,
+            "stats": report.stats,
+        }));
+    }
+    let env = Envelope {
+        hashward: hashward_model::VERSION.to_owned(),
+        command: "demo".into(),
+        inputs,
+        findings,
+        result: serde_json::json!({ "images": results }),
+    };
+    let run_id = case::record(
+        g,
+        "demo",
+        serde_json::json!({"dir": dir}),
+        started,
+        &env,
+        artifacts,
+    )?;
+    out.emit(&env, &|w| {
+        if let Some(id) = run_id {
+            writeln!(w, "recorded as run {id} in {} (see `hashward case runs`)", g.case)?;
+        }
+        Ok(())
+    })?;
+    Ok(Outcome {
+        findings: env.findings,
+    })
+}
+
+use std::io::Write as _;

@@ -1,0 +1,194 @@
+//! `hashward firmware unpack`: the recursive unpacker, recorded and printed.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use hashward_firmware::unpack::{UnpackReport, VerifyKey};
+use hashward_firmware::{Limits, UnpackOptions, unpack_image};
+use hashward_model::{Envelope, InputRecord};
+
+use super::Outcome;
+use crate::args::{FirmwareCmd, Global, UnpackArgs};
+use crate::case::{self, Artifact};
+use crate::output::{Output, human};
+use crate::progress::Spinner;
+
+pub fn run(cmd: &FirmwareCmd, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
+    match cmd {
+        FirmwareCmd::Unpack(a) => unpack(a, g, out),
+    }
+}
+
+/// The validated options of an unpack run.
+pub fn options(a: &UnpackArgs) -> anyhow::Result<UnpackOptions> {
+    let keys = a
+        .keys
+        .iter()
+        .map(|p| load_key(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(UnpackOptions {
+        out: a.out.clone(),
+        limits: Limits {
+            max_total_bytes: a.max_total,
+            max_file_bytes: a.max_file,
+            max_ratio: a.max_ratio.max(1),
+            ratio_floor: Limits::default().ratio_floor,
+            max_depth: a.max_depth,
+            max_entries: a.max_entries,
+            max_time: Duration::from_secs(a.timeout),
+        },
+        carve: !a.no_carve,
+        keys,
+    })
+}
+
+/// A PEM public key, SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`).
+pub fn load_key(path: &Path) -> anyhow::Result<VerifyKey> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    let pem = std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    let key = rsa::PublicKey::from_public_key_pem(pem.trim())
+        .or_else(|_| rsa::PublicKey::from_pkcs1_pem(pem.trim()))
+        .map_err(|e| anyhow::anyhow!("{}: not an RSA public key in PEM form: {e}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(VerifyKey { name, key })
+}
+
+fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
+    let started = chrono::Utc::now();
+    let opts = options(a)?;
+    let spinner = Spinner::new(out.quiet, "unpacking");
+    let report = unpack_image(&a.image, &opts, Some(&|e, b| spinner.update(e, b)));
+    spinner.finish();
+    let report = report?;
+    let env = envelope(&a.image, &a.out, &report);
+    let options = serde_json::json!({
+        "out": a.out, "carve": !a.no_carve, "keys": a.keys, "max_total": a.max_total, "max_file": a.max_file,
+        "max_ratio": a.max_ratio, "max_depth": a.max_depth, "max_entries": a.max_entries, "timeout": a.timeout,
+    });
+    case::record(g, "firmware unpack", options, started, &env, artifacts(&report))?;
+    out.emit(&env, &|w| write_text(w, &a.image, &a.out, &report, usize::MAX))?;
+    Ok(Outcome {
+        findings: env.findings,
+    })
+}
+
+/// Extracted files as case artifacts.
+pub fn artifacts(report: &UnpackReport) -> Vec<Artifact> {
+    report
+        .entries
+        .iter()
+        .filter(|e| e.sha256.is_some())
+        .map(|e| Artifact {
+            path: e.path.clone(),
+            sha256: e.sha256.clone().unwrap_or_default(),
+            size: e.size.unwrap_or(0),
+            kind: e.kind.clone(),
+        })
+        .collect()
+}
+
+/// The output contract for `firmware unpack`.
+pub fn envelope(image: &Path, out_dir: &Path, report: &UnpackReport) -> Envelope {
+    Envelope {
+        hashward: hashward_model::VERSION.to_owned(),
+        command: "firmware unpack".into(),
+        inputs: vec![InputRecord {
+            path: image.display().to_string(),
+            sha256: report.image_sha256.clone(),
+            size: report.image_size,
+        }],
+        findings: report.findings.clone(),
+        result: serde_json::json!({
+            "out": out_dir.display().to_string(),
+            "entries": report.entries,
+            "containers": report.nodes,
+            "stats": report.stats,
+        }),
+    }
+}
+
+/// The extracted tree for people; `max_lines` caps the listing.
+pub fn write_text(
+    w: &mut dyn Write,
+    image: &Path,
+    out_dir: &Path,
+    r: &UnpackReport,
+    max_lines: usize,
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "{}  {}  sha256 {}",
+        image.display(),
+        human(r.image_size),
+        r.image_sha256
+    )?;
+    writeln!(w, "containers:")?;
+    for n in &r.nodes {
+        let at = if n.path.is_empty() {
+            "(image)".to_owned()
+        } else {
+            n.path.clone()
+        };
+        let off = if n.offset > 0 {
+            format!(" @0x{:x}", n.offset)
+        } else {
+            String::new()
+        };
+        let status = if n.status == "ok" {
+            String::new()
+        } else {
+            format!("  [{}]", n.status)
+        };
+        writeln!(
+            w,
+            "  {:<28} {}{off}  {} entries{status}",
+            n.layers.join(" > "),
+            at,
+            n.entries
+        )?;
+    }
+    writeln!(w, "extracted into {}:", out_dir.display())?;
+    let mut sorted: Vec<_> = r.entries.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    for e in sorted.iter().take(max_lines) {
+        let depth = e.path.matches('/').count();
+        let name = e.path.rsplit('/').next().unwrap_or(&e.path);
+        let indent = "  ".repeat(depth + 1);
+        let detail = match e.kind.as_str() {
+            "file" => human(e.size.unwrap_or(0)),
+            "dir" => "/".to_owned(),
+            "symlink" | "hardlink" => format!("-> {}", e.target.as_deref().unwrap_or("")),
+            _ => e.target.clone().unwrap_or_default(),
+        };
+        let note = if e.not_created {
+            "  (recorded, not created)"
+        } else if e.truncated {
+            "  (truncated)"
+        } else {
+            ""
+        };
+        writeln!(w, "{indent}{name}  {detail}{note}")?;
+    }
+    if sorted.len() > max_lines {
+        writeln!(w, "  … {} more entries", sorted.len() - max_lines)?;
+    }
+    let s = &r.stats;
+    writeln!(
+        w,
+        "{} files ({}), {} dirs, {} links, {} special, {} containers, {} carved, in {:.2} s",
+        s.files,
+        human(s.bytes),
+        s.dirs,
+        s.links,
+        s.specials,
+        s.containers,
+        s.carved,
+        s.seconds
+    )
+}

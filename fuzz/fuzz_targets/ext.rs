@@ -1,0 +1,6 @@
+//! Fuzz target: the `ext` reader on arbitrary bytes must never panic or exceed its bounds.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = hashward_firmware::unpack::run_in_memory("ext", data, 16 << 20);
+});
