@@ -1,0 +1,173 @@
+//! The binary end to end: the output contract, exit codes, the case, containment on disk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde::Deserialize;
+
+fn hashward() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
+    c.env_remove("HASHWARD_CASE").env_remove("RUST_LOG");
+    c
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// The envelope as scripts see it: unknown fields are an error, so the contract is pinned.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Env {
+    hashward: String,
+    command: String,
+    inputs: Vec<Input>,
+    findings: Vec<hashward_model::Finding>,
+    result: UnpackResult,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    path: String,
+    sha256: String,
+    size: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnpackResult {
+    out: String,
+    entries: Vec<hashward_firmware::unpack::EntryRecord>,
+    containers: Vec<hashward_firmware::unpack::NodeRecord>,
+    stats: hashward_firmware::unpack::UnpackStats,
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch { dir: tempfile::tempdir().unwrap() }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+fn unpack(s: &Scratch, image: &Path, extra: &[&str]) -> Output {
+    hashward()
+        .args(["firmware", "unpack"])
+        .arg(image)
+        .arg("--out")
+        .arg(s.path("out"))
+        .arg("--case")
+        .arg(s.path("case.db"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn json_output_follows_the_contract() {
+    let s = Scratch::new();
+    let img = s.write("cfg.gz", &gz(b"api-allow W:0/0\n"));
+    let out = unpack(&s, &img, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let env: Env = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(env.command, "firmware unpack");
+    assert_eq!(env.hashward, hashward_model::VERSION);
+    assert_eq!(env.inputs.len(), 1);
+    assert_eq!(env.inputs[0].size, std::fs::metadata(&img).unwrap().len());
+    assert_eq!(env.inputs[0].sha256.len(), 64);
+    assert!(env.inputs[0].path.ends_with("cfg.gz"));
+    assert!(env.findings.is_empty());
+    assert!(env.result.out.ends_with("out"));
+    let e = &env.result.entries[0];
+    assert_eq!((e.path.as_str(), e.kind.as_str(), e.size), ("cfg", "file", Some(16)));
+    assert_eq!(e.layers, ["gzip"]);
+    assert_eq!(env.result.containers[0].format, "gzip");
+    assert_eq!(env.result.stats.files, 1);
+    assert!(env.result.stats.peak_rss_bytes.unwrap_or(1) > 0);
+}
+
+#[test]
+fn jsonl_output_is_one_record_per_line() {
+    let s = Scratch::new();
+    let img = s.write("a.gz", &gz(b"x"));
+    let out = unpack(&s, &img, &["--format", "jsonl", "--no-store"]);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"run"));
+    assert!(types.contains(&"input") && types.contains(&"item"));
+    assert_eq!(types.last(), Some(&"result"));
+    assert!(!s.path("case.db").exists(), "--no-store must not create the case");
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let s = Scratch::new();
+    // A truncated gzip: FW-102 (low).
+    let full = gz(&(0..200_000u32).flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()).collect::<Vec<_>>());
+    let img = s.write("cut.gz", &full[..full.len() / 2]);
+    let out = unpack(&s, &img, &["--format", "json", "--no-store"]);
+    assert_eq!(out.status.code(), Some(0), "low finding, default --fail-on high");
+    std::fs::remove_dir_all(s.path("out")).unwrap();
+    let out = unpack(&s, &img, &["--format", "json", "--no-store", "--fail-on", "low"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Errors are 2: a missing image, a non-empty --out.
+    let out = unpack(&s, &s.path("missing"), &["--no-store"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+}
+
+#[test]
+fn runs_and_findings_are_recorded_in_the_case() {
+    let s = Scratch::new();
+    let full = gz(&vec![7u8; 300_000]);
+    let img = s.write("cut.gz", &full[..full.len() - 20]);
+    let out = unpack(&s, &img, &["--format", "json"]);
+    assert!(out.status.code().is_some());
+    let case = s.path("case.db");
+    let runs = hashward().args(["case", "runs", "--format", "json", "--case"]).arg(&case).output().unwrap();
+    assert_eq!(runs.status.code(), Some(0), "{}", String::from_utf8_lossy(&runs.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let f = hashward().args(["case", "findings", "--format", "json", "--case"]).arg(&case).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert!(v.as_array().unwrap().iter().any(|x| x.to_string().contains("FW-102")), "{v}");
+    // HASHWARD_CASE selects the case too.
+    let env_runs = hashward().args(["case", "runs", "--format", "json"]).env("HASHWARD_CASE", &case).output().unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&env_runs.stdout).unwrap().as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let mut child = hashward()
+        .args(["rules", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn rules_lists_the_catalogue() {
+    let out = hashward().args(["rules", "--format", "text"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("FW-001") && text.contains("TRF-008"));
+    assert_eq!(text.lines().count(), hashward_model::CATALOGUE.len());
+}
