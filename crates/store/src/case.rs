@@ -64,9 +64,9 @@ const SEVERITIES: [Severity; 5] = [
     Severity::Critical,
 ];
 
-/// An open case database. Every method blocks; the store drives its async driver on a private
-/// current-thread runtime, so a `Case` must not be used from inside an async runtime (those
-/// calls return [`StoreError::NestedRuntime`]; async callers use `spawn_blocking`).
+/// An open case database. Every method blocks: the store drives its async driver on a private
+/// current-thread runtime. It works from any thread, including inside an async runtime, but
+/// there it blocks a worker, so async callers should use `spawn_blocking`.
 ///
 /// One `Case` holds one connection. Several processes may open the same SQLite case: readers
 /// never block, and writers queue for up to 30 seconds.
@@ -97,9 +97,6 @@ impl Case {
     /// with `synchronous = FULL`, foreign keys on and a 30 s busy timeout.
     pub fn open(path_or_url: &str) -> Result<Case, StoreError> {
         let location = redact(path_or_url);
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(StoreError::NestedRuntime { location });
-        }
         let options = connect_options(path_or_url, &location)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -108,7 +105,7 @@ impl Case {
                 location: location.clone(),
                 source,
             })?;
-        let conn = rt.block_on(async {
+        let opened = drive(&rt, || async {
             let mut conn =
                 SqliteConnection::connect_with(&options)
                     .await
@@ -119,11 +116,24 @@ impl Case {
             ensure_wal(&mut conn, &location).await?;
             migrate(&mut conn, &location).await?;
             Ok::<_, StoreError>(conn)
-        })?;
-        Ok(Case {
-            location,
-            inner: Some(Inner { rt, conn }),
-        })
+        });
+        let opened = opened.unwrap_or_else(|source| {
+            Err(StoreError::Runtime {
+                location: location.clone(),
+                source,
+            })
+        });
+        match opened {
+            Ok(conn) => Ok(Case {
+                location,
+                inner: Some(Inner { rt, conn }),
+            }),
+            Err(e) => {
+                // Dropping a runtime can panic inside another runtime's context; this cannot.
+                rt.shutdown_background();
+                Err(e)
+            }
+        }
     }
 
     /// The case's location as given to [`Case::open`] (with any URL password removed).
@@ -227,35 +237,38 @@ impl Case {
         let Some(Inner { rt, conn }) = self.inner.take() else {
             return Ok(());
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            rt.shutdown_background();
-            return Err(StoreError::NestedRuntime {
+        let closed = drive(&rt, || conn.close());
+        // Never blocks nor panics, whatever thread this is; nothing is left running anyway.
+        rt.shutdown_background();
+        match closed {
+            Ok(result) => result.map_err(query_err(&self.location, "closing")),
+            Err(source) => Err(StoreError::Runtime {
                 location: self.location.clone(),
-            });
+                source,
+            }),
         }
-        rt.block_on(conn.close())
-            .map_err(query_err(&self.location, "closing"))
     }
 
     /// Runs one async operation on the private runtime.
     fn block<'a, T, F, Fut>(&'a mut self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&'a mut SqliteConnection, &'a str) -> Fut,
+        F: FnOnce(&'a mut SqliteConnection, &'a str) -> Fut + Send,
         Fut: Future<Output = Result<T, StoreError>> + 'a,
+        T: Send,
     {
         let location = self.location.as_str();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(StoreError::NestedRuntime {
-                location: location.to_owned(),
-            });
-        }
         let Some(Inner { rt, conn }) = self.inner.as_mut() else {
             // Unreachable through the public API (`close` consumes the case); kept typed anyway.
             return Err(StoreError::Closed {
                 location: location.to_owned(),
             });
         };
-        rt.block_on(f(conn, location))
+        drive(rt, || f(conn, location)).unwrap_or_else(|source| {
+            Err(StoreError::Runtime {
+                location: location.to_owned(),
+                source,
+            })
+        })
     }
 }
 
@@ -264,16 +277,38 @@ impl Drop for Case {
         let Some(Inner { rt, conn }) = self.inner.take() else {
             return;
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Blocking here would panic; the connection's worker thread closes the file once
-            // it sees the connection dropped.
-            drop(conn);
-            rt.shutdown_background();
-        } else {
-            // Errors cannot be reported from drop; `Case::close` reports them.
-            let _ = rt.block_on(conn.close());
-        }
+        // Errors cannot be reported from drop; `Case::close` reports them.
+        let _ = drive(&rt, || conn.close());
+        rt.shutdown_background();
     }
+}
+
+/// Drives `fut` to completion on `rt`, from any thread.
+///
+/// Tokio panics when `block_on` is called on a thread that is already running a runtime, and
+/// has no public test for that state (a `spawn_blocking` thread sees a runtime handle, yet may
+/// block). So whenever any runtime handle is visible, the future runs on a short-lived scoped
+/// thread that has no runtime context. The future is made on the thread that runs it, so it
+/// need not be `Send` (sqlx's migrator future is not). The only error is failing to start that
+/// thread.
+fn drive<T, F, Fut>(rt: &tokio::runtime::Runtime, make: F) -> std::io::Result<T>
+where
+    T: Send,
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = T>,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(rt.block_on(make()));
+    }
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("hashward-store".into())
+            .spawn_scoped(scope, || rt.block_on(make()))?;
+        // A panic there is a bug in the driver: let it surface as it would have here.
+        Ok(worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
 /// The columns of a [`RunSummary`]; a macro so that queries can `concat!` their tails.

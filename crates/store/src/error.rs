@@ -73,7 +73,8 @@ pub enum StoreError {
         /// Why it does not decode.
         why: String,
     },
-    /// The store's private async runtime could not be started.
+    /// The store's private async runtime (or the thread that drives it from inside another
+    /// runtime) could not be started.
     #[error("case {location}: cannot start the database runtime")]
     Runtime {
         /// The case location.
@@ -85,14 +86,6 @@ pub enum StoreError {
     /// The case was already closed.
     #[error("case {location}: already closed")]
     Closed {
-        /// The case location.
-        location: String,
-    },
-    /// The blocking API was called from inside an async runtime, where blocking would panic.
-    #[error(
-        "case {location}: the blocking case API was called from inside an async runtime; use spawn_blocking"
-    )]
-    NestedRuntime {
         /// The case location.
         location: String,
     },

@@ -503,20 +503,38 @@ fn many_connections_can_open_a_fresh_case_at_once() -> TestResult {
 }
 
 #[test]
-fn inside_an_async_runtime_calls_fail_cleanly() -> TestResult {
+fn works_from_inside_async_runtimes() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = case_path(&dir);
-    let mut case = open(&path);
+    let mut outer = open(&path);
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     rt.block_on(async {
+        // Directly on a runtime thread (blocks it, but must not panic)…
+        let mut case = Case::open(path.to_str().unwrap()).unwrap();
+        case.record(&sample_run("in block_on", "2024-01-01T00:00:00Z"))
+            .unwrap();
+        assert_eq!(outer.runs(10).unwrap().len(), 1);
+        drop(case);
+        // …and the recommended way, on a blocking thread.
+        let p = path.clone();
+        let n = tokio::task::spawn_blocking(move || {
+            let mut case = open(&p);
+            case.record(&sample_run("in spawn_blocking", "2024-01-02T00:00:00Z"))
+                .unwrap();
+            let n = case.runs(10).unwrap().len();
+            case.close().unwrap();
+            n
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 2);
         assert!(matches!(
-            Case::open(path.to_str().unwrap()),
-            Err(StoreError::NestedRuntime { .. })
+            Case::open("postgres://h/db"),
+            Err(StoreError::Unsupported { .. })
         ));
-        assert!(matches!(case.runs(1), Err(StoreError::NestedRuntime { .. })));
-        drop(case); // must not panic
+        drop(outer); // a case opened outside, dropped inside
     });
-    assert!(open(&path).runs(1)?.is_empty());
+    assert_eq!(open(&path).runs(10)?.len(), 2);
     Ok(())
 }
 
