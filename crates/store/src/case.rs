@@ -2,7 +2,7 @@
 //!
 //! All SQL lives in this file. It sticks to what SQLite and PostgreSQL both accept: `$N`
 //! placeholders (sqlx's SQLite driver binds `$N` by number), `INSERT … RETURNING`, multi-row
-//! `VALUES`, `CASE`, correlated `COUNT(*)` subqueries, and no SQLite functions. The only
+//! `VALUES`, correlated `COUNT(*)` subqueries, and no SQLite functions. The only
 //! SQLite-specific statements are the connection pragmas (set through [`SqliteConnectOptions`])
 //! and `PRAGMA integrity_check` in [`Case::verify`].
 
@@ -799,6 +799,12 @@ fn decode_finding(row: &SqliteRow, location: &str) -> Result<StoredFinding, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_case_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<Case>();
+    }
 
     #[test]
     fn insert_sql_numbers_every_placeholder() {
