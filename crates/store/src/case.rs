@@ -26,7 +26,7 @@ use crate::record::{
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a writer waits for another process's write transaction before giving up. A large
-/// run (100k artifacts) commits in about a second, so this leaves a wide margin.
+/// run (100k artifacts) takes about two seconds in a debug build, so this leaves a wide margin.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Rows per multi-row `INSERT`. SQLite allows 32766 bound parameters per statement (since
