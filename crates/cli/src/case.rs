@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use hashward_model::Envelope;
-use hashward_store::{ArtifactRecord, Case, RunRecord};
+use hashward_store::{Case, RunRecord, RunStatus};
 
 use crate::args::Global;
 
@@ -32,29 +32,25 @@ pub fn record(
         return Ok(None);
     }
     let mut case = open(&g.case)?;
-    let run = RunRecord {
-        command: command.to_owned(),
-        options,
-        version: hashward_model::VERSION.to_owned(),
-        started_at: started,
-        ended_at: chrono::Utc::now(),
-        status: "ok".into(),
-        exit_code: None,
-        error: None,
-        inputs: env.inputs.clone(),
-        artifacts: artifacts
-            .into_iter()
-            .map(|a| ArtifactRecord {
-                path: a.path,
-                sha256: a.sha256,
-                size: a.size,
-                kind: a.kind,
-            })
-            .collect(),
-        findings: env.findings.clone(),
-    };
-    let id = case
-        .record(&run)
-        .with_context(|| format!("recording the run in {}", g.case))?;
-    Ok(Some(id.into()))
+    let mut run = RunRecord::new(command, started);
+    run.options = options;
+    run.ended = chrono::Utc::now();
+    run.status = RunStatus::Ok;
+    run.exit_code = exit_status(&env.findings, g);
+    run.inputs = env.inputs.clone();
+    run.extracted = artifacts
+        .into_iter()
+        .map(|a| hashward_store::Artifact { path: a.path, sha256: a.sha256, size: a.size, kind: a.kind })
+        .collect();
+    run.findings = env.findings.clone();
+    let id = case.record(&run).with_context(|| format!("recording the run in {}", g.case))?;
+    Ok(Some(id.0))
+}
+
+/// The exit status the run ends with (0 or 1), for the record.
+fn exit_status(findings: &[hashward_model::Finding], g: &Global) -> i32 {
+    match crate::fail_threshold(g.fail_on) {
+        Some(t) if findings.iter().any(|f| f.severity >= t) => 1,
+        _ => 0,
+    }
 }

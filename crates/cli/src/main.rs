@@ -46,20 +46,24 @@ fn run() -> anyhow::Result<ExitCode> {
     Ok(exit_code(&outcome.findings, cli.global.fail_on))
 }
 
+/// The severity `--fail-on` names (`None` for `never`).
+pub fn fail_threshold(fail_on: FailOn) -> Option<hashward_model::Severity> {
+    use hashward_model::Severity;
+    match fail_on {
+        FailOn::Never => None,
+        FailOn::Info => Some(Severity::Info),
+        FailOn::Low => Some(Severity::Low),
+        FailOn::Medium => Some(Severity::Medium),
+        FailOn::High => Some(Severity::High),
+        FailOn::Critical => Some(Severity::Critical),
+    }
+}
+
 /// 1 when a finding reaches `--fail-on`, else 0.
 fn exit_code(findings: &[hashward_model::Finding], fail_on: FailOn) -> ExitCode {
-    let threshold = match fail_on {
-        FailOn::Never => return ExitCode::SUCCESS,
-        FailOn::Info => hashward_model::Severity::Info,
-        FailOn::Low => hashward_model::Severity::Low,
-        FailOn::Medium => hashward_model::Severity::Medium,
-        FailOn::High => hashward_model::Severity::High,
-        FailOn::Critical => hashward_model::Severity::Critical,
-    };
-    if findings.iter().any(|f| f.severity >= threshold) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    match fail_threshold(fail_on) {
+        Some(t) if findings.iter().any(|f| f.severity >= t) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     }
 }
 

@@ -52,7 +52,9 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Scratch {
-        Scratch { dir: tempfile::tempdir().unwrap() }
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
@@ -82,7 +84,12 @@ fn json_output_follows_the_contract() {
     let s = Scratch::new();
     let img = s.write("cfg.gz", &gz(b"api-allow W:0/0\n"));
     let out = unpack(&s, &img, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let env: Env = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(env.command, "firmware unpack");
     assert_eq!(env.hashward, hashward_model::VERSION);
@@ -93,7 +100,10 @@ fn json_output_follows_the_contract() {
     assert!(env.findings.is_empty());
     assert!(env.result.out.ends_with("out"));
     let e = &env.result.entries[0];
-    assert_eq!((e.path.as_str(), e.kind.as_str(), e.size), ("cfg", "file", Some(16)));
+    assert_eq!(
+        (e.path.as_str(), e.kind.as_str(), e.size),
+        ("cfg", "file", Some(16))
+    );
     assert_eq!(e.layers, ["gzip"]);
     assert_eq!(env.result.containers[0].format, "gzip");
     assert_eq!(env.result.stats.files, 1);
@@ -105,8 +115,11 @@ fn jsonl_output_is_one_record_per_line() {
     let s = Scratch::new();
     let img = s.write("a.gz", &gz(b"x"));
     let out = unpack(&s, &img, &["--format", "jsonl", "--no-store"]);
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
     assert_eq!(types.first(), Some(&"run"));
     assert!(types.contains(&"input") && types.contains(&"item"));
@@ -118,7 +131,9 @@ fn jsonl_output_is_one_record_per_line() {
 fn exit_codes_follow_fail_on() {
     let s = Scratch::new();
     // A truncated gzip: FW-102 (low).
-    let full = gz(&(0..200_000u32).flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()).collect::<Vec<_>>());
+    let full = gz(&(0..200_000u32)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect::<Vec<_>>());
     let img = s.write("cut.gz", &full[..full.len() / 2]);
     let out = unpack(&s, &img, &["--format", "json", "--no-store"]);
     assert_eq!(out.status.code(), Some(0), "low finding, default --fail-on high");
@@ -139,16 +154,46 @@ fn runs_and_findings_are_recorded_in_the_case() {
     let out = unpack(&s, &img, &["--format", "json"]);
     assert!(out.status.code().is_some());
     let case = s.path("case.db");
-    let runs = hashward().args(["case", "runs", "--format", "json", "--case"]).arg(&case).output().unwrap();
-    assert_eq!(runs.status.code(), Some(0), "{}", String::from_utf8_lossy(&runs.stderr));
+    let runs = hashward()
+        .args(["case", "runs", "--format", "json", "--case"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert_eq!(
+        runs.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&runs.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
-    let f = hashward().args(["case", "findings", "--format", "json", "--case"]).arg(&case).output().unwrap();
+    let f = hashward()
+        .args(["case", "findings", "--format", "json", "--case"])
+        .arg(&case)
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
-    assert!(v.as_array().unwrap().iter().any(|x| x.to_string().contains("FW-102")), "{v}");
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.to_string().contains("FW-102")),
+        "{v}"
+    );
     // HASHWARD_CASE selects the case too.
-    let env_runs = hashward().args(["case", "runs", "--format", "json"]).env("HASHWARD_CASE", &case).output().unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&env_runs.stdout).unwrap().as_array().unwrap().len(), 1);
+    let env_runs = hashward()
+        .args(["case", "runs", "--format", "json"])
+        .env("HASHWARD_CASE", &case)
+        .output()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&env_runs.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -161,7 +206,12 @@ fn a_closed_pipe_is_not_an_error() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_ne!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

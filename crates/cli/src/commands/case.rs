@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use hashward_model::Severity;
+use hashward_store::{FindingFilter, RunId, RunSummary, StoredFinding};
 
-use crate::args::{CaseCmd, FailOn, Format, Global};
+use crate::args::{CaseCmd, Format, Global};
 use crate::case::open;
 use crate::output::Output;
 
@@ -28,24 +28,25 @@ pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> 
                             w,
                             "{:>5}  {:<20}  {:<18}  {:<6}  {}/{}/{}/{}/{}",
                             r.id,
-                            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                            r.started.format("%Y-%m-%d %H:%M:%S"),
                             r.command,
                             r.status,
-                            r.counts.critical,
-                            r.counts.high,
-                            r.counts.medium,
-                            r.counts.low,
-                            r.counts.info
+                            r.findings.critical,
+                            r.findings.high,
+                            r.findings.medium,
+                            r.findings.low,
+                            r.findings.info
                         )?;
                     }
                 }
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut w, &runs)?;
+                    let all: Vec<_> = runs.iter().map(run_json).collect();
+                    serde_json::to_writer_pretty(&mut w, &all)?;
                     writeln!(w)?;
                 }
                 Format::Jsonl => {
                     for r in &runs {
-                        serde_json::to_writer(&mut w, r)?;
+                        serde_json::to_writer(&mut w, &run_json(r))?;
                         writeln!(w)?;
                     }
                 }
@@ -56,15 +57,12 @@ pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> 
             min_severity,
             rule,
         } => {
-            let min = min_severity.and_then(|s| match s {
-                FailOn::Info => Some(Severity::Info),
-                FailOn::Low => Some(Severity::Low),
-                FailOn::Medium => Some(Severity::Medium),
-                FailOn::High => Some(Severity::High),
-                FailOn::Critical => Some(Severity::Critical),
-                FailOn::Never => None,
-            });
-            let found = case.findings(*run, min, rule.as_deref())?;
+            let filter = FindingFilter {
+                run: run.map(RunId),
+                min_severity: min_severity.and_then(crate::fail_threshold),
+                rule: rule.clone(),
+            };
+            let found = case.findings(filter)?;
             match out.format {
                 Format::Text => {
                     for f in &found {
@@ -82,12 +80,13 @@ pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> 
                     }
                 }
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut w, &found)?;
+                    let all: Vec<_> = found.iter().map(finding_json).collect();
+                    serde_json::to_writer_pretty(&mut w, &all)?;
                     writeln!(w)?;
                 }
                 Format::Jsonl => {
                     for f in &found {
-                        serde_json::to_writer(&mut w, f)?;
+                        serde_json::to_writer(&mut w, &finding_json(f))?;
                         writeln!(w)?;
                     }
                 }
@@ -96,4 +95,22 @@ pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> 
     }
     w.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_json(r: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "run": r.id.0, "uuid": r.uuid, "command": r.command, "options": r.options, "hashward": r.version,
+        "started": r.started.to_rfc3339(), "ended": r.ended.to_rfc3339(), "status": r.status.to_string(),
+        "exit_code": r.exit_code, "error": r.error, "inputs": r.inputs, "extracted": r.extracted,
+        "findings": {"critical": r.findings.critical, "high": r.findings.high, "medium": r.findings.medium,
+                     "low": r.findings.low, "info": r.findings.info},
+    })
+}
+
+fn finding_json(f: &StoredFinding) -> serde_json::Value {
+    let mut v = serde_json::to_value(&f.finding).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("run".into(), f.run.0.into());
+    }
+    v
 }

@@ -106,4 +106,3 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     })
 }
 
-use std::io::Write as _;
