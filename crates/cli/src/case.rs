@@ -40,10 +40,17 @@ pub fn record(
     run.inputs = env.inputs.clone();
     run.extracted = artifacts
         .into_iter()
-        .map(|a| hashward_store::Artifact { path: a.path, sha256: a.sha256, size: a.size, kind: a.kind })
+        .map(|a| hashward_store::Artifact {
+            path: a.path,
+            sha256: a.sha256,
+            size: a.size,
+            kind: a.kind,
+        })
         .collect();
     run.findings = env.findings.clone();
-    let id = case.record(&run).with_context(|| format!("recording the run in {}", g.case))?;
+    let id = case
+        .record(&run)
+        .with_context(|| format!("recording the run in {}", g.case))?;
     Ok(Some(id.0))
 }
 

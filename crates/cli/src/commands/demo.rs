@@ -105,4 +105,3 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         findings: env.findings,
     })
 }
-
