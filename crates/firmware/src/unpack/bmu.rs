@@ -328,6 +328,15 @@ pub fn parse_public_pem(pem: &[u8]) -> Result<rsa::PublicKey, String> {
         .map_err(|e| format!("not an RSA public key: {e}"))
 }
 
+/// SHA-256 of the key's DER SubjectPublicKeyInfo (what `openssl pkey -pubin -outform DER |
+/// sha256sum` prints), to recognise the same key across differently wrapped PEMs.
+fn spki_fingerprint(key: &rsa::PublicKey) -> Option<String> {
+    use rsa::pkcs8::EncodePublicKey;
+    key.to_public_key_der()
+        .ok()
+        .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Single .bmu
 
@@ -651,7 +660,12 @@ impl Format for BmuSingle {
             "size_ok": size_ok,
             "expected_size": expected,
             "components": comps,
-            "miner_pem": {"length": h.pem_len, "sha256": hex::encode(pem_digest)},
+            "miner_pem": {
+                "length": h.pem_len,
+                "sha256": hex::encode(pem_digest),
+                "key_bits": miner_key.as_ref().ok().map(|k| rsa::traits::PublicKeyParts::size(k) * 8),
+                "spki_sha256": miner_key.as_ref().ok().and_then(spki_fingerprint),
+            },
             "signatures": {
                 "miner_pem_sig": pem_sig_status,
                 "components": comp_sigs,
@@ -980,6 +994,8 @@ mod tests {
             hex::encode(Sha256::digest(&comps[1].1))
         );
         assert_eq!(d["components"][1]["offset"], 2048 + 3000);
+        assert_eq!(d["miner_pem"]["key_bits"], 2048);
+        assert_eq!(d["miner_pem"]["length"], 451);
         let s = &d["signatures"];
         assert_eq!(s["miner_pem_sig"]["status"], "valid");
         assert_eq!(s["miner_pem_sig"]["key"], "bitmain.pub");
