@@ -919,6 +919,15 @@ mod tests {
     #[test]
     fn cityhash_test_vector_and_agreement_with_the_fixture_writer() {
         assert_eq!(cityhash64(b"CVCtrl_BHB42XXX"), 0x883b_7c5d_69fe_738b);
+        // FarmHash Fingerprint64 shares CityHash64 v1.1 up to 32 bytes; published values
+        // (farmhash test suites) for 1–4, 6 and 32 bytes.
+        assert_eq!(cityhash64(b""), 0x9ae1_6a3b_2f90_404f);
+        assert_eq!(cityhash64(b"a"), 0xb345_4265_b6df_75e3);
+        assert_eq!(cityhash64(b"abc"), 0x24a5_b3a0_74e7_f369);
+        assert_eq!(cityhash64(b"abcd"), 0x1a55_02de_4a1f_8101);
+        assert_eq!(cityhash64(b"abcdef"), 0xc329_379e_6a03_c2cd);
+        assert_eq!(cityhash64(b"test"), 8_581_389_452_482_819_506);
+        assert_eq!(cityhash64(&b"test".repeat(8)), (-4_196_240_717_365_766_262_i64) as u64);
         let mut seed = 0x9e37_79b9_u64;
         for len in 0..300 {
             let s: Vec<u8> = (0..len)
