@@ -927,7 +927,10 @@ mod tests {
         assert_eq!(cityhash64(b"abcd"), 0x1a55_02de_4a1f_8101);
         assert_eq!(cityhash64(b"abcdef"), 0xc329_379e_6a03_c2cd);
         assert_eq!(cityhash64(b"test"), 8_581_389_452_482_819_506);
-        assert_eq!(cityhash64(&b"test".repeat(8)), (-4_196_240_717_365_766_262_i64) as u64);
+        assert_eq!(
+            cityhash64(&b"test".repeat(8)),
+            (-4_196_240_717_365_766_262_i64) as u64
+        );
         let mut seed = 0x9e37_79b9_u64;
         for len in 0..300 {
             let s: Vec<u8> = (0..len)
