@@ -40,7 +40,7 @@ impl Spinner {
             b.set_draw_target(ProgressDrawTarget::stderr());
             b.enable_steady_tick(Duration::from_millis(120));
         }
-        if entries % 64 == 0 {
+        if entries.is_multiple_of(64) {
             b.set_message(format!("{entries} entries, {}", crate::output::human(bytes)));
         }
     }

@@ -137,6 +137,40 @@ pub fn output_name(input: &str, suffixes: &[(&str, &str)]) -> String {
     format!("{input}.decompressed")
 }
 
+/// Run a stream codec format: open `input` as a `BufRead`, wrap it with `decoder`, and hand
+/// the single decoded stream to the sink under the derived name. Reports the bytes consumed.
+pub(crate) fn unpack_stream<F>(
+    input: super::Input<'_>,
+    ctx: &super::Ctx<'_>,
+    sink: &mut dyn super::Sink,
+    suffixes: &[(&str, &str)],
+    decoder: F,
+) -> Result<super::Unpacked, FormatError>
+where
+    F: FnOnce(
+        &mut Consumed<'_>,
+        &mut dyn FnMut(&mut dyn Read) -> Result<(), FormatError>,
+    ) -> Result<(), FormatError>,
+{
+    let mut blob_reader;
+    let src: &mut dyn BufRead = match input {
+        super::Input::Stream(s) => s,
+        super::Input::Blob(b) => {
+            blob_reader = b.reader();
+            &mut blob_reader
+        }
+    };
+    let mut counted = Consumed::new(src);
+    let name = output_name(ctx.name, suffixes);
+    decoder(&mut counted, &mut |r: &mut dyn Read| {
+        sink.entry(super::file(name.as_bytes(), r, Some(0)))
+    })?;
+    Ok(super::Unpacked {
+        consumed: Some(counted.used()),
+        details: serde_json::Value::Null,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,38 +209,4 @@ mod tests {
         assert_eq!(output_name("blob", &s), "blob.decompressed");
         assert_eq!(output_name(".gz", &s), ".gz.decompressed");
     }
-}
-
-/// Run a stream codec format: open `input` as a `BufRead`, wrap it with `decoder`, and hand
-/// the single decoded stream to the sink under the derived name. Reports the bytes consumed.
-pub(crate) fn unpack_stream<F>(
-    input: super::Input<'_>,
-    ctx: &super::Ctx<'_>,
-    sink: &mut dyn super::Sink,
-    suffixes: &[(&str, &str)],
-    decoder: F,
-) -> Result<super::Unpacked, FormatError>
-where
-    F: FnOnce(
-        &mut Consumed<'_>,
-        &mut dyn FnMut(&mut dyn Read) -> Result<(), FormatError>,
-    ) -> Result<(), FormatError>,
-{
-    let mut blob_reader;
-    let src: &mut dyn BufRead = match input {
-        super::Input::Stream(s) => s,
-        super::Input::Blob(b) => {
-            blob_reader = b.reader();
-            &mut blob_reader
-        }
-    };
-    let mut counted = Consumed::new(src);
-    let name = output_name(ctx.name, suffixes);
-    decoder(&mut counted, &mut |r: &mut dyn Read| {
-        sink.entry(super::file(name.as_bytes(), r, Some(0)))
-    })?;
-    Ok(super::Unpacked {
-        consumed: Some(counted.used()),
-        details: serde_json::Value::Null,
-    })
 }

@@ -270,6 +270,13 @@ impl Write for HashWriter<'_> {
     }
 }
 
+/// Where in the image a finding points.
+struct Loc<'a> {
+    path: &'a str,
+    offset: Option<u64>,
+    excerpt: Option<&'a [u8]>,
+}
+
 /// Where a container's children go, and how we got there.
 #[derive(Clone)]
 struct Place {
@@ -361,25 +368,23 @@ impl<'a> Engine<'a> {
         rule: RuleId,
         severity: Option<Severity>,
         place: &Place,
-        path: &str,
-        offset: Option<u64>,
-        excerpt: Option<&[u8]>,
+        at: Loc<'_>,
         message: String,
     ) {
         let mut f = Finding::new(
             rule,
             Subject::FirmwareFile {
                 image_sha256: self.image_sha.clone(),
-                path: path.to_owned(),
+                path: at.path.to_owned(),
             },
             message,
         )
         .with_evidence(Evidence::File {
             layers: place.layers.clone(),
-            path: path.to_owned(),
-            offset,
+            path: at.path.to_owned(),
+            offset: at.offset,
             sha256: None,
-            excerpt: excerpt.map(bytes_excerpt),
+            excerpt: at.excerpt.map(bytes_excerpt),
         });
         if let Some(s) = severity {
             f = f.with_severity(s);
@@ -406,7 +411,17 @@ impl<'a> Engine<'a> {
             "{hit} while unpacking {} in {at}; that branch was stopped and the rest processed",
             place.layers.join("/")
         );
-        self.file_finding(RuleId::FW_LIMIT, None, place, &place.carrier, None, None, msg);
+        self.file_finding(
+            RuleId::FW_LIMIT,
+            None,
+            place,
+            Loc {
+                path: &place.carrier,
+                offset: None,
+                excerpt: None,
+            },
+            msg,
+        );
     }
 
     // ---- probing ----------------------------------------------------------------------
@@ -417,7 +432,17 @@ impl<'a> Engine<'a> {
         if p.place.ancestors.contains(&p.sha) {
             let msg =
                 format!("{rel} is identical to a file it was extracted from; not unpacked again (loop)");
-            self.file_finding(RuleId::FW_LIMIT, None, &p.place, &rel, None, None, msg);
+            self.file_finding(
+                RuleId::FW_LIMIT,
+                None,
+                &p.place,
+                Loc {
+                    path: &rel,
+                    offset: None,
+                    excerpt: None,
+                },
+                msg,
+            );
             return;
         }
         let Ok(file) = File::open(self.root.join(&rel)) else {
@@ -541,9 +566,11 @@ impl<'a> Engine<'a> {
                             RuleId::FW_MALFORMED,
                             Some(Severity::Info),
                             place,
-                            &place.carrier,
-                            Some(offset),
-                            None,
+                            Loc {
+                                path: &place.carrier,
+                                offset: Some(offset),
+                                excerpt: None,
+                            },
                             msg,
                         );
                     }
@@ -556,9 +583,11 @@ impl<'a> Engine<'a> {
                             RuleId::FW_MALFORMED,
                             None,
                             place,
-                            &place.carrier,
-                            Some(offset),
-                            None,
+                            Loc {
+                                path: &place.carrier,
+                                offset: Some(offset),
+                                excerpt: None,
+                            },
                             msg,
                         );
                     }
@@ -613,7 +642,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             probes += 1;
-            if probes % 1024 == 0 && self.opts.limits.check_time(self.started).is_err() {
+            if probes.is_multiple_of(1024) && self.opts.limits.check_time(self.started).is_err() {
                 break;
             }
             let Ok(chunk) = blob.slice_from(start) else {
@@ -734,9 +763,11 @@ impl<'a> Engine<'a> {
                 RuleId::FW_ESCAPE,
                 None,
                 place,
-                &rel,
-                offset,
-                None,
+                Loc {
+                    path: &rel,
+                    offset,
+                    excerpt: None,
+                },
                 format!("entry {rel} not written: {why}"),
             );
             return Ok(());
@@ -744,7 +775,17 @@ impl<'a> Engine<'a> {
         let path = self.abs(&parts);
         if let Err(why) = Self::clear_slot(&path) {
             let msg = format!("file entry {rel} not written: {why}");
-            self.file_finding(RuleId::FW_MALFORMED, None, place, &rel, offset, None, msg);
+            self.file_finding(
+                RuleId::FW_MALFORMED,
+                None,
+                place,
+                Loc {
+                    path: &rel,
+                    offset,
+                    excerpt: None,
+                },
+                msg,
+            );
             return Ok(());
         }
         let mut out = OpenOptions::new()
@@ -894,7 +935,17 @@ impl<'a> Engine<'a> {
                     if let Err(why) = created {
                         rec.not_created = true;
                         let msg = format!("symlink {rel} not created: {why}");
-                        self.file_finding(RuleId::FW_ESCAPE, None, place, &rel, l.offset, None, msg);
+                        self.file_finding(
+                            RuleId::FW_ESCAPE,
+                            None,
+                            place,
+                            Loc {
+                                path: &rel,
+                                offset: l.offset,
+                                excerpt: None,
+                            },
+                            msg,
+                        );
                     }
                 }
                 Walk::Outside => {
@@ -907,9 +958,11 @@ impl<'a> Engine<'a> {
                         RuleId::FW_ESCAPE,
                         None,
                         place,
-                        &rel,
-                        l.offset,
-                        Some(&l.target),
+                        Loc {
+                            path: &rel,
+                            offset: l.offset,
+                            excerpt: Some(&l.target),
+                        },
                         msg,
                     );
                 }
@@ -920,9 +973,11 @@ impl<'a> Engine<'a> {
                         RuleId::FW_MALFORMED,
                         None,
                         place,
-                        &rel,
-                        l.offset,
-                        Some(&l.target),
+                        Loc {
+                            path: &rel,
+                            offset: l.offset,
+                            excerpt: Some(&l.target),
+                        },
                         msg,
                     );
                 }
@@ -1124,8 +1179,17 @@ impl Sink for ChildSink<'_, '_> {
                 } else {
                     RuleId::FW_ESCAPE
                 };
-                self.eng
-                    .file_finding(rule, None, place, &place.carrier, e.offset, Some(e.path), msg);
+                self.eng.file_finding(
+                    rule,
+                    None,
+                    place,
+                    Loc {
+                        path: &place.carrier,
+                        offset: e.offset,
+                        excerpt: Some(e.path),
+                    },
+                    msg,
+                );
                 return Ok(());
             }
         };
@@ -1145,9 +1209,11 @@ impl Sink for ChildSink<'_, '_> {
                 RuleId::FW_ESCAPE,
                 Some(Severity::Medium),
                 place,
-                &rel,
-                e.offset,
-                Some(e.path),
+                Loc {
+                    path: &rel,
+                    offset: e.offset,
+                    excerpt: Some(e.path),
+                },
                 msg,
             );
         } else if resolved.renamed {
@@ -1156,9 +1222,11 @@ impl Sink for ChildSink<'_, '_> {
                 RuleId::FW_ESCAPE,
                 Some(Severity::Low),
                 place,
-                &rel,
-                e.offset,
-                Some(e.path),
+                Loc {
+                    path: &rel,
+                    offset: e.offset,
+                    excerpt: Some(e.path),
+                },
                 msg,
             );
         }
@@ -1166,8 +1234,17 @@ impl Sink for ChildSink<'_, '_> {
             EntryKind::Dir => {
                 if let Err(why) = self.eng.ensure_dir(&parts) {
                     let msg = format!("directory {rel} not created: {why}");
-                    self.eng
-                        .file_finding(RuleId::FW_ESCAPE, None, place, &rel, e.offset, None, msg);
+                    self.eng.file_finding(
+                        RuleId::FW_ESCAPE,
+                        None,
+                        place,
+                        Loc {
+                            path: &rel,
+                            offset: e.offset,
+                            excerpt: None,
+                        },
+                        msg,
+                    );
                 } else if !self.eng.by_path.contains_key(&rel) {
                     let rec = Engine::base_record(place, rel, "dir", e.offset, e.mode);
                     self.eng.record(rec);
@@ -1224,9 +1301,11 @@ impl Sink for ChildSink<'_, '_> {
             RuleId::FW_MALFORMED,
             None,
             place,
-            &place.carrier,
-            offset,
-            None,
+            Loc {
+                path: &place.carrier,
+                offset,
+                excerpt: None,
+            },
             msg,
         );
     }
@@ -1251,8 +1330,17 @@ impl ChildSink<'_, '_> {
             let msg = format!(
                 "hard link {rel} -> {shown} leads outside the extraction root; recorded, not created"
             );
-            self.eng
-                .file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, Some(target), msg);
+            self.eng.file_finding(
+                RuleId::FW_ESCAPE,
+                None,
+                place,
+                Loc {
+                    path: &rel,
+                    offset,
+                    excerpt: Some(target),
+                },
+                msg,
+            );
             self.eng.record(rec);
             return;
         };
@@ -1274,15 +1362,33 @@ impl ChildSink<'_, '_> {
                 if let Err(why) = made {
                     rec.not_created = true;
                     let msg = format!("hard link {rel} not created: {why}");
-                    self.eng
-                        .file_finding(RuleId::FW_ESCAPE, None, place, &rel, offset, None, msg);
+                    self.eng.file_finding(
+                        RuleId::FW_ESCAPE,
+                        None,
+                        place,
+                        Loc {
+                            path: &rel,
+                            offset,
+                            excerpt: None,
+                        },
+                        msg,
+                    );
                 }
             }
             _ => {
                 rec.not_created = true;
                 let msg = format!("hard link {rel} -> {shown}: no such file earlier in the same container");
-                self.eng
-                    .file_finding(RuleId::FW_MALFORMED, None, place, &rel, offset, Some(target), msg);
+                self.eng.file_finding(
+                    RuleId::FW_MALFORMED,
+                    None,
+                    place,
+                    Loc {
+                        path: &rel,
+                        offset,
+                        excerpt: Some(target),
+                    },
+                    msg,
+                );
             }
         }
         self.eng.record(rec);
@@ -1290,8 +1396,10 @@ impl ChildSink<'_, '_> {
 }
 
 /// One automaton over every format's magic, and for each pattern its format and offset.
-fn carve_automaton() -> &'static (AhoCorasick, Vec<(&'static dyn Format, u64)>) {
-    static AUTO: OnceLock<(AhoCorasick, Vec<(&'static dyn Format, u64)>)> = OnceLock::new();
+type CarveTable = (AhoCorasick, Vec<(&'static dyn Format, u64)>);
+
+fn carve_automaton() -> &'static CarveTable {
+    static AUTO: OnceLock<CarveTable> = OnceLock::new();
     AUTO.get_or_init(|| {
         let mut pats: Vec<&'static [u8]> = Vec::new();
         let mut table = Vec::new();

@@ -225,6 +225,39 @@ pub struct UnpackOptions {
     pub keys: Vec<VerifyKey>,
 }
 
+/// Run the whole engine on `data` as an image, with tight limits, in a scratch directory that
+/// is removed afterwards: what the engine fuzz target calls. Never panics.
+pub fn fuzz_engine(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir().join(format!(
+        "hashward-fuzz-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    if std::fs::create_dir_all(&base).is_err() {
+        return;
+    }
+    let image = base.join("image");
+    if std::fs::write(&image, data).is_ok() {
+        let opts = UnpackOptions {
+            out: base.join("out"),
+            limits: Limits {
+                max_total_bytes: 64 << 20,
+                max_file_bytes: 16 << 20,
+                ratio_floor: 1 << 20,
+                max_time: std::time::Duration::from_secs(10),
+                ..Limits::default()
+            },
+            carve: true,
+            keys: Vec::new(),
+        };
+        let _ = unpack_image(&image, &opts, None);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,37 +311,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Run the whole engine on `data` as an image, with tight limits, in a scratch directory that
-/// is removed afterwards: what the engine fuzz target calls. Never panics.
-pub fn fuzz_engine(data: &[u8]) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let base = std::env::temp_dir().join(format!(
-        "hashward-fuzz-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&base);
-    if std::fs::create_dir_all(&base).is_err() {
-        return;
-    }
-    let image = base.join("image");
-    if std::fs::write(&image, data).is_ok() {
-        let opts = UnpackOptions {
-            out: base.join("out"),
-            limits: Limits {
-                max_total_bytes: 64 << 20,
-                max_file_bytes: 16 << 20,
-                ratio_floor: 1 << 20,
-                max_time: std::time::Duration::from_secs(10),
-                ..Limits::default()
-            },
-            carve: true,
-            keys: Vec::new(),
-        };
-        let _ = unpack_image(&image, &opts, None);
-    }
-    let _ = std::fs::remove_dir_all(&base);
 }
