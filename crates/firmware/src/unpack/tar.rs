@@ -765,6 +765,24 @@ mod tests {
     }
 
     #[test]
+    fn random_corruption_never_panics() {
+        let t = sample_tree();
+        let img = tar(&t, TarStyle::Pax);
+        let mut seed = 0x9e37_79b9u32;
+        for i in 0..1500 {
+            let mut bad = img.clone();
+            for _ in 0..1 + i % 3 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                // Mostly header bytes: the first 512 of some block.
+                let block = (seed as usize >> 8) % (bad.len() / 512);
+                let at = block * 512 + (seed as usize >> 2) % 512;
+                bad[at] = (seed >> 24) as u8;
+            }
+            let _ = run_in_memory("tar", &bad, 1 << 20);
+        }
+    }
+
+    #[test]
     fn huge_declared_size_is_truncated_not_allocated() {
         let mut e = RawTarEntry::file("big", "tiny");
         e.declared_size = Some(1 << 40);

@@ -204,6 +204,7 @@ fn find_directory(blob: &Blob) -> Result<Directory, FormatError> {
     if let Some(d) = loose {
         return Ok(d);
     }
+    let mut loose = None;
     // Forward scan in windows that overlap by the signature length less one.
     const WINDOW: u64 = 1 << 20;
     let mut at = 0u64;
@@ -216,8 +217,14 @@ fn find_directory(blob: &Blob) -> Result<Directory, FormatError> {
             if checked > MAX_EOCD_CANDIDATES {
                 return Err(FormatError::structure("too many end-of-directory signatures"));
             }
-            if let Some(d) = directory_at(blob, at + p as u64) {
-                return Ok(d);
+            // The first record whose directory starts where this input does; a record with
+            // bytes before its start may be a stored zip nested inside this one.
+            match directory_at(blob, at + p as u64) {
+                Some(d) if d.base == 0 => return Ok(d),
+                Some(d) => {
+                    loose.get_or_insert(d);
+                }
+                None => {}
             }
         }
         if at + n >= len {
@@ -225,7 +232,7 @@ fn find_directory(blob: &Blob) -> Result<Directory, FormatError> {
         }
         at += n - 3;
     }
-    Err(FormatError::malformed(0, "no end of central directory record"))
+    loose.ok_or_else(|| FormatError::malformed(0, "no end of central directory record"))
 }
 
 /// One central directory header's facts.
@@ -598,6 +605,33 @@ mod tests {
         let (r, sink) = run_in_memory("zip", &more, 1 << 22);
         assert_eq!(r.unwrap().consumed, Some(img.len() as u64));
         assert_same(&t, &sink);
+    }
+
+    #[test]
+    fn carving_prefers_the_outer_directory_over_a_stored_inner_zip() {
+        let inner = zip_entries(&[RawZipEntry {
+            name: b"inner.txt".to_vec(),
+            data: b"i".to_vec(),
+            ..Default::default()
+        }]);
+        let outer = zip_entries(&[
+            RawZipEntry {
+                name: b"nested.zip".to_vec(),
+                data: inner.clone(),
+                ..Default::default()
+            },
+            RawZipEntry {
+                name: b"outer.txt".to_vec(),
+                data: b"o".to_vec(),
+                ..Default::default()
+            },
+        ]);
+        let mut img = outer.clone();
+        img.extend(vec![0x33; 100_000]);
+        let (r, sink) = run_in_memory("zip", &img, 1 << 20);
+        assert_eq!(r.unwrap().consumed, Some(outer.len() as u64));
+        assert_eq!(sink.file("nested.zip"), Some(&inner[..]));
+        assert_eq!(sink.file("outer.txt"), Some(&b"o"[..]));
     }
 
     #[test]
