@@ -341,3 +341,61 @@ fn python_zipfile_and_unzip_accept_our_zip_writer() {
         run(Command::new("unzip").arg("-tq").arg(&file));
     }
 }
+
+/// Through the real engine: a gzip-compressed tar (the stream path), a newc cpio with hard
+/// links (data on the last link) and a zip, each carved out of one blob, land on disk with
+/// their content, links created inside the root, and a traversal name contained.
+#[test]
+fn engine_extracts_our_archives() {
+    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    let mut t = Tree::new();
+    t.file("etc/passwd", "root\n")
+        .file("bin/busybox", vec![1u8; 5000])
+        .symlink("bin/sh", "busybox")
+        .hardlink("etc/passwd.lnk", "etc/passwd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar(&t, TarStyle::Pax)).unwrap();
+    let tgz = gz.finish().unwrap();
+    for (name, bytes) in [
+        ("fw.tar.gz", tgz),
+        ("fw.cpio", cpio_newc(&t)),
+        ("fw.zip", zip(&t)),
+    ] {
+        let image = dir.path().join(name);
+        fs::write(&image, &bytes).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        let opts = UnpackOptions {
+            out: out.clone(),
+            limits: Limits::default(),
+            carve: true,
+            keys: Vec::new(),
+        };
+        let report = unpack_image(&image, &opts, None).unwrap();
+        let files: Vec<_> = report
+            .entries
+            .iter()
+            .filter(|e| e.path.ends_with("etc/passwd"))
+            .collect();
+        assert!(!files.is_empty(), "{name}: {:?}", report.entries);
+        let passwd = report
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with("etc/passwd.lnk"))
+            .unwrap();
+        assert!(!passwd.not_created, "{name}: {passwd:?}");
+        assert_eq!(
+            passwd.sha256.as_deref(),
+            Some(hashward_fixtures::tree::sha256_hex(b"root\n").as_str()),
+            "{name}: {passwd:?}"
+        );
+        let sh = report
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with("bin/sh"))
+            .unwrap();
+        assert_eq!(sh.kind, "symlink", "{name}");
+        let malformed: Vec<_> = report.findings.iter().map(|f| f.message.clone()).collect();
+        assert!(malformed.is_empty(), "{name}: {malformed:?}");
+    }
+}
