@@ -1,8 +1,9 @@
 //! zip archives (stored, deflate, bzip2, zstd, xz; zip64), read from the central directory.
 //!
 //! Our own reader rather than the `zip` crate's: the crate parses the whole central directory
-//! into memory up front (one record per entry, so a hostile directory of millions of tiny
-//! headers costs gigabytes) and refuses the whole archive when one header is damaged. Here
+//! into memory up front (measured with zip 9.8: about 230 bytes of heap per entry, 15 MB for
+//! 65,535 one-byte entries, so the ~20 million minimal headers a 1 GiB image can hold would
+//! cost gigabytes) and refuses the whole archive when one header is damaged. Here
 //! the central directory is walked one header at a time, nothing is allocated from a declared
 //! size beyond a 64 KiB name/extra field, and a damaged entry is reported and skipped.
 //!
@@ -14,6 +15,7 @@
 use std::io::{self, Read};
 
 use super::codec::{xz_reader, zstd_reader};
+use super::tar::ProblemCap;
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked,
 };
@@ -62,7 +64,12 @@ impl Format for Zip {
 
     fn unpack(&self, input: Input<'_>, _ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
         match input {
-            Input::Blob(b) => read_zip(b, sink),
+            Input::Blob(b) => {
+                let mut sink = ProblemCap::new(sink);
+                let r = read_zip(b, &mut sink);
+                sink.finish();
+                r
+            }
             Input::Stream(_) => Err(FormatError::Unsupported("zip needs random access".into())),
         }
     }
@@ -698,6 +705,23 @@ mod tests {
         assert_eq!(sink.problems.len(), 2, "{:?}", sink.problems);
         assert!(sink.problems[0].contains("encrypted"));
         assert!(sink.problems[1].contains("lzma"));
+    }
+
+    #[test]
+    fn problems_are_capped_per_archive() {
+        let raw: Vec<RawZipEntry> = (0..3000)
+            .map(|i| RawZipEntry {
+                name: format!("e{i}").into_bytes(),
+                data: b"s".to_vec(),
+                flags: 1,
+                ..Default::default()
+            })
+            .collect();
+        let img = zip_entries(&raw);
+        let (r, sink) = run_in_memory("zip", &img, 1 << 20);
+        r.unwrap();
+        assert_eq!(sink.problems.len() as u64, crate::unpack::tar::MAX_PROBLEMS + 1);
+        assert!(sink.problems.last().unwrap().contains("2000 further problems"));
     }
 
     #[test]
