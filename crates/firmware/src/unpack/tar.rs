@@ -746,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn consumed_stops_at_end_blocks_and_modes_are_kept() {
+    fn consumed_stops_at_end_blocks() {
         let mut t = Tree::new();
         t.file_mode("x", "abc", 0o4755);
         let mut img = tar(&t, TarStyle::Ustar);
