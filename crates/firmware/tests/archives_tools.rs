@@ -1,0 +1,401 @@
+//! tar, cpio and zip readers against archives made by the real tools (GNU tar, GNU cpio,
+//! Info-ZIP zip, Python's zipfile), and the fixture writers' output checked by those tools.
+//!
+//! A missing tool skips its test with a message, unless `HASHWARD_REQUIRE_TOOLS=1`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use hashward_firmware::unpack::{Collected, MemorySink, run_in_memory};
+use hashward_fixtures::archive::{TarStyle, cpio_newc, tar, zip};
+use hashward_fixtures::tree::Tree;
+
+/// Whether `tool` runs; if not, panic when tools are required, else say why the test skips.
+fn have(tool: &str, version_arg: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("HASHWARD_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("{tool} is required (HASHWARD_REQUIRE_TOOLS=1) but not found");
+        }
+        eprintln!("skipping: {tool} not installed");
+    }
+    ok
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// What a directory holds, as the readers should give it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Want {
+    Dir,
+    File(Vec<u8>),
+    Symlink(Vec<u8>),
+}
+
+/// Fill `root` with dirs, files (empty, small, multi-block), symlinks, hard links and, when
+/// `long` is set, names past tar's 100- and 255-byte limits.
+fn populate(root: &Path, long: bool) {
+    let mk = |rel: &str, data: &[u8]| {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    };
+    mk("etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
+    mk("etc/empty", b"");
+    mk(
+        "bin/busybox",
+        &(0..40_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>(),
+    );
+    mk("odd size", &[0xa5; 1023]);
+    fs::create_dir_all(root.join("var/empty")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    std::os::unix::fs::symlink("../../../../etc/shadow", root.join("escape")).unwrap();
+    fs::hard_link(root.join("etc/passwd"), root.join("etc/passwd.lnk")).unwrap();
+    fs::hard_link(root.join("odd size"), root.join("bin/odd.lnk")).unwrap();
+    if long {
+        let deep = format!("{}/{}/{}", "a".repeat(90), "b".repeat(90), "c".repeat(120));
+        mk(&deep, b"deep file");
+        std::os::unix::fs::symlink("x/".repeat(70), root.join("longlink")).unwrap();
+        fs::hard_link(root.join(&deep), root.join("hard-to-deep")).unwrap();
+    }
+}
+
+/// The directory as (relative path → content), following nothing.
+fn scan(root: &Path) -> BTreeMap<String, Want> {
+    let mut m = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let ft = e.file_type().unwrap();
+            let w = if ft.is_symlink() {
+                Want::Symlink(fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes())
+            } else if ft.is_dir() {
+                stack.push(p.clone());
+                Want::Dir
+            } else {
+                Want::File(fs::read(&p).unwrap())
+            };
+            m.insert(rel, w);
+        }
+    }
+    m
+}
+
+fn norm(p: &[u8]) -> String {
+    let s = String::from_utf8_lossy(p).into_owned();
+    let s = s.strip_prefix("./").unwrap_or(&s);
+    s.trim_end_matches('/').to_owned()
+}
+
+/// Assert the sink holds exactly `want`; a hard link must point at a file with the same content.
+fn compare(what: &str, want: &BTreeMap<String, Want>, sink: &MemorySink) {
+    let mut got: BTreeMap<String, Collected> = BTreeMap::new();
+    for (p, c) in &sink.entries {
+        let n = norm(p);
+        if n.is_empty() || n == "." {
+            continue;
+        }
+        got.insert(n, c.clone());
+    }
+    for (path, w) in want {
+        let c = got
+            .get(path)
+            .unwrap_or_else(|| panic!("{what}: {path} missing; got {:?}", got.keys()));
+        match (w, c) {
+            (Want::Dir, Collected::Dir) => {}
+            (Want::File(d), Collected::File(x)) => assert_eq!(d, x, "{what}: {path}"),
+            (Want::File(d), Collected::Hardlink(t)) => match got.get(&norm(t)) {
+                Some(Collected::File(x)) => assert_eq!(d, x, "{what}: {path} -> {}", norm(t)),
+                other => panic!("{what}: {path} links to {} which is {other:?}", norm(t)),
+            },
+            (Want::Symlink(t), Collected::Symlink(x)) => assert_eq!(t, x, "{what}: {path}"),
+            (w, c) => panic!("{what}: {path}: wanted {w:?}, got {c:?}"),
+        }
+    }
+    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+    assert!(extra.is_empty(), "{what}: extra entries {extra:?}");
+}
+
+#[test]
+fn gnu_tar_archives_in_every_format() {
+    if !have("tar", "--version") {
+        return;
+    }
+    for (format, long) in [("gnu", true), ("pax", true), ("ustar", false), ("v7", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir(&src).unwrap();
+        populate(&src, long);
+        let out = dir.path().join("a.tar");
+        run(Command::new("tar")
+            .arg(format!("--format={format}"))
+            .arg("-C")
+            .arg(&src)
+            .arg("-cf")
+            .arg(&out)
+            .arg("."));
+        let img = fs::read(&out).unwrap();
+        let (r, sink) = run_in_memory("tar", &img, 64 << 20);
+        let r = r.unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert!(sink.problems.is_empty(), "{format}: {:?}", sink.problems);
+        let consumed = r.consumed.unwrap();
+        assert!(
+            consumed <= img.len() as u64 && consumed % 512 == 0,
+            "{format}: consumed {consumed}"
+        );
+        assert!(
+            img[consumed as usize..].iter().all(|&b| b == 0),
+            "{format}: data after consumed"
+        );
+        compare(&format!("tar --format={format}"), &scan(&src), &sink);
+    }
+}
+
+#[test]
+fn gnu_tar_accepts_our_tar_writer() {
+    if !have("tar", "--version") {
+        return;
+    }
+    let mut t = Tree::new();
+    t.file("etc/passwd", "root\n")
+        .file("empty", "")
+        .file("big", vec![3u8; 3000])
+        .file(&format!("{}/{}", "p".repeat(120), "q".repeat(140)), "long")
+        .symlink("bin/sh", "busybox")
+        .symlink("ll", &"l/".repeat(70))
+        .hardlink("etc/passwd.lnk", "etc/passwd")
+        .dir("var/empty");
+    for style in [TarStyle::Ustar, TarStyle::Gnu, TarStyle::Pax] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.tar");
+        fs::write(&file, tar(&t, style)).unwrap();
+        let list = run(Command::new("tar").arg("-tvf").arg(&file));
+        let lines = String::from_utf8_lossy(&list).lines().count();
+        assert_eq!(
+            lines,
+            t.nodes.len(),
+            "{style:?}: {}",
+            String::from_utf8_lossy(&list)
+        );
+        let x = dir.path().join("x");
+        fs::create_dir(&x).unwrap();
+        run(Command::new("tar").arg("-C").arg(&x).arg("-xf").arg(&file));
+        let got = scan(&x);
+        for (p, _) in t.nodes.iter() {
+            match got.get(p) {
+                Some(Want::File(d)) => assert_eq!(Some(d.as_slice()), t.content(p), "{style:?} {p}"),
+                Some(_) => {}
+                None => panic!("{style:?}: tar did not extract {p}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn gnu_cpio_archives_in_every_format() {
+    if !have("cpio", "--version") {
+        return;
+    }
+    for format in ["newc", "crc", "odc"] {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir(&src).unwrap();
+        populate(&src, true);
+        let out = dir.path().join("a.cpio");
+        let cmd = format!("find . | cpio --quiet -o -H {format} > '{}'", out.display());
+        run(Command::new("sh").arg("-c").arg(cmd).current_dir(&src));
+        let img = fs::read(&out).unwrap();
+        let (r, sink) = run_in_memory("cpio", &img, 64 << 20);
+        let r = r.unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert!(sink.problems.is_empty(), "{format}: {:?}", sink.problems);
+        assert_eq!(r.consumed, Some(img.len() as u64), "{format}");
+        compare(&format!("cpio -H {format}"), &scan(&src), &sink);
+    }
+}
+
+#[test]
+fn gnu_cpio_accepts_our_newc_writer() {
+    if !have("cpio", "--version") {
+        return;
+    }
+    let mut t = Tree::new();
+    t.file("a/b", "bee")
+        .file("c", "")
+        .hardlink("d", "a/b")
+        .symlink("e", "a/b")
+        .chardev("dev/null", 1, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.cpio");
+    fs::write(&file, cpio_newc(&t)).unwrap();
+    let list = run(Command::new("cpio")
+        .arg("--quiet")
+        .arg("-it")
+        .arg("-F")
+        .arg(&file));
+    let mut names: Vec<String> = String::from_utf8_lossy(&list)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = t.nodes.keys().cloned().collect();
+    want.sort();
+    assert_eq!(names, want);
+}
+
+/// Python script that zips a directory with symlinks stored as links (like `zip -y`).
+const PY_ZIP: &str = r#"
+import os, stat, sys, zipfile
+root, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for d, dirs, files in os.walk(root):
+        for n in sorted(dirs) + sorted(files):
+            p = os.path.join(d, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                zi = zipfile.ZipInfo(rel)
+                zi.create_system = 3
+                zi.external_attr = (stat.S_IFLNK | 0o777) << 16
+                z.writestr(zi, os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                z.write(p, rel)
+            else:
+                z.write(p, rel)
+"#;
+
+#[test]
+fn zip_and_python_zipfile_archives() {
+    let zip_tool = have("zip", "-v");
+    let python = have("python3", "--version");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    populate(&src, true);
+    // Hard links come out of zip as plain copies, which is what `scan` sees too.
+    let want = scan(&src);
+    let mut archives = Vec::new();
+    if zip_tool {
+        let out = dir.path().join("a.zip");
+        run(Command::new("zip")
+            .arg("-qry")
+            .arg(&out)
+            .arg(".")
+            .current_dir(&src));
+        archives.push(("zip -ry", out));
+    }
+    if python {
+        let out = dir.path().join("p.zip");
+        run(Command::new("python3").arg("-c").arg(PY_ZIP).arg(&src).arg(&out));
+        archives.push(("python zipfile", out));
+    }
+    for (what, path) in archives {
+        let img = fs::read(&path).unwrap();
+        let (r, sink) = run_in_memory("zip", &img, 64 << 20);
+        let r = r.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(sink.problems.is_empty(), "{what}: {:?}", sink.problems);
+        assert_eq!(r.consumed, Some(img.len() as u64), "{what}");
+        compare(what, &want, &sink);
+    }
+}
+
+#[test]
+fn python_zipfile_and_unzip_accept_our_zip_writer() {
+    let mut t = Tree::new();
+    t.file("etc/passwd", "root\n")
+        .file("empty", "")
+        .file("big", vec![9u8; 100_000])
+        .symlink("sh", "busybox")
+        .dir("v/e");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.zip");
+    fs::write(&file, zip(&t)).unwrap();
+    if have("python3", "--version") {
+        let check = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nprint('\\n'.join(sorted(z.namelist())))";
+        let out = run(Command::new("python3").arg("-c").arg(check).arg(&file));
+        let names: Vec<String> = String::from_utf8_lossy(&out)
+            .lines()
+            .map(|l| l.trim_end_matches('/').to_owned())
+            .collect();
+        let want: Vec<String> = t.nodes.keys().cloned().collect();
+        assert_eq!(names, want);
+    }
+    if have("unzip", "-v") {
+        run(Command::new("unzip").arg("-tq").arg(&file));
+    }
+}
+
+/// Through the real engine: a gzip-compressed tar (the stream path), a newc cpio with hard
+/// links (data on the last link) and a zip, each carved out of one blob, land on disk with
+/// their content, links created inside the root, and a traversal name contained.
+#[test]
+fn engine_extracts_our_archives() {
+    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    let mut t = Tree::new();
+    t.file("etc/passwd", "root\n")
+        .file("bin/busybox", vec![1u8; 5000])
+        .symlink("bin/sh", "busybox")
+        .hardlink("etc/passwd.lnk", "etc/passwd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar(&t, TarStyle::Pax)).unwrap();
+    let tgz = gz.finish().unwrap();
+    for (name, bytes) in [
+        ("fw.tar.gz", tgz),
+        ("fw.cpio", cpio_newc(&t)),
+        ("fw.zip", zip(&t)),
+    ] {
+        let image = dir.path().join(name);
+        fs::write(&image, &bytes).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        let opts = UnpackOptions {
+            out: out.clone(),
+            limits: Limits::default(),
+            carve: true,
+            keys: Vec::new(),
+        };
+        let report = unpack_image(&image, &opts, None).unwrap();
+        let files: Vec<_> = report
+            .entries
+            .iter()
+            .filter(|e| e.path.ends_with("etc/passwd"))
+            .collect();
+        assert!(!files.is_empty(), "{name}: {:?}", report.entries);
+        let passwd = report
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with("etc/passwd.lnk"))
+            .unwrap();
+        assert!(!passwd.not_created, "{name}: {passwd:?}");
+        assert_eq!(
+            passwd.sha256.as_deref(),
+            Some(hashward_fixtures::tree::sha256_hex(b"root\n").as_str()),
+            "{name}: {passwd:?}"
+        );
+        let sh = report
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with("bin/sh"))
+            .unwrap();
+        assert_eq!(sh.kind, "symlink", "{name}");
+        let malformed: Vec<_> = report.findings.iter().map(|f| f.message.clone()).collect();
+        assert!(malformed.is_empty(), "{name}: {malformed:?}");
+    }
+}
