@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::rc::Rc;
 
 use super::{Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Sink, Unpacked};
 
@@ -51,8 +52,12 @@ const EXTENT_MAGIC: u16 = 0xf30a;
 const ROOT_INO: u32 = 2;
 /// Directory nesting accepted.
 const MAX_DEPTH: usize = 256;
-/// Largest directory read (bytes).
-const MAX_DIR: u64 = 32 << 20;
+/// Largest directory read (bytes): about 400,000 short names, a bounded list in memory.
+const MAX_DIR: u64 = 8 << 20;
+/// Bad blocks noted per directory before giving up on it.
+const MAX_DIR_PROBLEMS: usize = 8;
+/// Bytes of paths kept to resolve hard links.
+const MAX_LINK_PATHS: usize = 64 << 20;
 /// Extent tree depth accepted (ext4 uses at most 5).
 const MAX_EXTENT_DEPTH: u16 = 5;
 /// Holes past the end of a file's allocated data are allowed, but not absurdly large ones.
@@ -506,6 +511,10 @@ fn read_dir(fs: &Fs<'_>, inode: &Inode, problems: &mut Vec<String>) -> Vec<(Vec<
         }
         read += n as u64;
         parse_dirents(&block[..n], filetype, &mut out, problems);
+        if problems.len() >= MAX_DIR_PROBLEMS {
+            problems.push("too many bad blocks; rest of the directory skipped".into());
+            break;
+        }
     }
     problems.extend(r.problems);
     out
@@ -647,17 +656,28 @@ impl Format for Ext {
         if root.kind() != 0o040000 {
             return Err(FormatError::malformed(SB_OFFSET as u64, "root inode is not a directory"));
         }
-        walk(&mut fs, root, sink)?;
+        walk(&mut fs, sink)?;
         Ok(Unpacked { consumed: Some(fs_bytes), details })
     }
 }
 
-fn walk(fs: &mut Fs<'_>, root: Inode, sink: &mut dyn Sink) -> Result<(), FormatError> {
+fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
     let mut visited: HashSet<u32> = HashSet::from([ROOT_INO]);
     let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
-    let mut stack: Vec<(Inode, Vec<u8>, usize)> = vec![(root, Vec::new(), 0)];
-    let fs_bytes = fs.sb.blocks_count.saturating_mul(fs.sb.bs);
-    while let Some((dir, dpath, depth)) = stack.pop() {
+    let mut first_path_bytes = 0usize;
+    // Pending directories: inode number, the parent's path (shared), own name.
+    let mut stack: Vec<(u32, Rc<Vec<u8>>, Vec<u8>, usize)> =
+        vec![(ROOT_INO, Rc::new(Vec::new()), Vec::new(), 0)];
+    let image = fs.blob.len();
+    while let Some((dino, parent, dname, depth)) = stack.pop() {
+        let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, &dname)) };
+        let dir = match fs.inode(dino) {
+            Ok(d) => d,
+            Err(why) => {
+                sink.problem(None, format!("directory /{}: {why}", String::from_utf8_lossy(&dpath)));
+                continue;
+            }
+        };
         let mut problems = Vec::new();
         let kids = read_dir(fs, &dir, &mut problems);
         let shown_dir = String::from_utf8_lossy(&dpath).into_owned();
@@ -689,7 +709,7 @@ fn walk(fs: &mut Fs<'_>, root: Inode, sink: &mut dyn Sink) -> Result<(), FormatE
                     if depth + 1 >= MAX_DEPTH {
                         sink.problem(None, format!("{shown}: nesting deeper than {MAX_DEPTH}; not entered"));
                     } else {
-                        subdirs.push((inode, path));
+                        subdirs.push((ino, name));
                     }
                 }
                 0o100000 => {
@@ -702,11 +722,12 @@ fn walk(fs: &mut Fs<'_>, root: Inode, sink: &mut dyn Sink) -> Result<(), FormatE
                         })?;
                         continue;
                     }
+                    // i_blocks is input too: what a file can really hold is bounded by the image.
                     let mut size = inode.size;
-                    let allocated = inode.sectors.saturating_mul(512);
-                    if size > allocated.saturating_add(MAX_SPARSE).max(fs_bytes) {
+                    let allocated = inode.sectors.saturating_mul(512).min(image);
+                    if size > allocated.saturating_add(MAX_SPARSE) {
                         sink.problem(None, format!("{shown}: size {size} far beyond its blocks; cut"));
-                        size = allocated.min(fs_bytes);
+                        size = allocated;
                     }
                     let mut r = file_reader(fs, &inode, size);
                     let res =
@@ -715,7 +736,9 @@ fn walk(fs: &mut Fs<'_>, root: Inode, sink: &mut dyn Sink) -> Result<(), FormatE
                         sink.problem(None, format!("{shown}: {p}"));
                     }
                     res?;
-                    if inode.links > 1 {
+                    // Remember names of multiply-linked inodes, within a memory budget.
+                    if inode.links > 1 && first_path_bytes < MAX_LINK_PATHS {
+                        first_path_bytes += path.len();
                         first_path.insert(ino, path);
                     }
                 }
@@ -767,8 +790,8 @@ fn walk(fs: &mut Fs<'_>, root: Inode, sink: &mut dyn Sink) -> Result<(), FormatE
                 k => sink.problem(None, format!("{shown}: inode {ino} has unknown type {k:#o}; skipped")),
             }
         }
-        for (inode, path) in subdirs.into_iter().rev() {
-            stack.push((inode, path, depth + 1));
+        for (ino, name) in subdirs.into_iter().rev() {
+            stack.push((ino, dpath.clone(), name, depth + 1));
         }
     }
     Ok(())
@@ -973,6 +996,42 @@ mod tests {
         want.resize(1024, 0);
         assert_eq!(sink.file("a/f").unwrap(), want);
         assert!(sink.problems.iter().any(|p| p.contains("far beyond")), "{:?}", sink.problems);
+    }
+
+    #[test]
+    fn cyclic_extent_trees_and_self_pointing_indirect_blocks_end() {
+        let mut t = Tree::new();
+        t.file("f", vec![b'z'; 20 * 1024]).file("g", "keep");
+        let img = build(&t, 1 << 20, "linux");
+        let f = inode_of(&img, b"f");
+        let off = inode_offset(&img, f);
+        let first_block = u32::from_le_bytes(img[off + 40..off + 44].try_into().unwrap());
+
+        // An extent index whose child claims the same depth and points at itself.
+        let mut bad = img.clone();
+        bad[off + 32..off + 36].copy_from_slice(&EXTENTS_FL.to_le_bytes());
+        let mut root = vec![0u8; 60];
+        root[0..2].copy_from_slice(&EXTENT_MAGIC.to_le_bytes());
+        root[2..4].copy_from_slice(&1u16.to_le_bytes());
+        root[4..6].copy_from_slice(&4u16.to_le_bytes());
+        root[6..8].copy_from_slice(&1u16.to_le_bytes());
+        root[16..20].copy_from_slice(&first_block.to_le_bytes());
+        bad[off + 40..off + 100].copy_from_slice(&root);
+        let b = first_block as usize * 1024;
+        bad[b..b + 60].copy_from_slice(&root);
+        let (r, sink) = run_in_memory("ext", &bad, 1 << 30);
+        r.unwrap();
+        assert_eq!(sink.file("f").unwrap(), &[0u8; 20 * 1024][..]);
+        assert_eq!(sink.file("g").unwrap(), b"keep");
+        assert!(!sink.problems.is_empty());
+
+        // A single-indirect block listing itself: its own bytes become file data, nothing loops.
+        let mut bad = img.clone();
+        let ind = u32::from_le_bytes(bad[off + 88..off + 92].try_into().unwrap()) as usize;
+        bad[ind * 1024..ind * 1024 + 4].copy_from_slice(&(ind as u32).to_le_bytes());
+        let (r, sink) = run_in_memory("ext", &bad, 1 << 30);
+        r.unwrap();
+        assert_eq!(sink.file("f").unwrap().len(), 20 * 1024);
     }
 
     fn find_dir_entry(img: &[u8], name: &[u8]) -> Option<usize> {

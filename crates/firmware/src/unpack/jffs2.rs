@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
+use std::rc::Rc;
 
 use super::codec::{Codec, decompress};
 use super::{
@@ -61,8 +62,9 @@ const INODE_LEN: usize = 68;
 const MAX_NODE_DATA: u32 = 1 << 20;
 /// Largest node accepted at all.
 const MAX_TOTLEN: u32 = MAX_NODE_DATA + INODE_LEN as u32;
-/// Cap on nodes kept in memory (about 40 bytes each), whatever the image size.
-const MAX_NODES: usize = 2_000_000;
+/// Cap on nodes kept in memory (well under 200 bytes each with their maps), whatever the
+/// image size: keeps peak memory far below 256 MiB. A real rootfs has a few thousand.
+const MAX_NODES: usize = 1_000_000;
 /// Directory nesting accepted.
 const MAX_DEPTH: usize = 256;
 /// A file may claim more bytes than its data nodes cover (a sparse tail), but not absurdly more.
@@ -631,12 +633,23 @@ impl Format for Jffs2 {
             v.sort_unstable_by(|a, b| a.0.cmp(b.0));
         }
 
+        // Names per inode: only inodes named more than once need their first path remembered.
+        let mut names: HashMap<u32, u32> = HashMap::new();
+        for v in children.values() {
+            for (_, d) in v {
+                *names.entry(d.ino).or_default() += 1;
+            }
+        }
+
         let mut visited: HashSet<u32> = HashSet::from([ROOT_INO]);
         let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
-        let mut stack: Vec<(u32, Vec<u8>, usize)> = vec![(ROOT_INO, Vec::new(), 0)];
+        // Pending directories hold their parent's path (shared) and their own name (borrowed),
+        // so memory stays proportional to the input however wide or deep the tree.
+        let mut stack: Vec<(u32, Rc<Vec<u8>>, &[u8], usize)> = vec![(ROOT_INO, Rc::new(Vec::new()), &[], 0)];
         let mut emitted = 0u64;
-        while let Some((dino, dpath, depth)) = stack.pop() {
+        while let Some((dino, parent, dname, depth)) = stack.pop() {
             let Some(kids) = children.get(&dino) else { continue };
+            let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, dname)) };
             let mut subdirs = Vec::new();
             for &(name, d) in kids {
                 let path = join(&dpath, name);
@@ -660,7 +673,7 @@ impl Format for Jffs2 {
                                 format!("{shown}: nesting deeper than {MAX_DEPTH}; not entered"),
                             );
                         } else {
-                            subdirs.push((d.ino, path));
+                            subdirs.push((d.ino, name));
                         }
                     }
                     8 => {
@@ -684,7 +697,9 @@ impl Format for Jffs2 {
                             continue;
                         };
                         emit_file(blob, rec, &path, mode, offset, sink)?;
-                        first_path.insert(d.ino, path);
+                        if names.get(&d.ino).is_some_and(|&n| n > 1) {
+                            first_path.insert(d.ino, path);
+                        }
                     }
                     10 => {
                         let target = match rec.map(|r| small_data(blob, r)) {
@@ -737,8 +752,8 @@ impl Format for Jffs2 {
                 }
                 emitted += 1;
             }
-            for (ino, path) in subdirs.into_iter().rev() {
-                stack.push((ino, path, depth + 1));
+            for (ino, name) in subdirs.into_iter().rev() {
+                stack.push((ino, dpath.clone(), name, depth + 1));
             }
         }
         let orphans = children.keys().filter(|p| !visited.contains(p)).count();
@@ -1089,6 +1104,20 @@ mod tests {
         r.unwrap();
         assert_eq!(sink.names(), ["a"]);
         assert_eq!(sink.problems.len(), 3, "{:?}", sink.problems);
+    }
+
+    #[test]
+    fn deep_nesting_is_capped() {
+        let mut img = Vec::new();
+        for i in 0..300u32 {
+            let (parent, ino) = (if i == 0 { 1 } else { i + 1 }, i + 2);
+            img.extend(dirent_node(parent, 1, ino, b"d", 4));
+            img.extend(inode_node(ino, 1, 0o040755, 0, 0, b"", 0, 0));
+        }
+        let (r, sink) = run_in_memory("jffs2", &img, 1 << 20);
+        r.unwrap();
+        assert_eq!(sink.entries.len(), MAX_DEPTH);
+        assert!(sink.problems.iter().any(|p| p.contains("nesting")), "{:?}", sink.problems);
     }
 
     #[test]
