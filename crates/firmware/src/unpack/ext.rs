@@ -661,15 +661,23 @@ impl Format for Ext {
     }
 }
 
+/// A directory waiting to be listed: its parent's path (shared by siblings) and its own name.
+struct Pending {
+    ino: u32,
+    parent: Rc<Vec<u8>>,
+    name: Vec<u8>,
+    depth: usize,
+}
+
 fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
     let mut visited: HashSet<u32> = HashSet::from([ROOT_INO]);
     let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut first_path_bytes = 0usize;
     // Pending directories: inode number, the parent's path (shared), own name.
-    let mut stack: Vec<(u32, Rc<Vec<u8>>, Vec<u8>, usize)> =
-        vec![(ROOT_INO, Rc::new(Vec::new()), Vec::new(), 0)];
+    let mut stack: Vec<Pending> =
+        vec![Pending { ino: ROOT_INO, parent: Rc::new(Vec::new()), name: Vec::new(), depth: 0 }];
     let image = fs.blob.len();
-    while let Some((dino, parent, dname, depth)) = stack.pop() {
+    while let Some(Pending { ino: dino, parent, name: dname, depth }) = stack.pop() {
         let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, &dname)) };
         let dir = match fs.inode(dino) {
             Ok(d) => d,
@@ -791,7 +799,7 @@ fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
             }
         }
         for (ino, name) in subdirs.into_iter().rev() {
-            stack.push((ino, dpath.clone(), name, depth + 1));
+            stack.push(Pending { ino, parent: dpath.clone(), name, depth: depth + 1 });
         }
     }
     Ok(())

@@ -645,9 +645,10 @@ impl Format for Jffs2 {
         let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
         // Pending directories hold their parent's path (shared) and their own name (borrowed),
         // so memory stays proportional to the input however wide or deep the tree.
-        let mut stack: Vec<(u32, Rc<Vec<u8>>, &[u8], usize)> = vec![(ROOT_INO, Rc::new(Vec::new()), &[], 0)];
+        let mut stack: Vec<Pending<&[u8]>> =
+            vec![Pending { ino: ROOT_INO, parent: Rc::new(Vec::new()), name: &[], depth: 0 }];
         let mut emitted = 0u64;
-        while let Some((dino, parent, dname, depth)) = stack.pop() {
+        while let Some(Pending { ino: dino, parent, name: dname, depth }) = stack.pop() {
             let Some(kids) = children.get(&dino) else { continue };
             let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, dname)) };
             let mut subdirs = Vec::new();
@@ -753,7 +754,7 @@ impl Format for Jffs2 {
                 emitted += 1;
             }
             for (ino, name) in subdirs.into_iter().rev() {
-                stack.push((ino, dpath.clone(), name, depth + 1));
+                stack.push(Pending { ino, parent: dpath.clone(), name, depth: depth + 1 });
             }
         }
         let orphans = children.keys().filter(|p| !visited.contains(p)).count();
@@ -777,6 +778,14 @@ impl Format for Jffs2 {
         });
         Ok(Unpacked { consumed: Some(consumed), details })
     }
+}
+
+/// A directory waiting to be listed: its parent's path (shared by siblings) and its own name.
+struct Pending<N> {
+    ino: u32,
+    parent: Rc<Vec<u8>>,
+    name: N,
+    depth: usize,
 }
 
 fn compr_name(c: u8) -> &'static str {
