@@ -212,7 +212,9 @@ fn fixture_writer_passes_e2fsck() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let t = fixture_tree();
-    let mut images = vec![("default-4M", build(&t, 4 << 20, "linux"))];
+    // 4 MiB and the demo's 32 MiB (4 KiB blocks) with the plain entry point, then custom layouts.
+    let mut images =
+        vec![("default-4M", build(&t, 4 << 20, "linux")), ("demo-32M", build(&t, 32 << 20, "linux"))];
     for (bs, bpg, size) in
         [(1024, 8192, 12 << 20), (1024, 1024, 4 << 20), (4096, 32768, 16 << 20), (2048, 4096, 9 << 20)]
     {
@@ -235,4 +237,44 @@ fn fixture_writer_passes_e2fsck() {
         assert!(sink.problems.is_empty(), "{:?}", sink.problems);
         assert!(sink.entries.len() > 200);
     }
+}
+
+/// The Gen-4 chain without the uImage header: gzip → ext2 made by the fixture writer, through
+/// the real engine (containment, hard links, recursion).
+#[test]
+fn engine_unpacks_gzipped_fixture_ext2() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = fixture_tree();
+    let img = build(&t, 4 << 20, "linux");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&img).unwrap();
+    let path = tmp.path().join("minerfs.image.gz");
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let opts = hashward_firmware::UnpackOptions {
+        out: tmp.path().join("out"),
+        limits: hashward_firmware::Limits::default(),
+        carve: false,
+        keys: Vec::new(),
+    };
+    let report = hashward_firmware::unpack_image(&path, &opts, None).unwrap();
+    let formats: Vec<&str> = report.nodes.iter().map(|n| n.format.as_str()).collect();
+    assert!(formats.contains(&"ext"), "{formats:?}");
+    let ext = report.nodes.iter().find(|n| n.format == "ext").unwrap();
+    assert_eq!(ext.status, "ok", "{:?}", ext.error);
+    let by_path: BTreeMap<&str, &str> = report
+        .entries
+        .iter()
+        .map(|e| {
+            (e.path.strip_prefix("minerfs.image.extracted/").unwrap_or(e.path.as_str()), e.kind.as_str())
+        })
+        .collect();
+    assert_eq!(by_path.get("usr/bin/cgminer"), Some(&"hardlink"));
+    assert_eq!(by_path.get("bin/sh"), Some(&"symlink"));
+    assert_eq!(by_path.get("dev/null"), Some(&"device"));
+    let bm = report.entries.iter().find(|e| e.path.ends_with("usr/bin/bmminer")).unwrap();
+    assert_eq!(
+        bm.sha256.as_deref(),
+        Some(hashward_fixtures::tree::sha256_hex(t.content("usr/bin/bmminer").unwrap()).as_str())
+    );
 }

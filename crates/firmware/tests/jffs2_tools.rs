@@ -170,3 +170,47 @@ fn mkfs_jffs2_images_read_back() {
         }
     }
 }
+
+/// A C5-style image (`-e 0x20000 --pad -n`) through the real engine.
+#[test]
+fn engine_unpacks_mkfs_jffs2_image() {
+    if !tool("mkfs.jffs2") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    populate(&root);
+    let img = tmp.path().join("angstrom_rootfs.jffs2");
+    let st = Command::new("mkfs.jffs2")
+        .arg("-r")
+        .arg(&root)
+        .arg("-o")
+        .arg(&img)
+        .args(["-e", "0x20000", "--pad=0x400000", "-n"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let opts = hashward_firmware::UnpackOptions {
+        out: tmp.path().join("out"),
+        limits: hashward_firmware::Limits::default(),
+        carve: false,
+        keys: Vec::new(),
+    };
+    let report = hashward_firmware::unpack_image(&img, &opts, None).unwrap();
+    let node = report.nodes.iter().find(|n| n.format == "jffs2").expect("identified as jffs2");
+    assert_eq!(node.status, "ok", "{:?}", node.error);
+    assert_eq!(node.size, Some(0x400000));
+    let kinds: BTreeMap<&str, &str> =
+        report.entries.iter().map(|e| (e.path.as_str(), e.kind.as_str())).collect();
+    assert!(kinds.keys().any(|p| p.ends_with("etc/init.d/S70cgminer")), "{kinds:?}");
+    assert!(kinds.iter().any(|(p, k)| p.ends_with("etc/sh") && *k == "symlink"), "{kinds:?}");
+    // One of the two names of the hard-linked binary is the file, the other the link.
+    let links = kinds
+        .iter()
+        .filter(|(p, k)| {
+            (p.ends_with("usr/bin/cgminer") || p.ends_with("usr/bin/bmminer")) && **k == "hardlink"
+        })
+        .count();
+    assert_eq!(links, 1, "{kinds:?}");
+}
