@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::rc::Rc;
 
+use super::jffs2::CappedProblems;
 use super::{Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Sink, Unpacked};
 
 /// The `ext` format.
@@ -618,47 +619,54 @@ impl Format for Ext {
         let Input::Blob(blob) = input else {
             return Err(FormatError::Unsupported("ext needs random access".into()));
         };
-        let mut raw = [0u8; SB_LEN];
-        blob.read_exact_at(SB_OFFSET as u64, &mut raw)?;
-        let sb = Super::parse(&raw).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
-        if sb.incompat & (INCOMPAT_COMPRESSION | INCOMPAT_META_BG) != 0 {
-            return Err(FormatError::Unsupported(format!("ext incompatible features {:#x}", sb.incompat)));
-        }
-        // The inode count must agree with the group count (a cheap consistency check that
-        // also bounds every inode lookup).
-        if u64::from(sb.inodes_per_group) * sb.groups() < u64::from(sb.inodes_count) {
-            return Err(FormatError::malformed(SB_OFFSET as u64, "more inodes than the groups hold"));
-        }
-        if sb.incompat & INCOMPAT_RECOVER != 0 {
-            sink.problem(None, "journal needs recovery; read without replaying it".into());
-        }
-        if sb.incompat & INCOMPAT_ENCRYPT != 0 {
-            sink.problem(None, "encrypted file system: encrypted files are read as stored".into());
-        }
-        let fs_bytes = sb.blocks_count.saturating_mul(sb.bs);
-        if fs_bytes > blob.len() {
-            sink.problem(None, format!("image is {} bytes, the file system says {fs_bytes}", blob.len()));
-        }
-        let details = serde_json::json!({
-            "volume_name": String::from_utf8_lossy(&sb.label),
-            "block_size": sb.bs,
-            "revision": sb.rev,
-            "blocks": sb.blocks_count,
-            "inodes": sb.inodes_count,
-            "groups": sb.groups(),
-            "features": feature_names(&sb),
-            "feature_flags": {"compat": sb.compat, "incompat": sb.incompat, "ro_compat": sb.ro_compat},
-            "uuid": uuid_string(&sb.uuid),
-            "clean": sb.state & 1 != 0,
-        });
-        let mut fs = Fs { blob, sb, tables: HashMap::new() };
-        let root = fs.inode(ROOT_INO).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
-        if root.kind() != 0o040000 {
-            return Err(FormatError::malformed(SB_OFFSET as u64, "root inode is not a directory"));
-        }
-        walk(&mut fs, sink)?;
-        Ok(Unpacked { consumed: Some(fs_bytes), details })
+        let mut capped = CappedProblems::new(sink);
+        let r = unpack_blob(blob, &mut capped);
+        capped.finish();
+        r
     }
+}
+
+fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
+    let mut raw = [0u8; SB_LEN];
+    blob.read_exact_at(SB_OFFSET as u64, &mut raw)?;
+    let sb = Super::parse(&raw).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
+    if sb.incompat & (INCOMPAT_COMPRESSION | INCOMPAT_META_BG) != 0 {
+        return Err(FormatError::Unsupported(format!("ext incompatible features {:#x}", sb.incompat)));
+    }
+    // The inode count must agree with the group count (a cheap consistency check that
+    // also bounds every inode lookup).
+    if u64::from(sb.inodes_per_group) * sb.groups() < u64::from(sb.inodes_count) {
+        return Err(FormatError::malformed(SB_OFFSET as u64, "more inodes than the groups hold"));
+    }
+    if sb.incompat & INCOMPAT_RECOVER != 0 {
+        sink.problem(None, "journal needs recovery; read without replaying it".into());
+    }
+    if sb.incompat & INCOMPAT_ENCRYPT != 0 {
+        sink.problem(None, "encrypted file system: encrypted files are read as stored".into());
+    }
+    let fs_bytes = sb.blocks_count.saturating_mul(sb.bs);
+    if fs_bytes > blob.len() {
+        sink.problem(None, format!("image is {} bytes, the file system says {fs_bytes}", blob.len()));
+    }
+    let details = serde_json::json!({
+        "volume_name": String::from_utf8_lossy(&sb.label),
+        "block_size": sb.bs,
+        "revision": sb.rev,
+        "blocks": sb.blocks_count,
+        "inodes": sb.inodes_count,
+        "groups": sb.groups(),
+        "features": feature_names(&sb),
+        "feature_flags": {"compat": sb.compat, "incompat": sb.incompat, "ro_compat": sb.ro_compat},
+        "uuid": uuid_string(&sb.uuid),
+        "clean": sb.state & 1 != 0,
+    });
+    let mut fs = Fs { blob, sb, tables: HashMap::new() };
+    let root = fs.inode(ROOT_INO).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
+    if root.kind() != 0o040000 {
+        return Err(FormatError::malformed(SB_OFFSET as u64, "root inode is not a directory"));
+    }
+    walk(&mut fs, sink)?;
+    Ok(Unpacked { consumed: Some(fs_bytes), details })
 }
 
 /// A directory waiting to be listed: its parent's path (shared by siblings) and its own name.

@@ -617,167 +617,207 @@ impl Format for Jffs2 {
         let Input::Blob(blob) = input else {
             return Err(FormatError::Unsupported("jffs2 needs random access".into()));
         };
-        let s = scan(blob, sink)?;
-        let Some(endian) = s.endian else {
-            return Err(FormatError::malformed(0, "no valid JFFS2 node"));
-        };
+        let mut capped = CappedProblems::new(sink);
+        let r = unpack_blob(blob, &mut capped);
+        capped.finish();
+        r
+    }
+}
 
-        // Children of each directory, from the newest entry per name; inode 0 means deleted.
-        let mut children: HashMap<u32, Vec<(&[u8], DirentRec)>> = HashMap::new();
-        for ((pino, name), d) in &s.dirents {
-            if d.ino != 0 {
-                children.entry(*pino).or_default().push((name.as_slice(), *d));
-            }
-        }
-        for v in children.values_mut() {
-            v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        }
+/// Forwards entries, and at most [`MAX_PROBLEMS`] problems: hostile images can make one
+/// problem per 4 bytes, which must not become millions of report lines.
+pub(crate) struct CappedProblems<'s> {
+    inner: &'s mut dyn Sink,
+    shown: usize,
+    dropped: u64,
+}
 
-        // Names per inode: only inodes named more than once need their first path remembered.
-        let mut names: HashMap<u32, u32> = HashMap::new();
-        for v in children.values() {
-            for (_, d) in v {
-                *names.entry(d.ino).or_default() += 1;
-            }
-        }
+/// Problems passed on per container before they are only counted.
+pub(crate) const MAX_PROBLEMS: usize = 100;
 
-        let mut visited: HashSet<u32> = HashSet::from([ROOT_INO]);
-        let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
-        // Pending directories hold their parent's path (shared) and their own name (borrowed),
-        // so memory stays proportional to the input however wide or deep the tree.
-        let mut stack: Vec<Pending<&[u8]>> =
-            vec![Pending { ino: ROOT_INO, parent: Rc::new(Vec::new()), name: &[], depth: 0 }];
-        let mut emitted = 0u64;
-        while let Some(Pending { ino: dino, parent, name: dname, depth }) = stack.pop() {
-            let Some(kids) = children.get(&dino) else { continue };
-            let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, dname)) };
-            let mut subdirs = Vec::new();
-            for &(name, d) in kids {
-                let path = join(&dpath, name);
-                let rec = s.inodes.get(&d.ino);
-                let mode = rec.map(|r| r.mode & 0o7777);
-                let offset = Some(d.pos);
-                let shown = String::from_utf8_lossy(&path).into_owned();
-                match kind_of(rec.map(|r| r.mode), d.dtype) {
-                    4 => {
-                        if !visited.insert(d.ino) {
-                            sink.problem(
-                                offset,
-                                format!("directory {shown} (inode {}) reachable twice; skipped", d.ino),
-                            );
-                            continue;
-                        }
-                        sink.entry(Entry { path: &path, kind: EntryKind::Dir, mode, offset })?;
-                        if depth + 1 >= MAX_DEPTH {
-                            sink.problem(
-                                offset,
-                                format!("{shown}: nesting deeper than {MAX_DEPTH}; not entered"),
-                            );
-                        } else {
-                            subdirs.push((d.ino, name));
-                        }
+impl<'s> CappedProblems<'s> {
+    pub(crate) fn new(inner: &'s mut dyn Sink) -> CappedProblems<'s> {
+        CappedProblems { inner, shown: 0, dropped: 0 }
+    }
+
+    /// Report how many problems were not passed on.
+    pub(crate) fn finish(self) {
+        if self.dropped > 0 {
+            self.inner.problem(None, format!("{} further problems not listed", self.dropped));
+        }
+    }
+}
+
+impl Sink for CappedProblems<'_> {
+    fn entry(&mut self, entry: Entry<'_>) -> Result<(), FormatError> {
+        self.inner.entry(entry)
+    }
+
+    fn problem(&mut self, offset: Option<u64>, message: String) {
+        if self.shown < MAX_PROBLEMS {
+            self.shown += 1;
+            self.inner.problem(offset, message);
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
+    let s = scan(blob, sink)?;
+    let Some(endian) = s.endian else {
+        return Err(FormatError::malformed(0, "no valid JFFS2 node"));
+    };
+
+    // Children of each directory, from the newest entry per name; inode 0 means deleted.
+    let mut children: HashMap<u32, Vec<(&[u8], DirentRec)>> = HashMap::new();
+    for ((pino, name), d) in &s.dirents {
+        if d.ino != 0 {
+            children.entry(*pino).or_default().push((name.as_slice(), *d));
+        }
+    }
+    for v in children.values_mut() {
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+
+    // Names per inode: only inodes named more than once need their first path remembered.
+    let mut names: HashMap<u32, u32> = HashMap::new();
+    for v in children.values() {
+        for (_, d) in v {
+            *names.entry(d.ino).or_default() += 1;
+        }
+    }
+
+    let mut visited: HashSet<u32> = HashSet::from([ROOT_INO]);
+    let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
+    // Pending directories hold their parent's path (shared) and their own name (borrowed),
+    // so memory stays proportional to the input however wide or deep the tree.
+    let mut stack: Vec<Pending<&[u8]>> =
+        vec![Pending { ino: ROOT_INO, parent: Rc::new(Vec::new()), name: &[], depth: 0 }];
+    let mut emitted = 0u64;
+    while let Some(Pending { ino: dino, parent, name: dname, depth }) = stack.pop() {
+        let Some(kids) = children.get(&dino) else { continue };
+        let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, dname)) };
+        let mut subdirs = Vec::new();
+        for &(name, d) in kids {
+            let path = join(&dpath, name);
+            let rec = s.inodes.get(&d.ino);
+            let mode = rec.map(|r| r.mode & 0o7777);
+            let offset = Some(d.pos);
+            let shown = String::from_utf8_lossy(&path).into_owned();
+            match kind_of(rec.map(|r| r.mode), d.dtype) {
+                4 => {
+                    if !visited.insert(d.ino) {
+                        sink.problem(
+                            offset,
+                            format!("directory {shown} (inode {}) reachable twice; skipped", d.ino),
+                        );
+                        continue;
                     }
-                    8 => {
-                        if let Some(first) = first_path.get(&d.ino) {
-                            sink.entry(Entry {
-                                path: &path,
-                                kind: EntryKind::Hardlink(first),
-                                mode,
-                                offset,
-                            })?;
-                            continue;
-                        }
-                        let Some(rec) = rec else {
-                            sink.problem(offset, format!("{shown}: inode {} has no node; empty file", d.ino));
-                            sink.entry(Entry {
-                                path: &path,
-                                kind: EntryKind::File(&mut io::empty()),
-                                mode,
-                                offset,
-                            })?;
-                            continue;
-                        };
-                        emit_file(blob, rec, &path, mode, offset, sink)?;
-                        if names.get(&d.ino).is_some_and(|&n| n > 1) {
-                            first_path.insert(d.ino, path);
-                        }
+                    sink.entry(Entry { path: &path, kind: EntryKind::Dir, mode, offset })?;
+                    if depth + 1 >= MAX_DEPTH {
+                        sink.problem(
+                            offset,
+                            format!("{shown}: nesting deeper than {MAX_DEPTH}; not entered"),
+                        );
+                    } else {
+                        subdirs.push((d.ino, name));
                     }
-                    10 => {
-                        let target = match rec.map(|r| small_data(blob, r)) {
-                            Some(Ok(t)) => t,
-                            Some(Err(why)) => {
-                                sink.problem(offset, format!("symlink {shown}: {why}"));
-                                continue;
-                            }
-                            None => {
-                                sink.problem(offset, format!("symlink {shown}: inode {} has no node", d.ino));
-                                continue;
-                            }
-                        };
-                        sink.entry(Entry { path: &path, kind: EntryKind::Symlink(&target), mode, offset })?;
+                }
+                8 => {
+                    if let Some(first) = first_path.get(&d.ino) {
+                        sink.entry(Entry { path: &path, kind: EntryKind::Hardlink(first), mode, offset })?;
+                        continue;
                     }
-                    t @ (2 | 6) => {
-                        let raw = match rec.map(|r| small_data(blob, r)) {
-                            Some(Ok(t)) => t,
-                            Some(Err(why)) => {
-                                sink.problem(offset, format!("device {shown}: {why}"));
-                                Vec::new()
-                            }
-                            None => Vec::new(),
-                        };
-                        let (major, minor) = decode_dev(endian, &raw);
-                        let what = if t == 2 { "char" } else { "block" };
+                    let Some(rec) = rec else {
+                        sink.problem(offset, format!("{shown}: inode {} has no node; empty file", d.ino));
                         sink.entry(Entry {
                             path: &path,
-                            kind: EntryKind::Special { what, major, minor },
+                            kind: EntryKind::File(&mut io::empty()),
                             mode,
                             offset,
                         })?;
-                    }
-                    1 => sink.entry(Entry {
-                        path: &path,
-                        kind: EntryKind::Special { what: "fifo", major: 0, minor: 0 },
-                        mode,
-                        offset,
-                    })?,
-                    12 => sink.entry(Entry {
-                        path: &path,
-                        kind: EntryKind::Special { what: "socket", major: 0, minor: 0 },
-                        mode,
-                        offset,
-                    })?,
-                    t => {
-                        sink.problem(offset, format!("{shown}: unknown entry type {t}; skipped"));
                         continue;
+                    };
+                    emit_file(blob, rec, &path, mode, offset, sink)?;
+                    if names.get(&d.ino).is_some_and(|&n| n > 1) {
+                        first_path.insert(d.ino, path);
                     }
                 }
-                emitted += 1;
+                10 => {
+                    let target = match rec.map(|r| small_data(blob, r)) {
+                        Some(Ok(t)) => t,
+                        Some(Err(why)) => {
+                            sink.problem(offset, format!("symlink {shown}: {why}"));
+                            continue;
+                        }
+                        None => {
+                            sink.problem(offset, format!("symlink {shown}: inode {} has no node", d.ino));
+                            continue;
+                        }
+                    };
+                    sink.entry(Entry { path: &path, kind: EntryKind::Symlink(&target), mode, offset })?;
+                }
+                t @ (2 | 6) => {
+                    let raw = match rec.map(|r| small_data(blob, r)) {
+                        Some(Ok(t)) => t,
+                        Some(Err(why)) => {
+                            sink.problem(offset, format!("device {shown}: {why}"));
+                            Vec::new()
+                        }
+                        None => Vec::new(),
+                    };
+                    let (major, minor) = decode_dev(endian, &raw);
+                    let what = if t == 2 { "char" } else { "block" };
+                    sink.entry(Entry {
+                        path: &path,
+                        kind: EntryKind::Special { what, major, minor },
+                        mode,
+                        offset,
+                    })?;
+                }
+                1 => sink.entry(Entry {
+                    path: &path,
+                    kind: EntryKind::Special { what: "fifo", major: 0, minor: 0 },
+                    mode,
+                    offset,
+                })?,
+                12 => sink.entry(Entry {
+                    path: &path,
+                    kind: EntryKind::Special { what: "socket", major: 0, minor: 0 },
+                    mode,
+                    offset,
+                })?,
+                t => {
+                    sink.problem(offset, format!("{shown}: unknown entry type {t}; skipped"));
+                    continue;
+                }
             }
-            for (ino, name) in subdirs.into_iter().rev() {
-                stack.push(Pending { ino, parent: dpath.clone(), name, depth: depth + 1 });
-            }
+            emitted += 1;
         }
-        let orphans = children.keys().filter(|p| !visited.contains(p)).count();
-        if orphans > 0 {
-            sink.problem(None, format!("{orphans} directories with entries are not reachable from the root"));
+        for (ino, name) in subdirs.into_iter().rev() {
+            stack.push(Pending { ino, parent: dpath.clone(), name, depth: depth + 1 });
         }
-
-        // The image ends with its last node, plus the erased flash that pads it (best effort:
-        // up to the end of the 0xFF run, in whole 4 KiB pages unless it reaches the end).
-        let mut win = Window::new(blob);
-        let ff_end = win.skip_erased(align4(s.last_end))?;
-        let consumed = if ff_end >= blob.len() { blob.len() } else { (ff_end & !0xfff).max(s.last_end) };
-        let compr: BTreeMap<String, u64> =
-            s.compr.iter().map(|(k, v)| (compr_name(*k).to_owned(), *v)).collect();
-        let details = serde_json::json!({
-            "endian": endian.name(),
-            "nodes": s.counts,
-            "compression": compr,
-            "inodes": s.inodes.len(),
-            "entries": emitted,
-        });
-        Ok(Unpacked { consumed: Some(consumed), details })
     }
+    let orphans = children.keys().filter(|p| !visited.contains(p)).count();
+    if orphans > 0 {
+        sink.problem(None, format!("{orphans} directories with entries are not reachable from the root"));
+    }
+
+    // The image ends with its last node, plus the erased flash that pads it (best effort:
+    // up to the end of the 0xFF run, in whole 4 KiB pages unless it reaches the end).
+    let mut win = Window::new(blob);
+    let ff_end = win.skip_erased(align4(s.last_end))?;
+    let consumed = if ff_end >= blob.len() { blob.len() } else { (ff_end & !0xfff).max(s.last_end) };
+    let compr: BTreeMap<String, u64> = s.compr.iter().map(|(k, v)| (compr_name(*k).to_owned(), *v)).collect();
+    let details = serde_json::json!({
+        "endian": endian.name(),
+        "nodes": s.counts,
+        "compression": compr,
+        "inodes": s.inodes.len(),
+        "entries": emitted,
+    });
+    Ok(Unpacked { consumed: Some(consumed), details })
 }
 
 /// A directory waiting to be listed: its parent's path (shared by siblings) and its own name.
@@ -1113,6 +1153,27 @@ mod tests {
         r.unwrap();
         assert_eq!(sink.names(), ["a"]);
         assert_eq!(sink.problems.len(), 3, "{:?}", sink.problems);
+    }
+
+    #[test]
+    fn problem_floods_are_capped() {
+        // One valid dirent, then thousands of headers each claiming more bytes than remain.
+        let mut img = dirent_node(1, 1, 2, b"f", 8);
+        img.extend(inode_node(2, 1, 0o100644, 1, 0, b"x", 0, 1));
+        let mut h = Vec::new();
+        h.extend(MAGIC.to_le_bytes());
+        h.extend(NT_INODE.to_le_bytes());
+        h.extend((MAX_TOTLEN - 4).to_le_bytes());
+        let c = crc(&h);
+        h.extend(c.to_le_bytes());
+        for _ in 0..5000 {
+            img.extend_from_slice(&h);
+        }
+        let (r, sink) = run_in_memory("jffs2", &img, 1 << 20);
+        r.unwrap();
+        assert_eq!(sink.file("f").unwrap(), b"x");
+        assert_eq!(sink.problems.len(), MAX_PROBLEMS + 1);
+        assert!(sink.problems.last().unwrap().contains("further problems"));
     }
 
     #[test]
