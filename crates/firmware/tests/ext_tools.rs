@@ -149,6 +149,7 @@ fn mke2fs_images_read_back() {
         &["-t", "ext4", "-b", "4096"],
         &["-t", "ext4", "-b", "4096", "-O", "^has_journal,^metadata_csum,64bit,inline_data"],
         &["-t", "ext4", "-b", "1024", "-N", "4096", "-g", "1024"],
+        &["-t", "ext4", "-b", "1024", "-g", "256", "-O", "meta_bg,^resize_inode"],
     ];
     for (i, extra) in variants.iter().enumerate() {
         let img = tmp.path().join(format!("img{i}"));

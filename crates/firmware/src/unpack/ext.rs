@@ -44,6 +44,7 @@ const INCOMPAT_RECOVER: u32 = 0x4;
 const INCOMPAT_META_BG: u32 = 0x10;
 const INCOMPAT_64BIT: u32 = 0x80;
 const INCOMPAT_ENCRYPT: u32 = 0x10000;
+const RO_COMPAT_SPARSE_SUPER: u32 = 0x1;
 const RO_COMPAT_HUGE_FILE: u32 = 0x8;
 
 const EXTENTS_FL: u32 = 0x80000;
@@ -90,6 +91,7 @@ struct Super {
     uuid: [u8; 16],
     label: Vec<u8>,
     state: u16,
+    first_meta_bg: u32,
 }
 
 impl Super {
@@ -152,12 +154,25 @@ impl Super {
             uuid,
             label,
             state: le16(sb, 0x3a),
+            first_meta_bg: le32(sb, 0x104),
         })
     }
 
     fn groups(&self) -> u64 {
         (self.blocks_count - u64::from(self.first_data_block)).div_ceil(u64::from(self.blocks_per_group))
     }
+}
+
+/// Whether group `g` holds a superblock copy under `sparse_super`: 0, 1 and powers of 3, 5, 7.
+fn has_super(g: u64) -> bool {
+    let power_of = |b: u64| {
+        let mut n = g;
+        while n > 1 && n.is_multiple_of(b) {
+            n /= b;
+        }
+        n == 1
+    };
+    g <= 1 || power_of(3) || power_of(5) || power_of(7)
 }
 
 /// The inode fields the reader uses.
@@ -209,8 +224,27 @@ impl Fs<'_> {
         if let Some(&t) = self.tables.get(&group) {
             return Ok(t);
         }
-        let gdt = u64::from(self.sb.first_data_block) + 1;
-        let at = gdt * self.sb.bs + group * self.sb.desc_size;
+        let sb = &self.sb;
+        let per_block = sb.bs / sb.desc_size;
+        let meta_group = group / per_block;
+        let at = if sb.incompat & INCOMPAT_META_BG != 0 && meta_group >= u64::from(sb.first_meta_bg) {
+            // meta_bg: each run of `per_block` groups keeps its descriptors in one block, in
+            // the first group of the run, right after that group's superblock copy if any.
+            let g0 = meta_group * per_block;
+            let sparse = sb.ro_compat & RO_COMPAT_SPARSE_SUPER != 0;
+            let has_super = !sparse || has_super(g0);
+            let block = u64::from(sb.first_data_block)
+                .checked_add(
+                    g0.checked_mul(u64::from(sb.blocks_per_group)).ok_or("descriptor block overflows")?,
+                )
+                .ok_or("descriptor block overflows")?
+                + u64::from(has_super);
+            block.checked_mul(sb.bs).ok_or("descriptor offset overflows")?
+                + (group % per_block) * sb.desc_size
+        } else {
+            let gdt = u64::from(sb.first_data_block) + 1;
+            gdt * sb.bs + group * sb.desc_size
+        };
         let mut d = [0u8; 64];
         let n = (self.sb.desc_size as usize).min(64);
         self.blob.read_exact_at(at, &mut d[..n]).map_err(|e| format!("group descriptor {group}: {e}"))?;
@@ -630,7 +664,7 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
     let mut raw = [0u8; SB_LEN];
     blob.read_exact_at(SB_OFFSET as u64, &mut raw)?;
     let sb = Super::parse(&raw).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
-    if sb.incompat & (INCOMPAT_COMPRESSION | INCOMPAT_META_BG) != 0 {
+    if sb.incompat & INCOMPAT_COMPRESSION != 0 {
         return Err(FormatError::Unsupported(format!("ext incompatible features {:#x}", sb.incompat)));
     }
     // The inode count must agree with the group count (a cheap consistency check that
