@@ -6,11 +6,12 @@
 //! Bitmain minerfs images are "rev 0.0" ext2 (firmware brief §1.4, made by genext2fs).
 //!
 //! Layout (Linux `Documentation/filesystems/ext4/`, "The Second Extended File System"): the
-//! superblock at byte 1024, block groups with descriptors right after it, inode tables; data
-//! through classic block maps (12 direct, single/double/triple indirect) or, with the `extents`
-//! feature, an extent tree (`0xF30A` headers). Directories are read linearly, which also covers
-//! hashed (htree) directories: their index blocks look like empty entries. The journal is not
-//! replayed. Files are streamed block by block; nothing sized from the input is allocated
+//! superblock at byte 1024, block groups with descriptors right after it (or per meta group with
+//! `meta_bg`), inode tables; data through classic block maps (12 direct, single/double/triple
+//! indirect), an extent tree (`0xF30A` headers, `extents`), or inside the inode (`inline_data`).
+//! Directories are read linearly, which also covers hashed (htree) directories: their index
+//! blocks look like empty entries. Checksums (`metadata_csum`) are not verified and the journal
+//! is not replayed. Files are streamed block by block; nothing sized from the input is allocated
 //! without a bound.
 
 use std::collections::{HashMap, HashSet};

@@ -12,6 +12,10 @@
 //! and no final inversion; a node whose type lost its `ACCURATE` bit was made obsolete in place,
 //! so its header CRC is computed with the bit set again.
 //!
+//! Compression ids are the kernel's (`JFFS2_COMPR_*`): 0 none, 1 zero, 2 rtime, 3 rubinmips,
+//! 4 copy, 5 dynrubin, 6 zlib, 7 lzo, 8 lzma. None, zero, rtime, zlib and lzo are read; the
+//! others are reported as problems and their ranges read as zeros.
+//!
 //! The reader scans the whole image once, keeping for each data node only where it is, its
 //! version and its byte range; files are then streamed, decompressing one node at a time.
 
