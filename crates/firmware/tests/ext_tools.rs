@@ -41,13 +41,20 @@ fn populate(root: &Path) -> bool {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, d).unwrap();
     };
-    w("etc/init.d/S70cgminer", b"#!/bin/sh\nexec /usr/bin/cgminer --api-listen\n");
+    w(
+        "etc/init.d/S70cgminer",
+        b"#!/bin/sh\nexec /usr/bin/cgminer --api-listen\n",
+    );
     w("etc/empty", b"");
     w("etc/one", b"1");
     w("etc/page", &[b'p'; 4096]);
-    let noisy: Vec<u8> = (0..150_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let noisy: Vec<u8> = (0..150_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     w("usr/bin/bmminer", &noisy);
-    let text: Vec<u8> = (0..20_000).flat_map(|i| format!("line {i} of a config\n").into_bytes()).collect();
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i} of a config\n").into_bytes())
+        .collect();
     w("usr/share/doc/long.txt", &text);
     std::fs::create_dir_all(root.join("config/empty/deeper")).unwrap();
     std::os::unix::fs::symlink("busybox", root.join("etc/sh")).unwrap();
@@ -56,8 +63,15 @@ fn populate(root: &Path) -> bool {
     // Device nodes need root; without it the test still covers everything else.
     let dev = root.join("dev");
     std::fs::create_dir_all(&dev).unwrap();
-    Command::new("mknod").arg(dev.join("null")).args(["c", "1", "3"]).status().is_ok_and(|s| s.success())
-        && Command::new("mkfifo").arg(dev.join("fifo")).status().is_ok_and(|s| s.success())
+    Command::new("mknod")
+        .arg(dev.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("mkfifo")
+            .arg(dev.join("fifo"))
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 fn from_disk(root: &Path) -> BTreeMap<String, Seen> {
@@ -74,7 +88,12 @@ fn from_disk(root: &Path) -> BTreeMap<String, Seen> {
                 stack.push(p.clone());
                 Seen::Dir
             } else if ft.is_symlink() {
-                Seen::Symlink(std::fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes())
+                Seen::Symlink(
+                    std::fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
             } else if ft.is_file() {
                 Seen::File(std::fs::read(&p).unwrap())
             } else if ft.is_char_device() {
@@ -107,9 +126,11 @@ fn from_sink(sink: &MemorySink) -> BTreeMap<String, Seen> {
             Collected::Dir => Seen::Dir,
             Collected::File(d) => Seen::File(d.clone()),
             Collected::Symlink(t) => Seen::Symlink(t.clone()),
-            Collected::Hardlink(t) => {
-                Seen::File(sink.file(std::str::from_utf8(t).unwrap()).expect("hard link to a file").to_vec())
-            }
+            Collected::Hardlink(t) => Seen::File(
+                sink.file(std::str::from_utf8(t).unwrap())
+                    .expect("hard link to a file")
+                    .to_vec(),
+            ),
             Collected::Special(w, a, b) => Seen::Special(format!("{w} {a}:{b}")),
         };
         assert!(m.insert(p.clone(), seen).is_none(), "{p} twice");
@@ -147,9 +168,25 @@ fn mke2fs_images_read_back() {
         &["-t", "ext3", "-b", "4096"],
         &["-t", "ext4", "-b", "1024"],
         &["-t", "ext4", "-b", "4096"],
-        &["-t", "ext4", "-b", "4096", "-O", "^has_journal,^metadata_csum,64bit,inline_data"],
+        &[
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-O",
+            "^has_journal,^metadata_csum,64bit,inline_data",
+        ],
         &["-t", "ext4", "-b", "1024", "-N", "4096", "-g", "1024"],
-        &["-t", "ext4", "-b", "1024", "-g", "256", "-O", "meta_bg,^resize_inode"],
+        &[
+            "-t",
+            "ext4",
+            "-b",
+            "1024",
+            "-g",
+            "256",
+            "-O",
+            "meta_bg,^resize_inode",
+        ],
     ];
     for (i, extra) in variants.iter().enumerate() {
         let img = tmp.path().join(format!("img{i}"));
@@ -165,10 +202,17 @@ fn mke2fs_images_read_back() {
             .unwrap();
         if extra.contains(&"-r") && !out.status.success() {
             // Revision 0 cannot take -d (populating needs rev 1 features); covered in unit tests.
-            eprintln!("mke2fs {extra:?} refused: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "mke2fs {extra:?} refused: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             continue;
         }
-        assert!(out.status.success(), "mke2fs {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "mke2fs {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let bytes = std::fs::read(&img).unwrap();
         let (r, sink) = run_in_memory("ext", &bytes, 1 << 30);
         let r = r.unwrap_or_else(|e| panic!("{extra:?}: {e}"));
@@ -189,7 +233,9 @@ fn mke2fs_images_read_back() {
 
 fn fixture_tree() -> Tree {
     let mut t = Tree::new();
-    let big: Vec<u8> = (0..700_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
+    let big: Vec<u8> = (0..700_000u32)
+        .flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes())
+        .collect();
     t.file("etc/init.d/S70cgminer", "#!/bin/sh\n")
         .file_mode("usr/bin/bmminer", big, 0o755)
         .file("etc/empty", Vec::new())
@@ -201,7 +247,10 @@ fn fixture_tree() -> Tree {
         .chardev("dev/big", 300, 70_000)
         .dir("config/empty");
     for i in 0..200 {
-        t.file(&format!("www/pages/cgi-bin/script-with-a-long-name-{i:03}.cgi"), format!("echo {i}\n"));
+        t.file(
+            &format!("www/pages/cgi-bin/script-with-a-long-name-{i:03}.cgi"),
+            format!("echo {i}\n"),
+        );
     }
     t
 }
@@ -214,13 +263,22 @@ fn fixture_writer_passes_e2fsck() {
     let tmp = tempfile::tempdir().unwrap();
     let t = fixture_tree();
     // 4 MiB and the demo's 32 MiB (4 KiB blocks) with the plain entry point, then custom layouts.
-    let mut images =
-        vec![("default-4M", build(&t, 4 << 20, "linux")), ("demo-32M", build(&t, 32 << 20, "linux"))];
-    for (bs, bpg, size) in
-        [(1024, 8192, 12 << 20), (1024, 1024, 4 << 20), (4096, 32768, 16 << 20), (2048, 4096, 9 << 20)]
-    {
-        let o =
-            Options { size_bytes: size, volume_name: "linux".into(), block_size: bs, blocks_per_group: bpg };
+    let mut images = vec![
+        ("default-4M", build(&t, 4 << 20, "linux")),
+        ("demo-32M", build(&t, 32 << 20, "linux")),
+    ];
+    for (bs, bpg, size) in [
+        (1024, 8192, 12 << 20),
+        (1024, 1024, 4 << 20),
+        (4096, 32768, 16 << 20),
+        (2048, 4096, 9 << 20),
+    ] {
+        let o = Options {
+            size_bytes: size,
+            volume_name: "linux".into(),
+            block_size: bs,
+            blocks_per_group: bpg,
+        };
         images.push(("custom", build_with(&t, &o).unwrap()));
     }
     for (i, (what, img)) in images.iter().enumerate() {
@@ -267,13 +325,22 @@ fn engine_unpacks_gzipped_fixture_ext2() {
         .entries
         .iter()
         .map(|e| {
-            (e.path.strip_prefix("minerfs.image.extracted/").unwrap_or(e.path.as_str()), e.kind.as_str())
+            (
+                e.path
+                    .strip_prefix("minerfs.image.extracted/")
+                    .unwrap_or(e.path.as_str()),
+                e.kind.as_str(),
+            )
         })
         .collect();
     assert_eq!(by_path.get("usr/bin/cgminer"), Some(&"hardlink"));
     assert_eq!(by_path.get("bin/sh"), Some(&"symlink"));
     assert_eq!(by_path.get("dev/null"), Some(&"device"));
-    let bm = report.entries.iter().find(|e| e.path.ends_with("usr/bin/bmminer")).unwrap();
+    let bm = report
+        .entries
+        .iter()
+        .find(|e| e.path.ends_with("usr/bin/bmminer"))
+        .unwrap();
     assert_eq!(
         bm.sha256.as_deref(),
         Some(hashward_fixtures::tree::sha256_hex(t.content("usr/bin/bmminer").unwrap()).as_str())

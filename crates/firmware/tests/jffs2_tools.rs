@@ -38,13 +38,20 @@ fn populate(root: &Path) -> bool {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, d).unwrap();
     };
-    w("etc/init.d/S70cgminer", b"#!/bin/sh\nexec /usr/bin/cgminer --api-listen\n");
+    w(
+        "etc/init.d/S70cgminer",
+        b"#!/bin/sh\nexec /usr/bin/cgminer --api-listen\n",
+    );
     w("etc/empty", b"");
     w("etc/one", b"1");
     w("etc/page", &[b'p'; 4096]);
-    let noisy: Vec<u8> = (0..150_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let noisy: Vec<u8> = (0..150_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     w("usr/bin/bmminer", &noisy);
-    let text: Vec<u8> = (0..20_000).flat_map(|i| format!("line {i} of a config\n").into_bytes()).collect();
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i} of a config\n").into_bytes())
+        .collect();
     w("usr/share/doc/long.txt", &text);
     std::fs::create_dir_all(root.join("config/empty/deeper")).unwrap();
     std::os::unix::fs::symlink("busybox", root.join("etc/sh")).unwrap();
@@ -53,8 +60,15 @@ fn populate(root: &Path) -> bool {
     // Device nodes need root; without it the test still covers everything else.
     let dev = root.join("dev");
     std::fs::create_dir_all(&dev).unwrap();
-    Command::new("mknod").arg(dev.join("null")).args(["c", "1", "3"]).status().is_ok_and(|s| s.success())
-        && Command::new("mkfifo").arg(dev.join("fifo")).status().is_ok_and(|s| s.success())
+    Command::new("mknod")
+        .arg(dev.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("mkfifo")
+            .arg(dev.join("fifo"))
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 fn from_disk(root: &Path) -> BTreeMap<String, Seen> {
@@ -71,7 +85,12 @@ fn from_disk(root: &Path) -> BTreeMap<String, Seen> {
                 stack.push(p.clone());
                 Seen::Dir
             } else if ft.is_symlink() {
-                Seen::Symlink(std::fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes())
+                Seen::Symlink(
+                    std::fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
             } else if ft.is_file() {
                 Seen::File(std::fs::read(&p).unwrap())
             } else if ft.is_char_device() {
@@ -104,9 +123,11 @@ fn from_sink(sink: &MemorySink) -> BTreeMap<String, Seen> {
             Collected::Dir => Seen::Dir,
             Collected::File(d) => Seen::File(d.clone()),
             Collected::Symlink(t) => Seen::Symlink(t.clone()),
-            Collected::Hardlink(t) => {
-                Seen::File(sink.file(std::str::from_utf8(t).unwrap()).expect("hard link to a file").to_vec())
-            }
+            Collected::Hardlink(t) => Seen::File(
+                sink.file(std::str::from_utf8(t).unwrap())
+                    .expect("hard link to a file")
+                    .to_vec(),
+            ),
             Collected::Special(w, a, b) => Seen::Special(format!("{w} {a}:{b}")),
         };
         assert!(m.insert(p.clone(), seen).is_none(), "{p} twice");
@@ -166,7 +187,11 @@ fn mkfs_jffs2_images_read_back() {
             assert_eq!(bytes.len(), 0x800000);
         }
         if extra.contains(&"-X") {
-            assert!(r.details["compression"]["rtime"].as_u64().unwrap_or(0) > 0, "{:?}", r.details);
+            assert!(
+                r.details["compression"]["rtime"].as_u64().unwrap_or(0) > 0,
+                "{:?}",
+                r.details
+            );
         }
     }
 }
@@ -198,13 +223,28 @@ fn engine_unpacks_mkfs_jffs2_image() {
         keys: Vec::new(),
     };
     let report = hashward_firmware::unpack_image(&img, &opts, None).unwrap();
-    let node = report.nodes.iter().find(|n| n.format == "jffs2").expect("identified as jffs2");
+    let node = report
+        .nodes
+        .iter()
+        .find(|n| n.format == "jffs2")
+        .expect("identified as jffs2");
     assert_eq!(node.status, "ok", "{:?}", node.error);
     assert_eq!(node.size, Some(0x400000));
-    let kinds: BTreeMap<&str, &str> =
-        report.entries.iter().map(|e| (e.path.as_str(), e.kind.as_str())).collect();
-    assert!(kinds.keys().any(|p| p.ends_with("etc/init.d/S70cgminer")), "{kinds:?}");
-    assert!(kinds.iter().any(|(p, k)| p.ends_with("etc/sh") && *k == "symlink"), "{kinds:?}");
+    let kinds: BTreeMap<&str, &str> = report
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.kind.as_str()))
+        .collect();
+    assert!(
+        kinds.keys().any(|p| p.ends_with("etc/init.d/S70cgminer")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|(p, k)| p.ends_with("etc/sh") && *k == "symlink"),
+        "{kinds:?}"
+    );
     // One of the two names of the hard-linked binary is the file, the other the link.
     let links = kinds
         .iter()

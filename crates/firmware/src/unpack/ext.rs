@@ -71,7 +71,8 @@ fn le16(b: &[u8], at: usize) -> u16 {
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// The superblock fields the reader uses.
@@ -132,7 +133,11 @@ impl Super {
         if inode_size < 128 || !inode_size.is_power_of_two() || inode_size > bs {
             return Err(format!("inode size {inode_size}"));
         }
-        let desc_size = if incompat & INCOMPAT_64BIT != 0 { u64::from(le16(sb, 0xfe)) } else { 32 };
+        let desc_size = if incompat & INCOMPAT_64BIT != 0 {
+            u64::from(le16(sb, 0xfe))
+        } else {
+            32
+        };
         if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
             return Err(format!("descriptor size {desc_size}"));
         }
@@ -207,7 +212,10 @@ impl Fs<'_> {
     /// Byte offset of block `b`, checked against the file system and the input.
     fn block_at(&self, b: u64, len: u64) -> Result<u64, String> {
         if b >= self.sb.blocks_count {
-            return Err(format!("block {b} beyond the file system ({} blocks)", self.sb.blocks_count));
+            return Err(format!(
+                "block {b} beyond the file system ({} blocks)",
+                self.sb.blocks_count
+            ));
         }
         let off = b * self.sb.bs;
         if off.saturating_add(len) > self.blob.len() {
@@ -236,7 +244,8 @@ impl Fs<'_> {
             let has_super = !sparse || has_super(g0);
             let block = u64::from(sb.first_data_block)
                 .checked_add(
-                    g0.checked_mul(u64::from(sb.blocks_per_group)).ok_or("descriptor block overflows")?,
+                    g0.checked_mul(u64::from(sb.blocks_per_group))
+                        .ok_or("descriptor block overflows")?,
                 )
                 .ok_or("descriptor block overflows")?
                 + u64::from(has_super);
@@ -248,7 +257,9 @@ impl Fs<'_> {
         };
         let mut d = [0u8; 64];
         let n = (self.sb.desc_size as usize).min(64);
-        self.blob.read_exact_at(at, &mut d[..n]).map_err(|e| format!("group descriptor {group}: {e}"))?;
+        self.blob
+            .read_exact_at(at, &mut d[..n])
+            .map_err(|e| format!("group descriptor {group}: {e}"))?;
         let mut t = u64::from(le32(&d, 8));
         if self.sb.desc_size >= 64 {
             t |= u64::from(le32(&d, 0x28)) << 32;
@@ -273,7 +284,9 @@ impl Fs<'_> {
             .ok_or("inode offset overflows")?;
         // The whole inode: inline data continues in the in-inode extended attributes.
         let mut r = vec![0u8; self.sb.inode_size as usize];
-        self.blob.read_exact_at(off, &mut r).map_err(|e| format!("inode {ino}: {e}"))?;
+        self.blob
+            .read_exact_at(off, &mut r)
+            .map_err(|e| format!("inode {ino}: {e}"))?;
         let mode = le16(&r, 0);
         let flags = le32(&r, 32);
         let mut sectors = u64::from(le32(&r, 28)) | (u64::from(le16(&r, 116)) << 32);
@@ -283,7 +296,11 @@ impl Fs<'_> {
         let mut block = [0u8; 60];
         block.copy_from_slice(&r[40..100]);
         // i_size_high is i_dir_acl for revision 0 directories.
-        let high = if self.sb.rev == 0 && mode & 0o170000 == 0o040000 { 0 } else { le32(&r, 108) };
+        let high = if self.sb.rev == 0 && mode & 0o170000 == 0o040000 {
+            0
+        } else {
+            le32(&r, 108)
+        };
         let inline = (flags & INLINE_DATA_FL != 0).then(|| {
             let mut d = block.to_vec();
             d.extend_from_slice(system_data(&r));
@@ -337,7 +354,11 @@ struct Mapper {
 
 impl Mapper {
     fn new(inode: &Inode) -> Mapper {
-        Mapper { extents: inode.flags & EXTENTS_FL != 0, root: inode.block, cache: Vec::new() }
+        Mapper {
+            extents: inode.flags & EXTENTS_FL != 0,
+            root: inode.block,
+            cache: Vec::new(),
+        }
     }
 
     fn cached(&mut self, fs: &Fs<'_>, b: u64) -> Result<&[u8], String> {
@@ -355,7 +376,11 @@ impl Mapper {
     /// The physical block of logical block `l` (`None` = hole) and how many following logical
     /// blocks are physically contiguous with it (at least 1).
     fn map(&mut self, fs: &Fs<'_>, l: u64) -> Result<(Option<u64>, u64), String> {
-        if self.extents { self.map_extent(fs, l) } else { self.map_indirect(fs, l) }
+        if self.extents {
+            self.map_extent(fs, l)
+        } else {
+            self.map_indirect(fs, l)
+        }
     }
 
     fn map_indirect(&mut self, fs: &Fs<'_>, l: u64) -> Result<(Option<u64>, u64), String> {
@@ -480,7 +505,11 @@ impl Read for FileReader<'_, '_> {
                     let at = off + within;
                     let got = self.fs.blob.read_at(at, out).map_err(|e| e.to_string())?;
                     out[got..].fill(0);
-                    if got < n { Err("data past the end of the image".to_owned()) } else { Ok(()) }
+                    if got < n {
+                        Err("data past the end of the image".to_owned())
+                    } else {
+                        Ok(())
+                    }
                 });
                 if let Err(why) = res {
                     out.fill(0);
@@ -534,7 +563,10 @@ fn read_dir(fs: &Fs<'_>, inode: &Inode, problems: &mut Vec<String>) -> Vec<(Vec<
     }
     let size = inode.size.min(MAX_DIR);
     if inode.size > MAX_DIR {
-        problems.push(format!("directory of {} bytes; only the first {MAX_DIR} read", inode.size));
+        problems.push(format!(
+            "directory of {} bytes; only the first {MAX_DIR} read",
+            inode.size
+        ));
     }
     let bs = fs.sb.bs as usize;
     let mut r = file_reader(fs, inode, size);
@@ -566,9 +598,15 @@ fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(Vec<u8>, u32)>, proble
         if (rec == 0 || rec == 65535) && b.len() == 65536 {
             rec = 65536;
         }
-        let name_len = if filetype { usize::from(b[at + 6]) } else { usize::from(le16(b, at + 6)) };
+        let name_len = if filetype {
+            usize::from(b[at + 6])
+        } else {
+            usize::from(le16(b, at + 6))
+        };
         if rec < 8 || at + rec > b.len() || 8 + name_len > rec {
-            problems.push(format!("bad directory entry at byte {at} of a block; rest of the block skipped"));
+            problems.push(format!(
+                "bad directory entry at byte {at} of a block; rest of the block skipped"
+            ));
             return;
         }
         let name = &b[at + 8..at + 8 + name_len];
@@ -581,7 +619,12 @@ fn parse_dirents(b: &[u8], filetype: bool, out: &mut Vec<(Vec<u8>, u32)>, proble
 
 fn feature_names(sb: &Super) -> Vec<&'static str> {
     let mut v = Vec::new();
-    let compat = [(0x4, "has_journal"), (0x8, "ext_attr"), (0x10, "resize_inode"), (0x20, "dir_index")];
+    let compat = [
+        (0x4, "has_journal"),
+        (0x8, "ext_attr"),
+        (0x10, "resize_inode"),
+        (0x20, "dir_index"),
+    ];
     let incompat = [
         (0x1, "compression"),
         (0x2, "filetype"),
@@ -609,7 +652,11 @@ fn feature_names(sb: &Super) -> Vec<&'static str> {
         (0x40, "extra_isize"),
         (0x400, "metadata_csum"),
     ];
-    for (set, table) in [(sb.compat, &compat[..]), (sb.incompat, &incompat[..]), (sb.ro_compat, &ro[..])] {
+    for (set, table) in [
+        (sb.compat, &compat[..]),
+        (sb.incompat, &incompat[..]),
+        (sb.ro_compat, &ro[..]),
+    ] {
         v.extend(table.iter().filter(|(bit, _)| set & bit != 0).map(|(_, n)| *n));
     }
     v
@@ -617,7 +664,14 @@ fn feature_names(sb: &Super) -> Vec<&'static str> {
 
 fn uuid_string(u: &[u8; 16]) -> String {
     let h = hex::encode(u);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
@@ -647,7 +701,8 @@ impl Format for Ext {
     }
 
     fn probe(&self, head: &[u8], _len: Option<u64>) -> bool {
-        head.get(SB_OFFSET..SB_OFFSET + SB_LEN).is_some_and(|sb| Super::parse(sb).is_ok())
+        head.get(SB_OFFSET..SB_OFFSET + SB_LEN)
+            .is_some_and(|sb| Super::parse(sb).is_ok())
     }
 
     fn unpack(&self, input: Input<'_>, _ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
@@ -666,22 +721,34 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
     blob.read_exact_at(SB_OFFSET as u64, &mut raw)?;
     let sb = Super::parse(&raw).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
     if sb.incompat & INCOMPAT_COMPRESSION != 0 {
-        return Err(FormatError::Unsupported(format!("ext incompatible features {:#x}", sb.incompat)));
+        return Err(FormatError::Unsupported(format!(
+            "ext incompatible features {:#x}",
+            sb.incompat
+        )));
     }
     // The inode count must agree with the group count (a cheap consistency check that
     // also bounds every inode lookup).
     if u64::from(sb.inodes_per_group) * sb.groups() < u64::from(sb.inodes_count) {
-        return Err(FormatError::malformed(SB_OFFSET as u64, "more inodes than the groups hold"));
+        return Err(FormatError::malformed(
+            SB_OFFSET as u64,
+            "more inodes than the groups hold",
+        ));
     }
     if sb.incompat & INCOMPAT_RECOVER != 0 {
         sink.problem(None, "journal needs recovery; read without replaying it".into());
     }
     if sb.incompat & INCOMPAT_ENCRYPT != 0 {
-        sink.problem(None, "encrypted file system: encrypted files are read as stored".into());
+        sink.problem(
+            None,
+            "encrypted file system: encrypted files are read as stored".into(),
+        );
     }
     let fs_bytes = sb.blocks_count.saturating_mul(sb.bs);
     if fs_bytes > blob.len() {
-        sink.problem(None, format!("image is {} bytes, the file system says {fs_bytes}", blob.len()));
+        sink.problem(
+            None,
+            format!("image is {} bytes, the file system says {fs_bytes}", blob.len()),
+        );
     }
     let details = serde_json::json!({
         "volume_name": String::from_utf8_lossy(&sb.label),
@@ -695,13 +762,25 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
         "uuid": uuid_string(&sb.uuid),
         "clean": sb.state & 1 != 0,
     });
-    let mut fs = Fs { blob, sb, tables: HashMap::new() };
-    let root = fs.inode(ROOT_INO).map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
+    let mut fs = Fs {
+        blob,
+        sb,
+        tables: HashMap::new(),
+    };
+    let root = fs
+        .inode(ROOT_INO)
+        .map_err(|why| FormatError::malformed(SB_OFFSET as u64, why))?;
     if root.kind() != 0o040000 {
-        return Err(FormatError::malformed(SB_OFFSET as u64, "root inode is not a directory"));
+        return Err(FormatError::malformed(
+            SB_OFFSET as u64,
+            "root inode is not a directory",
+        ));
     }
     walk(&mut fs, sink)?;
-    Ok(Unpacked { consumed: Some(fs_bytes), details })
+    Ok(Unpacked {
+        consumed: Some(fs_bytes),
+        details,
+    })
 }
 
 /// A directory waiting to be listed: its parent's path (shared by siblings) and its own name.
@@ -717,15 +796,32 @@ fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
     let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut first_path_bytes = 0usize;
     // Pending directories: inode number, the parent's path (shared), own name.
-    let mut stack: Vec<Pending> =
-        vec![Pending { ino: ROOT_INO, parent: Rc::new(Vec::new()), name: Vec::new(), depth: 0 }];
+    let mut stack: Vec<Pending> = vec![Pending {
+        ino: ROOT_INO,
+        parent: Rc::new(Vec::new()),
+        name: Vec::new(),
+        depth: 0,
+    }];
     let image = fs.blob.len();
-    while let Some(Pending { ino: dino, parent, name: dname, depth }) = stack.pop() {
-        let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, &dname)) };
+    while let Some(Pending {
+        ino: dino,
+        parent,
+        name: dname,
+        depth,
+    }) = stack.pop()
+    {
+        let dpath = if dname.is_empty() {
+            parent
+        } else {
+            Rc::new(join(&parent, &dname))
+        };
         let dir = match fs.inode(dino) {
             Ok(d) => d,
             Err(why) => {
-                sink.problem(None, format!("directory /{}: {why}", String::from_utf8_lossy(&dpath)));
+                sink.problem(
+                    None,
+                    format!("directory /{}: {why}", String::from_utf8_lossy(&dpath)),
+                );
                 continue;
             }
         };
@@ -756,9 +852,17 @@ fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
                         );
                         continue;
                     }
-                    sink.entry(Entry { path: &path, kind: EntryKind::Dir, mode, offset: None })?;
+                    sink.entry(Entry {
+                        path: &path,
+                        kind: EntryKind::Dir,
+                        mode,
+                        offset: None,
+                    })?;
                     if depth + 1 >= MAX_DEPTH {
-                        sink.problem(None, format!("{shown}: nesting deeper than {MAX_DEPTH}; not entered"));
+                        sink.problem(
+                            None,
+                            format!("{shown}: nesting deeper than {MAX_DEPTH}; not entered"),
+                        );
                     } else {
                         subdirs.push((ino, name));
                     }
@@ -781,8 +885,12 @@ fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
                         size = allocated;
                     }
                     let mut r = file_reader(fs, &inode, size);
-                    let res =
-                        sink.entry(Entry { path: &path, kind: EntryKind::File(&mut r), mode, offset: None });
+                    let res = sink.entry(Entry {
+                        path: &path,
+                        kind: EntryKind::File(&mut r),
+                        mode,
+                        offset: None,
+                    });
                     for p in std::mem::take(&mut r.problems) {
                         sink.problem(None, format!("{shown}: {p}"));
                     }
@@ -828,21 +936,37 @@ fn walk(fs: &mut Fs<'_>, sink: &mut dyn Sink) -> Result<(), FormatError> {
                 }
                 0o010000 => sink.entry(Entry {
                     path: &path,
-                    kind: EntryKind::Special { what: "fifo", major: 0, minor: 0 },
+                    kind: EntryKind::Special {
+                        what: "fifo",
+                        major: 0,
+                        minor: 0,
+                    },
                     mode,
                     offset: None,
                 })?,
                 0o140000 => sink.entry(Entry {
                     path: &path,
-                    kind: EntryKind::Special { what: "socket", major: 0, minor: 0 },
+                    kind: EntryKind::Special {
+                        what: "socket",
+                        major: 0,
+                        minor: 0,
+                    },
                     mode,
                     offset: None,
                 })?,
-                k => sink.problem(None, format!("{shown}: inode {ino} has unknown type {k:#o}; skipped")),
+                k => sink.problem(
+                    None,
+                    format!("{shown}: inode {ino} has unknown type {k:#o}; skipped"),
+                ),
             }
         }
         for (ino, name) in subdirs.into_iter().rev() {
-            stack.push(Pending { ino, parent: dpath.clone(), name, depth: depth + 1 });
+            stack.push(Pending {
+                ino,
+                parent: dpath.clone(),
+                name,
+                depth: depth + 1,
+            });
         }
     }
     Ok(())
@@ -872,7 +996,10 @@ mod tests {
             .chardev("dev/big", 300, 70_000)
             .dir("config/empty");
         for i in 0..150 {
-            t.file(&format!("www/pages/cgi-bin/script-with-a-long-name-{i:03}.cgi"), format!("echo {i}\n"));
+            t.file(
+                &format!("www/pages/cgi-bin/script-with-a-long-name-{i:03}.cgi"),
+                format!("echo {i}\n"),
+            );
         }
         t
     }
@@ -907,9 +1034,12 @@ mod tests {
     #[test]
     fn round_trip_1k_and_4k_blocks_many_groups() {
         let t = sample();
-        for (bs, bpg, size) in
-            [(1024, 8192, 4 << 20), (1024, 1024, 4 << 20), (4096, 32768, 8 << 20), (2048, 2048, 8 << 20)]
-        {
+        for (bs, bpg, size) in [
+            (1024, 8192, 4 << 20),
+            (1024, 1024, 4 << 20),
+            (4096, 32768, 8 << 20),
+            (2048, 2048, 8 << 20),
+        ] {
             let opts = Options {
                 size_bytes: size,
                 volume_name: "linux".into(),
@@ -1035,7 +1165,11 @@ mod tests {
         img[root_dir..root_dir + 4].copy_from_slice(&2u32.to_le_bytes());
         let (r, sink) = run_in_memory("ext", &img, 1 << 20);
         r.unwrap();
-        assert!(sink.problems.iter().any(|p| p.contains("reachable twice")), "{:?}", sink.problems);
+        assert!(
+            sink.problems.iter().any(|p| p.contains("reachable twice")),
+            "{:?}",
+            sink.problems
+        );
         // A file claiming an exabyte.
         let mut img = build(&t, 1 << 20, "linux");
         let f = inode_of(&img, b"f");
@@ -1046,7 +1180,11 @@ mod tests {
         let mut want = b"data".to_vec();
         want.resize(1024, 0);
         assert_eq!(sink.file("a/f").unwrap(), want);
-        assert!(sink.problems.iter().any(|p| p.contains("far beyond")), "{:?}", sink.problems);
+        assert!(
+            sink.problems.iter().any(|p| p.contains("far beyond")),
+            "{:?}",
+            sink.problems
+        );
     }
 
     #[test]

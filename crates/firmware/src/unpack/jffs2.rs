@@ -36,7 +36,16 @@ static INFO: FormatInfo = FormatInfo {
     description: "JFFS2 flash file system (little- or big-endian)",
     access: Access::Random,
     // Two bytes are weak: `probe` checks the node type and the header CRC as well.
-    magics: &[Magic { offset: 0, bytes: &[0x85, 0x19] }, Magic { offset: 0, bytes: &[0x19, 0x85] }],
+    magics: &[
+        Magic {
+            offset: 0,
+            bytes: &[0x85, 0x19],
+        },
+        Magic {
+            offset: 0,
+            bytes: &[0x19, 0x85],
+        },
+    ],
     codec: false,
 };
 
@@ -208,7 +217,11 @@ struct Window<'a> {
 
 impl<'a> Window<'a> {
     fn new(blob: &'a Blob) -> Window<'a> {
-        Window { blob, start: 0, buf: Vec::new() }
+        Window {
+            blob,
+            start: 0,
+            buf: Vec::new(),
+        }
     }
 
     /// `len` bytes at `off`, or `None` if the blob ends first.
@@ -309,7 +322,10 @@ fn scan(blob: &Blob, sink: &mut dyn Sink) -> Result<Scan, FormatError> {
                 NT_SUMMARY => s.count("summary"),
                 NT_XATTR | NT_XREF => s.count("xattr"),
                 t if t & COMPAT_MASK == INCOMPAT => {
-                    sink.problem(Some(off), format!("unknown incompatible node type {t:#06x}; skipped"));
+                    sink.problem(
+                        Some(off),
+                        format!("unknown incompatible node type {t:#06x}; skipped"),
+                    );
                     s.count("unknown");
                 }
                 _ => s.count("unknown"),
@@ -333,7 +349,10 @@ fn flush_junk(junk_from: &mut Option<u64>, to: u64, sink: &mut dyn Sink) {
     if let Some(from) = junk_from.take() {
         sink.problem(
             Some(from),
-            format!("{} bytes that are not JFFS2 nodes skipped", to.saturating_sub(from)),
+            format!(
+                "{} bytes that are not JFFS2 nodes skipped",
+                to.saturating_sub(from)
+            ),
         );
     }
 }
@@ -364,7 +383,12 @@ fn dirent(s: &mut Scan, e: Endian, node: &[u8], off: u64, sink: &mut dyn Sink) {
     }
     s.count("dirent");
     s.nodes += 1;
-    let rec = DirentRec { version, ino, dtype, pos: off };
+    let rec = DirentRec {
+        version,
+        ino,
+        dtype,
+        pos: off,
+    };
     match s.dirents.get_mut(&(pino, name.to_vec())) {
         // Equal versions: the later node in the log wins, as the kernel's scan does.
         Some(old) if old.version <= version => *old = rec,
@@ -394,7 +418,10 @@ fn inode(s: &mut Scan, e: Endian, node: &[u8], off: u64, sink: &mut dyn Sink) {
     let dsize = e.u32(fixed, 52);
     let compr = fixed[56];
     if csize > MAX_NODE_DATA || dsize > MAX_NODE_DATA {
-        sink.problem(Some(off), format!("inode node claims {csize}/{dsize} bytes of data; skipped"));
+        sink.problem(
+            Some(off),
+            format!("inode node claims {csize}/{dsize} bytes of data; skipped"),
+        );
         return;
     }
     let Some(data) = node.get(INODE_LEN..INODE_LEN + csize as usize) else {
@@ -402,14 +429,24 @@ fn inode(s: &mut Scan, e: Endian, node: &[u8], off: u64, sink: &mut dyn Sink) {
         return;
     };
     if crc(data) != e.u32(fixed, 60) {
-        sink.problem(Some(off), format!("data CRC mismatch in inode {ino} node; skipped"));
+        sink.problem(
+            Some(off),
+            format!("data CRC mismatch in inode {ino} node; skipped"),
+        );
         s.count("bad_crc");
         return;
     }
     s.count("inode");
     s.nodes += 1;
     *s.compr.entry(compr).or_default() += 1;
-    let dn = DataNode { pos: off, version, offset, dsize, csize, compr };
+    let dn = DataNode {
+        pos: off,
+        version,
+        offset,
+        dsize,
+        csize,
+        compr,
+    };
     let rec = s.inodes.entry(ino).or_default();
     if rec.latest.is_none() || version >= rec.version {
         rec.version = version;
@@ -545,7 +582,8 @@ impl Read for FileReader<'_> {
                     let data = match node_data(self.blob, node) {
                         Ok(d) => d,
                         Err(why) => {
-                            self.problems.push((node.pos, format!("{why}; range read as zeros")));
+                            self.problems
+                                .push((node.pos, format!("{why}; range read as zeros")));
                             vec![0; node.dsize as usize]
                         }
                     };
@@ -641,13 +679,18 @@ pub(crate) const MAX_PROBLEMS: usize = 100;
 
 impl<'s> CappedProblems<'s> {
     pub(crate) fn new(inner: &'s mut dyn Sink) -> CappedProblems<'s> {
-        CappedProblems { inner, shown: 0, dropped: 0 }
+        CappedProblems {
+            inner,
+            shown: 0,
+            dropped: 0,
+        }
     }
 
     /// Report how many problems were not passed on.
     pub(crate) fn finish(self) {
         if self.dropped > 0 {
-            self.inner.problem(None, format!("{} further problems not listed", self.dropped));
+            self.inner
+                .problem(None, format!("{} further problems not listed", self.dropped));
         }
     }
 }
@@ -696,12 +739,26 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
     let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
     // Pending directories hold their parent's path (shared) and their own name (borrowed),
     // so memory stays proportional to the input however wide or deep the tree.
-    let mut stack: Vec<Pending<&[u8]>> =
-        vec![Pending { ino: ROOT_INO, parent: Rc::new(Vec::new()), name: &[], depth: 0 }];
+    let mut stack: Vec<Pending<&[u8]>> = vec![Pending {
+        ino: ROOT_INO,
+        parent: Rc::new(Vec::new()),
+        name: &[],
+        depth: 0,
+    }];
     let mut emitted = 0u64;
-    while let Some(Pending { ino: dino, parent, name: dname, depth }) = stack.pop() {
+    while let Some(Pending {
+        ino: dino,
+        parent,
+        name: dname,
+        depth,
+    }) = stack.pop()
+    {
         let Some(kids) = children.get(&dino) else { continue };
-        let dpath = if dname.is_empty() { parent } else { Rc::new(join(&parent, dname)) };
+        let dpath = if dname.is_empty() {
+            parent
+        } else {
+            Rc::new(join(&parent, dname))
+        };
         let mut subdirs = Vec::new();
         for &(name, d) in kids {
             let path = join(&dpath, name);
@@ -718,7 +775,12 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
                         );
                         continue;
                     }
-                    sink.entry(Entry { path: &path, kind: EntryKind::Dir, mode, offset })?;
+                    sink.entry(Entry {
+                        path: &path,
+                        kind: EntryKind::Dir,
+                        mode,
+                        offset,
+                    })?;
                     if depth + 1 >= MAX_DEPTH {
                         sink.problem(
                             offset,
@@ -730,11 +792,19 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
                 }
                 8 => {
                     if let Some(first) = first_path.get(&d.ino) {
-                        sink.entry(Entry { path: &path, kind: EntryKind::Hardlink(first), mode, offset })?;
+                        sink.entry(Entry {
+                            path: &path,
+                            kind: EntryKind::Hardlink(first),
+                            mode,
+                            offset,
+                        })?;
                         continue;
                     }
                     let Some(rec) = rec else {
-                        sink.problem(offset, format!("{shown}: inode {} has no node; empty file", d.ino));
+                        sink.problem(
+                            offset,
+                            format!("{shown}: inode {} has no node; empty file", d.ino),
+                        );
                         sink.entry(Entry {
                             path: &path,
                             kind: EntryKind::File(&mut io::empty()),
@@ -760,7 +830,12 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
                             continue;
                         }
                     };
-                    sink.entry(Entry { path: &path, kind: EntryKind::Symlink(&target), mode, offset })?;
+                    sink.entry(Entry {
+                        path: &path,
+                        kind: EntryKind::Symlink(&target),
+                        mode,
+                        offset,
+                    })?;
                 }
                 t @ (2 | 6) => {
                     let raw = match rec.map(|r| small_data(blob, r)) {
@@ -782,13 +857,21 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
                 }
                 1 => sink.entry(Entry {
                     path: &path,
-                    kind: EntryKind::Special { what: "fifo", major: 0, minor: 0 },
+                    kind: EntryKind::Special {
+                        what: "fifo",
+                        major: 0,
+                        minor: 0,
+                    },
                     mode,
                     offset,
                 })?,
                 12 => sink.entry(Entry {
                     path: &path,
-                    kind: EntryKind::Special { what: "socket", major: 0, minor: 0 },
+                    kind: EntryKind::Special {
+                        what: "socket",
+                        major: 0,
+                        minor: 0,
+                    },
                     mode,
                     offset,
                 })?,
@@ -800,20 +883,36 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
             emitted += 1;
         }
         for (ino, name) in subdirs.into_iter().rev() {
-            stack.push(Pending { ino, parent: dpath.clone(), name, depth: depth + 1 });
+            stack.push(Pending {
+                ino,
+                parent: dpath.clone(),
+                name,
+                depth: depth + 1,
+            });
         }
     }
     let orphans = children.keys().filter(|p| !visited.contains(p)).count();
     if orphans > 0 {
-        sink.problem(None, format!("{orphans} directories with entries are not reachable from the root"));
+        sink.problem(
+            None,
+            format!("{orphans} directories with entries are not reachable from the root"),
+        );
     }
 
     // The image ends with its last node, plus the erased flash that pads it (best effort:
     // up to the end of the 0xFF run, in whole 4 KiB pages unless it reaches the end).
     let mut win = Window::new(blob);
     let ff_end = win.skip_erased(align4(s.last_end))?;
-    let consumed = if ff_end >= blob.len() { blob.len() } else { (ff_end & !0xfff).max(s.last_end) };
-    let compr: BTreeMap<String, u64> = s.compr.iter().map(|(k, v)| (compr_name(*k).to_owned(), *v)).collect();
+    let consumed = if ff_end >= blob.len() {
+        blob.len()
+    } else {
+        (ff_end & !0xfff).max(s.last_end)
+    };
+    let compr: BTreeMap<String, u64> = s
+        .compr
+        .iter()
+        .map(|(k, v)| (compr_name(*k).to_owned(), *v))
+        .collect();
     let details = serde_json::json!({
         "endian": endian.name(),
         "nodes": s.counts,
@@ -821,7 +920,10 @@ fn unpack_blob(blob: &Blob, sink: &mut dyn Sink) -> Result<Unpacked, FormatError
         "inodes": s.inodes.len(),
         "entries": emitted,
     });
-    Ok(Unpacked { consumed: Some(consumed), details })
+    Ok(Unpacked {
+        consumed: Some(consumed),
+        details,
+    })
 }
 
 /// A directory waiting to be listed: its parent's path (shared by siblings) and its own name.
@@ -893,7 +995,12 @@ fn emit_file(
         cache: None,
         problems: Vec::new(),
     };
-    let res = sink.entry(Entry { path, kind: EntryKind::File(&mut r), mode, offset });
+    let res = sink.entry(Entry {
+        path,
+        kind: EntryKind::File(&mut r),
+        mode,
+        offset,
+    });
     for (at, why) in std::mem::take(&mut r.problems) {
         sink.problem(Some(at), format!("{}: {why}", String::from_utf8_lossy(path)));
     }
@@ -961,8 +1068,15 @@ mod tests {
         let t = sample();
         for compression in [Compression::None, Compression::Zlib] {
             for cleanmarkers in [false, true] {
-                let img =
-                    build_with(&t, &Options { erase_block: 0x2000, compression, pad_to: None, cleanmarkers });
+                let img = build_with(
+                    &t,
+                    &Options {
+                        erase_block: 0x2000,
+                        compression,
+                        pad_to: None,
+                        cleanmarkers,
+                    },
+                );
                 let (r, sink) = run_in_memory("jffs2", &img, 1 << 30);
                 let r = r.unwrap();
                 assert!(sink.problems.is_empty(), "{:?}", sink.problems);
@@ -1191,7 +1305,11 @@ mod tests {
         let (r, sink) = run_in_memory("jffs2", &img, 1 << 20);
         r.unwrap();
         assert_eq!(sink.entries.len(), MAX_DEPTH);
-        assert!(sink.problems.iter().any(|p| p.contains("nesting")), "{:?}", sink.problems);
+        assert!(
+            sink.problems.iter().any(|p| p.contains("nesting")),
+            "{:?}",
+            sink.problems
+        );
     }
 
     #[test]
