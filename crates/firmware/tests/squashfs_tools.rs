@@ -408,3 +408,47 @@ fn fixture_images_pass_unsquashfs() {
         }
     }
 }
+
+#[test]
+fn engine_unpacks_a_mksquashfs_image() {
+    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    if tool("mksquashfs").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("root");
+    let tree = sample_tree(false);
+    materialise(&tree, &src);
+    let img = tmp.path().join("rootfs.sqfs");
+    mksquashfs(&src, &img, &["-comp", "xz"]);
+    let opts = UnpackOptions {
+        out: tmp.path().join("out"),
+        limits: Limits::default(),
+        carve: true,
+        keys: Vec::new(),
+    };
+    let report = unpack_image(&img, &opts, None).unwrap();
+    let find = |suffix: &str| {
+        report
+            .entries
+            .iter()
+            .find(|e| e.path.ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix} missing"))
+    };
+    let init = find("etc/init.d/S70cgminer");
+    assert_eq!(init.kind, "file");
+    assert_eq!(
+        init.sha256.as_deref(),
+        Some(sha256_hex(tree.content("etc/init.d/S70cgminer").unwrap()).as_str())
+    );
+    assert_eq!(init.layers.last().map(String::as_str), Some("squashfs"));
+    assert_eq!(find("bin/ls").kind, "hardlink");
+    assert_eq!(find("bin/sh").kind, "symlink");
+    assert_eq!(find("dev/ttyS0").target.as_deref(), Some("char 4:64"));
+    assert_eq!(
+        find("usr/bin/cgminer").sha256.as_deref(),
+        Some(sha256_hex(tree.content("usr/bin/cgminer").unwrap()).as_str())
+    );
+    let out = std::fs::read(opts.out.join(&init.path)).unwrap();
+    assert_eq!(out, tree.content("etc/init.d/S70cgminer").unwrap());
+}

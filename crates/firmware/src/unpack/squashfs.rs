@@ -94,13 +94,13 @@ impl Format for Squashfs {
         &INFO
     }
 
-    fn probe(&self, head: &[u8], _len: Option<u64>) -> bool {
+    fn probe(&self, head: &[u8], len: Option<u64>) -> bool {
         let Some(h) = head.get(..SUPERBLOCK_LEN) else {
             return false;
         };
         if h.starts_with(MAGIC_BE) {
             // Big-endian: only the version, to refuse it with a clear message.
-            return matches!(u16::from_be_bytes([h[28], h[29]]), 1..=4);
+            return matches!(le16(h, 28).swap_bytes(), 1..=4);
         }
         if !h.starts_with(MAGIC_LE) {
             return false;
@@ -112,7 +112,11 @@ impl Format for Squashfs {
         }
         let block_size = le32(h, 12);
         let block_log = le16(h, 22);
+        let bytes_used = le64(h, 40);
         le16(h, 30) == 0
+            && le32(h, 4) > 0
+            && bytes_used >= SUPERBLOCK_LEN as u64
+            && len.is_none_or(|len| bytes_used <= len)
             && (12..=20).contains(&block_log)
             && block_size == 1u32 << block_log
             && (1..=6).contains(&le16(h, 20))
@@ -134,16 +138,27 @@ impl Format for Squashfs {
     }
 }
 
+/// Little-endian integers at `at`; callers pass slices already checked to be long enough,
+/// and a short one reads as 0 rather than panicking.
 fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
+    at.checked_add(2)
+        .and_then(|end| b.get(at..end))
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u16::from_le_bytes)
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    at.checked_add(4)
+        .and_then(|end| b.get(at..end))
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
 fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from(le32(b, at)) | (u64::from(le32(b, at + 4)) << 32)
+    at.checked_add(8)
+        .and_then(|end| b.get(at..end))
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 /// The 96-byte superblock (`struct squashfs_super_block`).
@@ -333,6 +348,9 @@ impl Superblock {
             "mkfs_time": self.mkfs_time,
             "bytes_used": self.bytes_used,
             "flags": self.flags,
+            // The options block after the superblock only tunes the compressor; every block
+            // carries what decompression needs, so it is not read.
+            "compressor_options": self.flags & FLAG_COMPRESSOR_OPTIONS != 0,
         })
     }
 }
@@ -369,7 +387,11 @@ impl MetaTable {
         while pos < end {
             match fs.metadata_block(pos, end) {
                 Ok((block, next)) => {
-                    if t.data.len() + block.len() > MAX_TABLE_BYTES {
+                    // mksquashfs fills every block but a table's last; the count bound keeps
+                    // a table of tiny blocks from costing more than its data.
+                    if t.data.len() + block.len() > MAX_TABLE_BYTES
+                        || t.blocks.len() > MAX_TABLE_BYTES / METADATA_SIZE
+                    {
                         return Err(FormatError::structure(format!(
                             "squashfs {what} table larger than {MAX_TABLE_BYTES} bytes"
                         )));
@@ -479,6 +501,8 @@ struct Inode<'a> {
     kind: Kind<'a>,
     mode: u16,
     number: u32,
+    /// Link count, where the inode type has one (basic files do not: they have one link).
+    nlink: u32,
 }
 
 /// Linux `new_decode_dev`, which squashfs uses for its 32-bit device numbers.
@@ -511,10 +535,6 @@ impl<'b> Fs<'b> {
             inodes: empty(),
             dirs: empty(),
         };
-        if sb.flags & FLAG_COMPRESSOR_OPTIONS != 0 {
-            // The options block after the superblock only tunes the compressor; each block
-            // carries what decompression needs, so it is skipped.
-        }
         fs.inodes = MetaTable::load(&fs, sb.inode_table, sb.directory_table, "inode", sink)?;
         let dir_end = fs.directory_table_end();
         fs.dirs = MetaTable::load(&fs, sb.directory_table, dir_end, "directory", sink)?;
@@ -607,6 +627,7 @@ impl<'b> Fs<'b> {
         let _gid = c.u16()?;
         let _mtime = c.u32()?;
         let number = c.u32()?;
+        let mut nlink = 1;
         let kind = match ty {
             // Basic directory: start_block, nlink, file_size (16 bits), offset, parent.
             1 => {
@@ -640,7 +661,7 @@ impl<'b> Fs<'b> {
                 let start = c.u64()?;
                 let size = c.u64()?;
                 let _sparse = c.u64()?;
-                let _nlink = c.u32()?;
+                nlink = c.u32()?;
                 let frag = c.u32()?;
                 let frag_off = c.u32()?;
                 let _xattr = c.u32()?;
@@ -648,7 +669,7 @@ impl<'b> Fs<'b> {
             }
             // Symlinks: nlink, target size, target (extended adds an xattr index after it).
             3 | 10 => {
-                let _nlink = c.u32()?;
+                nlink = c.u32()?;
                 let len = c.u32()? as usize;
                 if len > MAX_LINK_TARGET {
                     return Err(FormatError::malformed(
@@ -660,14 +681,14 @@ impl<'b> Fs<'b> {
             }
             // Devices: nlink, rdev (extended adds an xattr index).
             4 | 5 | 11 | 12 => {
-                let _nlink = c.u32()?;
+                nlink = c.u32()?;
                 let (major, minor) = decode_dev(c.u32()?);
                 let what = if ty == 4 || ty == 11 { "block" } else { "char" };
                 Kind::Special { what, major, minor }
             }
             // FIFOs and sockets: nlink only (extended adds an xattr index).
             6 | 7 | 13 | 14 => {
-                let _nlink = c.u32()?;
+                nlink = c.u32()?;
                 Kind::Special {
                     what: if ty == 6 || ty == 13 { "fifo" } else { "socket" },
                     major: 0,
@@ -681,7 +702,12 @@ impl<'b> Fs<'b> {
                 ));
             }
         };
-        Ok(Inode { kind, mode, number })
+        Ok(Inode {
+            kind,
+            mode,
+            number,
+            nlink,
+        })
     }
 
     fn file_inode(&self, start: u64, size: u64, frag: u32, frag_off: u32, list_at: usize) -> FileInode<'_> {
@@ -693,19 +719,20 @@ impl<'b> Fs<'b> {
         }
     }
 
-    /// Parse a directory listing (`struct squashfs_dir_header` then entries). `budget` is what
-    /// is left of the directory table: real listings never overlap, so together they cannot
-    /// exceed it. Returns what was read and, if the listing broke off, why.
+    /// Open a directory listing (`struct squashfs_dir_header`s, each followed by its
+    /// entries). `budget` is what is left of the directory table: real listings never
+    /// overlap, so together they cannot exceed it, which bounds the entries of a hostile
+    /// image whose directories share or overlap listings.
     fn listing(
         &self,
         block: u32,
         offset: u16,
         size: u32,
         budget: &mut usize,
-    ) -> Result<(Vec<Child>, Option<FormatError>), FormatError> {
+    ) -> Result<Listing, FormatError> {
         let len = size.saturating_sub(3) as usize;
         if len == 0 {
-            return Ok((Vec::new(), None));
+            return Ok(Listing::default());
         }
         let Some(at) = self.dirs.locate(u64::from(block), offset) else {
             return Err(FormatError::malformed(
@@ -715,63 +742,71 @@ impl<'b> Fs<'b> {
         };
         if len > *budget {
             return Err(FormatError::structure(
-                "directory listings exceed the directory table (overlap)",
+                "directory listings exceed the directory table (they overlap)",
             ));
         }
         *budget -= len;
-        let end = at.saturating_add(len);
-        let mut kids = Vec::new();
-        let mut c = self.dirs.cursor(at);
-        let r = (|| -> Result<(), FormatError> {
-            while c.at < end {
-                let here = self.dirs.disk_offset(c.at);
-                let count = c.u32()?.saturating_add(1);
-                if count > MAX_HEADER_ENTRIES {
-                    return Err(FormatError::malformed(
-                        here,
-                        format!("directory header of {count} entries"),
-                    ));
-                }
-                let start = c.u32()?;
-                let base = c.u32()?;
-                for _ in 0..count {
-                    let off = c.u16()?;
-                    let delta = c.u16()? as i16;
-                    let _ty = c.u16()?;
-                    let name_len = usize::from(c.u16()?) + 1;
-                    if name_len > MAX_NAME {
-                        return Err(FormatError::malformed(here, format!("name of {name_len} bytes")));
-                    }
-                    let name = c.bytes(name_len)?.to_vec();
-                    let number = base.checked_add_signed(i32::from(delta));
-                    kids.push(Child {
-                        name,
-                        block: start,
-                        offset: off,
-                        number,
-                    });
-                    if c.at > end {
-                        return Err(FormatError::malformed(
-                            here,
-                            "directory entry runs past the listing",
-                        ));
-                    }
-                }
-            }
-            Ok(())
-        })();
-        Ok((kids, r.err()))
+        Ok(Listing {
+            at,
+            end: at.saturating_add(len),
+            ..Listing::default()
+        })
     }
 
-    /// Walk from the root inode, handing every entry to `sink`.
+    /// The next entry of a listing, or `None` at its end.
+    fn next_child(&self, l: &mut Listing) -> Result<Option<Child<'_>>, FormatError> {
+        if l.at >= l.end {
+            return Ok(None);
+        }
+        let mut c = self.dirs.cursor(l.at);
+        let here = self.dirs.disk_offset(l.at);
+        if l.left == 0 {
+            let count = c.u32()?.saturating_add(1);
+            if count > MAX_HEADER_ENTRIES {
+                return Err(FormatError::malformed(
+                    here,
+                    format!("directory header of {count} entries"),
+                ));
+            }
+            l.left = count;
+            l.start = c.u32()?;
+            l.base = c.u32()?;
+        }
+        let offset = c.u16()?;
+        let delta = c.u16()? as i16;
+        let _ty = c.u16()?;
+        let name_len = usize::from(c.u16()?) + 1;
+        if name_len > MAX_NAME {
+            return Err(FormatError::malformed(here, format!("name of {name_len} bytes")));
+        }
+        let name = c.bytes(name_len)?;
+        if c.at > l.end {
+            return Err(FormatError::malformed(
+                here,
+                "directory entry runs past the listing",
+            ));
+        }
+        l.at = c.at;
+        l.left -= 1;
+        Ok(Some(Child {
+            name,
+            block: l.start,
+            offset,
+            number: l.base.checked_add_signed(i32::from(delta)),
+        }))
+    }
+
+    /// Walk from the root inode, handing every entry to `sink`: each directory before its
+    /// contents, depth first.
     fn walk(&self, sink: &mut dyn Sink) -> Result<(), FormatError> {
+        let sb = &self.sb;
         let root_at = self
             .inodes
-            .locate(self.sb.root_inode >> 16, self.sb.root_inode as u16)
+            .locate(sb.root_inode >> 16, sb.root_inode as u16)
             .ok_or_else(|| {
                 FormatError::malformed(
                     32,
-                    format!("root inode {:#x} not in the inode table", self.sb.root_inode),
+                    format!("root inode {:#x} not in the inode table", sb.root_inode),
                 )
             })?;
         let root = self.inode(root_at)?;
@@ -779,39 +814,40 @@ impl<'b> Fs<'b> {
             return Err(FormatError::malformed(32, "root inode is not a directory"));
         };
         let mut budget = self.dirs.data.len();
-        let max_entries = u64::from(self.sb.inode_count)
-            .saturating_mul(4)
-            .saturating_add(4096);
+        let max_entries = u64::from(sb.inode_count).saturating_mul(4).saturating_add(4096);
         let mut entries = 0u64;
         let mut visited: HashSet<usize> = HashSet::from([root_at]);
-        let mut first_paths: HashMap<usize, Vec<u8>> = HashMap::new();
-        let mut link_memory = 0usize;
+        let mut links = Links::default();
         let mut frags = Fragments::default();
-        let mut stack: Vec<Frame> = Vec::new();
-        let (kids, err) = self.listing(block, offset, size, &mut budget)?;
-        if let Some(e) = err {
-            sink.problem(
-                Some(self.sb.directory_table),
-                format!("root directory listing: {e}"),
-            );
-        }
-        stack.push(Frame {
+        let mut stack = vec![Frame {
             prefix: Vec::new(),
-            kids: kids.into_iter(),
-        });
+            listing: self.listing(block, offset, size, &mut budget)?,
+        }];
 
         while let Some(frame) = stack.last_mut() {
-            let Some(kid) = frame.kids.next() else {
-                stack.pop();
-                continue;
+            let kid = match self.next_child(&mut frame.listing) {
+                Ok(Some(kid)) => kid,
+                Ok(None) => {
+                    stack.pop();
+                    continue;
+                }
+                Err(e) => {
+                    let dir = String::from_utf8_lossy(&frame.prefix).into_owned();
+                    sink.problem(
+                        Some(self.dirs.disk_offset(frame.listing.at)),
+                        format!("listing of /{dir} broken off: {e}"),
+                    );
+                    stack.pop();
+                    continue;
+                }
             };
             let mut path = frame.prefix.clone();
-            path.extend_from_slice(&kid.name);
+            path.extend_from_slice(kid.name);
             entries += 1;
             if entries > max_entries {
                 return Err(FormatError::structure(format!(
                     "more than {max_entries} entries for {} inodes",
-                    self.sb.inode_count
+                    sb.inode_count
                 )));
             }
             let shown = String::from_utf8_lossy(&path).into_owned();
@@ -821,7 +857,7 @@ impl<'b> Fs<'b> {
             }
             let Some(at) = self.inodes.locate(u64::from(kid.block), kid.offset) else {
                 sink.problem(
-                    Some(self.sb.inode_table.saturating_add(u64::from(kid.block))),
+                    Some(sb.inode_table.saturating_add(u64::from(kid.block))),
                     format!(
                         "{shown}: inode {:#x}:{:#x} not in the inode table",
                         kid.block, kid.offset
@@ -870,26 +906,23 @@ impl<'b> Fs<'b> {
                     );
                     continue;
                 }
-                let (kids, err) = match self.listing(block, off, size, &mut budget) {
-                    Ok(r) => r,
+                let listing = match self.listing(block, off, size, &mut budget) {
+                    Ok(l) => l,
                     Err(e @ FormatError::Limit(_)) => return Err(e),
                     Err(e) => {
                         sink.problem(offset, format!("{shown}: {e}"));
                         continue;
                     }
                 };
-                if let Some(e) = err {
-                    sink.problem(offset, format!("{shown}: listing broken off: {e}"));
-                }
                 path.push(b'/');
                 stack.push(Frame {
                     prefix: path,
-                    kids: kids.into_iter(),
+                    listing,
                 });
                 continue;
             }
             // A non-directory inode met before: squashfs hard links share the inode.
-            if let Some(first) = first_paths.get(&at) {
+            if let Some(first) = links.first.get(&at) {
                 sink.entry(Entry {
                     path: &path,
                     kind: EntryKind::Hardlink(first),
@@ -934,9 +967,11 @@ impl<'b> Fs<'b> {
                 }
                 Kind::Dir { .. } => {}
             }
-            if link_memory.saturating_add(path.len()) <= MAX_LINK_MEMORY {
-                link_memory += path.len();
-                first_paths.insert(at, path);
+            if inode.nlink > 1 && !links.remember(at, path) {
+                sink.problem(
+                    offset,
+                    format!("{shown}: too many hard links to track; later links become copies"),
+                );
             }
         }
         Ok(())
@@ -1018,19 +1053,60 @@ impl<'b> Fs<'b> {
 }
 
 /// A directory entry as listed.
-struct Child {
-    name: Vec<u8>,
+struct Child<'a> {
+    name: &'a [u8],
+    /// Where the inode is: metadata block (relative to the inode table) and offset.
     block: u32,
     offset: u16,
     /// The inode number the listing claims (None if it overflowed).
     number: Option<u32>,
 }
 
+/// Position inside a directory listing, read one entry at a time so that a directory of
+/// millions of entries costs no memory.
+#[derive(Default)]
+struct Listing {
+    /// Next byte in the directory table, and the listing's end.
+    at: usize,
+    end: usize,
+    /// Entries left under the current header, and that header's inode block and base number.
+    left: u32,
+    start: u32,
+    base: u32,
+}
+
 /// A directory being walked.
 struct Frame {
     /// Path of the directory plus `/` (empty at the root).
     prefix: Vec<u8>,
-    kids: std::vec::IntoIter<Child>,
+    listing: Listing,
+}
+
+/// The first path of every inode with more than one link, within a memory bound.
+#[derive(Default)]
+struct Links {
+    first: HashMap<usize, Vec<u8>>,
+    memory: usize,
+    /// Whether the bound was hit (reported once).
+    full: bool,
+}
+
+impl Links {
+    /// Per-entry overhead counted against [`MAX_LINK_MEMORY`] besides the path bytes.
+    const OVERHEAD: usize = 64;
+
+    /// Remember `path` for the inode at `at`; false the first time memory runs out.
+    fn remember(&mut self, at: usize, path: Vec<u8>) -> bool {
+        let cost = path.len() + Self::OVERHEAD;
+        if self.memory.saturating_add(cost) > MAX_LINK_MEMORY {
+            let first = !self.full;
+            self.full = true;
+            return !first;
+        }
+        self.memory += cost;
+        self.first.insert(at, path);
+        true
+    }
 }
 
 /// The last fragment-table metadata block and the last fragment block decompressed: files
@@ -1181,5 +1257,629 @@ impl Read for FileData<'_, '_> {
         out[..n].copy_from_slice(&avail[..n]);
         self.at += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hashward_fixtures::squashfs::{Compression, Options, build, build_with};
+    use hashward_fixtures::tree::sha256_hex;
+    use hashward_fixtures::{Manifest, Node, Tree};
+
+    use super::*;
+    use crate::unpack::{Collected, HEAD_LEN, MemorySink, run_in_memory};
+
+    const ALL: [Compression; 6] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Lzma,
+        Compression::Xz,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    }
+
+    fn sample() -> Tree {
+        let mut t = Tree::new();
+        t.file_mode("etc/init.d/S70cgminer", "#!/bin/sh\ncgminer &\n", 0o755)
+            .file("etc/empty", "")
+            .file("etc/one", "1")
+            .file("lib/exact", noise(4096, 1))
+            .file("lib/minus", noise(4095, 2))
+            .file("lib/plus", noise(4097, 3))
+            .file("usr/bin/cgminer", noise(3 * 4096 + 5, 4))
+            .file("usr/share/text", b"hashboard chain 1 ok\n".repeat(5000))
+            .file(
+                "sparse",
+                [vec![0u8; 3 * 4096], b"data after holes".to_vec()].concat(),
+            )
+            .file_mode("bin/busybox", noise(9000, 5), 0o755)
+            .hardlink("bin/ls", "bin/busybox")
+            .hardlink("a-link-before", "bin/busybox")
+            .symlink("bin/sh", "busybox")
+            .symlink("usr/lib", "../lib")
+            .chardev("dev/ttyS0", 4, 64)
+            .chardev("dev/big", 300, 70000)
+            .dir("var/empty")
+            .dir("x/y/z");
+        t
+    }
+
+    /// The tree's manifest with hard links given as the files they are.
+    fn expected(tree: &Tree) -> Manifest {
+        let mut m = tree.manifest("");
+        for (path, node) in &tree.nodes {
+            if let Node::Hardlink(_) = node {
+                m.insert(
+                    path.clone(),
+                    ("file".into(), sha256_hex(tree.content(path).unwrap())),
+                );
+            }
+        }
+        m
+    }
+
+    /// What the sink got, in the same shape.
+    fn got(sink: &MemorySink) -> Manifest {
+        let mut m = Manifest::new();
+        for (p, c) in &sink.entries {
+            let path = String::from_utf8(p.clone()).unwrap();
+            let v = match c {
+                Collected::Dir => ("dir".into(), String::new()),
+                Collected::File(d) => ("file".into(), sha256_hex(d)),
+                Collected::Symlink(t) => ("symlink".into(), String::from_utf8(t.clone()).unwrap()),
+                Collected::Hardlink(t) => {
+                    let t = String::from_utf8(t.clone()).unwrap();
+                    (
+                        "file".into(),
+                        sha256_hex(sink.file(&t).expect("hard link to an emitted file")),
+                    )
+                }
+                Collected::Special(what, a, b) => ("device".into(), format!("{what} {a}:{b}")),
+            };
+            assert!(m.insert(path.clone(), v).is_none(), "{path} twice");
+        }
+        m
+    }
+
+    fn roundtrip(tree: &Tree, opts: &Options) -> MemorySink {
+        let img = build_with(tree, opts);
+        assert!(Squashfs.probe(&img[..HEAD_LEN.min(img.len())], Some(img.len() as u64)));
+        let (r, sink) = run_in_memory("squashfs", &img, 1 << 30);
+        let u = r.unwrap_or_else(|e| panic!("{opts:?}: {e}"));
+        assert!(sink.problems.is_empty(), "{opts:?}: {:?}", sink.problems);
+        assert_eq!(u.consumed, Some(img.len() as u64));
+        assert_eq!(got(&sink), expected(tree), "{opts:?}");
+        // Directories come before what they hold.
+        let names = sink.names();
+        for (i, n) in names.iter().enumerate() {
+            if let Some((parent, _)) = n.rsplit_once('/') {
+                assert!(names[..i].iter().any(|p| p == parent), "{n} before {parent}");
+            }
+        }
+        sink
+    }
+
+    #[test]
+    fn round_trips_every_compression_and_layout() {
+        let tree = sample();
+        for compression in ALL {
+            for opts in [
+                Options {
+                    compression,
+                    ..Options::default()
+                },
+                Options {
+                    compression,
+                    fragments: false,
+                    ..Options::default()
+                },
+                Options {
+                    compression,
+                    block_size: 128 << 10,
+                    ..Options::default()
+                },
+            ] {
+                let sink = roundtrip(&tree, &opts);
+                // One of the three names carries the inode; the others link to it.
+                let group = ["a-link-before", "bin/busybox", "bin/ls"];
+                let kinds: Vec<&Collected> = group
+                    .iter()
+                    .map(|g| &sink.entries.iter().find(|(p, _)| p == g.as_bytes()).unwrap().1)
+                    .collect();
+                assert!(matches!(kinds[0], Collected::File(_)), "{opts:?}");
+                assert_eq!(kinds[1], &Collected::Hardlink(b"a-link-before".to_vec()));
+                assert_eq!(kinds[2], &Collected::Hardlink(b"a-link-before".to_vec()));
+            }
+        }
+    }
+
+    #[test]
+    fn details_describe_the_image() {
+        let img = build(&sample(), Compression::Xz);
+        let (r, _) = run_in_memory("squashfs", &img, 1 << 30);
+        let d = r.unwrap().details;
+        assert_eq!(d["compression"], "xz");
+        assert_eq!(d["block_size"], 4096);
+        assert_eq!(d["version"], "4.0");
+        assert_eq!(d["mkfs_time"], 1_600_000_000);
+        assert!(d["inode_count"].as_u64().unwrap() > 20);
+    }
+
+    #[test]
+    fn consumed_stops_at_the_padded_end() {
+        let mut img = build(&sample(), Compression::Gzip);
+        let len = img.len() as u64;
+        img.extend_from_slice(&[0xa5; 10_000]);
+        let (r, _) = run_in_memory("squashfs", &img, 1 << 30);
+        assert_eq!(r.unwrap().consumed, Some(len));
+    }
+
+    #[test]
+    fn many_entries_span_metadata_blocks() {
+        let mut t = Tree::new();
+        for i in 0..1500 {
+            t.file(
+                &format!("www/{i:04}-a-fairly-long-file-name-for-the-directory-table.html"),
+                format!("{i}"),
+            );
+        }
+        for i in 0..20 {
+            t.file(&format!("d{i}/f"), noise(i * 700, i as u64));
+        }
+        for compression in [Compression::None, Compression::Gzip] {
+            roundtrip(
+                &t,
+                &Options {
+                    compression,
+                    ..Options::default()
+                },
+            );
+        }
+    }
+
+    /// A sink that reads only the first bytes of each file.
+    struct Sipping(Vec<(Vec<u8>, Vec<u8>)>);
+
+    impl Sink for Sipping {
+        fn entry(&mut self, e: Entry<'_>) -> Result<(), FormatError> {
+            if let EntryKind::File(r) = e.kind {
+                let mut head = vec![0u8; 10];
+                let n = r.read(&mut head)?;
+                head.truncate(n);
+                self.0.push((e.path.to_vec(), head));
+            }
+            Ok(())
+        }
+        fn problem(&mut self, _: Option<u64>, m: String) {
+            panic!("{m}");
+        }
+    }
+
+    #[test]
+    fn files_read_partially_do_not_disturb_the_next() {
+        let tree = sample();
+        let img = build(&tree, Compression::Zstd);
+        let blob = Blob::from_vec(img);
+        let mut s = Sipping(Vec::new());
+        Squashfs
+            .unpack(Input::Blob(&blob), &Ctx { name: "x", keys: &[] }, &mut s)
+            .unwrap();
+        assert!(s.0.len() > 8);
+        for (p, head) in &s.0 {
+            let data = tree.content(std::str::from_utf8(p).unwrap()).unwrap();
+            assert_eq!(head.as_slice(), &data[..data.len().min(head.len())]);
+            assert_eq!(head.len(), data.len().min(10).min(head.len()));
+        }
+    }
+
+    #[test]
+    fn probe_is_strict() {
+        let img = build(&sample(), Compression::Gzip);
+        assert!(Squashfs.probe(&img, None));
+        assert!(!Squashfs.probe(&img[..95], None));
+        assert!(!Squashfs.probe(&[0u8; 4096], None));
+        let mut bad = img.clone();
+        bad[22] = 13; // block_log no longer matches block_size
+        assert!(!Squashfs.probe(&bad, None));
+        let mut bad = img.clone();
+        bad[20] = 9; // unknown compressor
+        assert!(!Squashfs.probe(&bad, None));
+    }
+
+    fn unpack_err(img: &[u8]) -> FormatError {
+        let (r, _) = run_in_memory("squashfs", img, 1 << 30);
+        match r {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn other_versions_and_byte_orders_are_unsupported() {
+        let img = build(&sample(), Compression::Gzip);
+        let mut be = img.clone();
+        be[..4].copy_from_slice(b"sqsh");
+        be[28..32].copy_from_slice(&[0, 4, 0, 0]);
+        assert!(Squashfs.probe(&be, None));
+        assert!(matches!(unpack_err(&be), FormatError::Unsupported(_)));
+        let mut v3 = img.clone();
+        v3[28] = 3;
+        assert!(Squashfs.probe(&v3, None));
+        assert!(matches!(unpack_err(&v3), FormatError::Unsupported(_)));
+        let mut comp = img.clone();
+        comp[20] = 7;
+        assert!(matches!(unpack_err(&comp), FormatError::Unsupported(_)));
+        let mut s = MemorySink::default();
+        let bytes: &[u8] = &img;
+        let mut rd = bytes;
+        let r = Squashfs.unpack(Input::Stream(&mut rd), &Ctx { name: "x", keys: &[] }, &mut s);
+        assert!(matches!(r, Err(FormatError::Unsupported(_))));
+    }
+
+    fn put64(img: &mut [u8], at: usize, v: u64) {
+        img[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    #[test]
+    fn corrupted_superblocks_are_refused() {
+        let img = build(&sample(), Compression::Gzip);
+        let len = img.len() as u64;
+        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+            (
+                "block size not a power of two",
+                Box::new(|i| i[12..16].copy_from_slice(&5000u32.to_le_bytes())),
+            ),
+            ("block_log mismatch", Box::new(|i| i[22] = 13)),
+            (
+                "block size too big",
+                Box::new(|i| {
+                    i[12..16].copy_from_slice(&(2u32 << 20).to_le_bytes());
+                    i[22] = 21;
+                }),
+            ),
+            (
+                "bytes_used past the end",
+                Box::new(move |i| put64(i, 40, len + 1)),
+            ),
+            ("bytes_used tiny", Box::new(|i| put64(i, 40, 10))),
+            (
+                "inode table after directory table",
+                Box::new(|i| {
+                    let d = le64(i, 72);
+                    put64(i, 64, d + 10);
+                }),
+            ),
+            (
+                "directory table outside",
+                Box::new(move |i| put64(i, 72, len * 2)),
+            ),
+            ("root ref outside", Box::new(|i| put64(i, 32, u64::MAX))),
+            (
+                "no inodes",
+                Box::new(|i| i[4..8].copy_from_slice(&0u32.to_le_bytes())),
+            ),
+            (
+                "absurd inode count",
+                Box::new(|i| i[4..8].copy_from_slice(&u32::MAX.to_le_bytes())),
+            ),
+            (
+                "inode count over the table",
+                Box::new(|i| i[4..8].copy_from_slice(&100_000u32.to_le_bytes())),
+            ),
+            (
+                "absurd fragment count",
+                Box::new(|i| i[16..20].copy_from_slice(&u32::MAX.to_le_bytes())),
+            ),
+            ("fragment table outside", Box::new(|i| put64(i, 80, u64::MAX - 3))),
+            ("id table outside", Box::new(move |i| put64(i, 48, len))),
+            ("export table outside", Box::new(move |i| put64(i, 88, len + 7))),
+        ];
+        for (why, patch) in cases {
+            let mut bad = img.clone();
+            patch(&mut bad);
+            let e = unpack_err(&bad);
+            assert!(
+                matches!(e, FormatError::Malformed { .. } | FormatError::Truncated { .. }),
+                "{why}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_never_panics() {
+        let img = build(&sample(), Compression::Gzip);
+        let used = le64(&img, 40) as usize;
+        for cut in (0..img.len())
+            .step_by(97)
+            .chain([0, 1, 95, 96, 97, used - 1, used, img.len() - 1])
+        {
+            let (r, sink) = run_in_memory("squashfs", &img[..cut], 1 << 30);
+            if cut < used {
+                assert!(r.is_err(), "cut at {cut}");
+            } else {
+                // Only padding is missing: everything is there.
+                assert_eq!(r.unwrap().consumed, Some(cut as u64));
+                assert!(sink.problems.is_empty());
+            }
+            // With bytes_used pulled in to the cut, tables fall outside or are cut short.
+            if (SUPERBLOCK_LEN..used).contains(&cut) {
+                let mut short = img[..cut].to_vec();
+                put64(&mut short, 40, cut as u64);
+                let _ = run_in_memory("squashfs", &short, 1 << 30);
+            }
+        }
+    }
+
+    #[test]
+    fn corruption_anywhere_never_panics() {
+        for compression in [Compression::None, Compression::Gzip, Compression::Lz4] {
+            let img = build(&sample(), compression);
+            let used = le64(&img, 40) as usize;
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+            for off in (SUPERBLOCK_LEN..used).step_by(13) {
+                let mut bad = img.clone();
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                bad[off] ^= (seed as u8) | 1;
+                if seed & 4 == 0 && off + 1 < bad.len() {
+                    bad[off + 1] = (seed >> 8) as u8;
+                }
+                let (_, sink) = run_in_memory("squashfs", &bad, 64 << 20);
+                assert!(sink.entries.len() < 200);
+            }
+        }
+    }
+
+    /// An opened image, for tests that patch structures in place.
+    struct Opened {
+        img: Vec<u8>,
+        inode_table: usize,
+        dir_table: usize,
+    }
+
+    impl Opened {
+        /// An uncompressed image whose tables fit one metadata block each, so that a table
+        /// position is its image offset plus the 2-byte block header.
+        fn new(tree: &Tree) -> Opened {
+            let img = build(tree, Compression::None);
+            let inode_table = le64(&img, 64) as usize;
+            let dir_table = le64(&img, 72) as usize;
+            assert!(dir_table - inode_table < METADATA_SIZE);
+            Opened {
+                img,
+                inode_table,
+                dir_table,
+            }
+        }
+
+        fn with_fs<T>(&self, f: impl FnOnce(&Fs<'_>) -> T) -> T {
+            let blob = Blob::from_vec(self.img.clone());
+            let sb = Superblock::read(&blob).unwrap();
+            let mut s = MemorySink::default();
+            let fs = Fs::open(&blob, &sb, &mut s).unwrap();
+            f(&fs)
+        }
+
+        /// Table position of the inode at `path`, and of the directory entry naming it.
+        fn find(&self, path: &str) -> (usize, usize) {
+            self.with_fs(|fs| {
+                let root = fs
+                    .inodes
+                    .locate(fs.sb.root_inode >> 16, fs.sb.root_inode as u16)
+                    .unwrap();
+                let mut at = root;
+                let mut entry = 0;
+                for part in path.split('/') {
+                    let Kind::Dir { block, offset, size } = fs.inode(at).unwrap().kind else {
+                        panic!()
+                    };
+                    let mut l = fs.listing(block, offset, size, &mut usize::MAX.clone()).unwrap();
+                    loop {
+                        let k = fs.next_child(&mut l).unwrap().expect("name in listing");
+                        if k.name == part.as_bytes() {
+                            at = fs.inodes.locate(u64::from(k.block), k.offset).unwrap();
+                            entry = l.at - 8 - k.name.len();
+                            break;
+                        }
+                    }
+                }
+                (at, entry)
+            })
+        }
+
+        fn inode_mut(&mut self, at: usize) -> &mut [u8] {
+            &mut self.img[self.inode_table + 2 + at..]
+        }
+
+        fn entry_mut(&mut self, at: usize) -> &mut [u8] {
+            &mut self.img[self.dir_table + 2 + at..]
+        }
+
+        fn run(&self) -> (Result<Unpacked, FormatError>, MemorySink) {
+            run_in_memory("squashfs", &self.img, 1 << 30)
+        }
+    }
+
+    fn small() -> Tree {
+        let mut t = Tree::new();
+        t.file("a/b/file", noise(3 * 4096 + 100, 7))
+            .file("a/tiny", "tiny")
+            .file("a/other", "other")
+            .symlink("a/link", "b/file")
+            .dir("c");
+        t
+    }
+
+    #[test]
+    fn directory_cycles_are_reported_and_skipped() {
+        let mut o = Opened::new(&small());
+        let (a_inode, _) = o.find("a");
+        let (_, b_entry) = o.find("a/b");
+        // a/b now names the inode of a: a directory that contains itself.
+        let a_off = (a_inode % METADATA_SIZE) as u16;
+        o.entry_mut(b_entry)[..2].copy_from_slice(&a_off.to_le_bytes());
+        let (r, sink) = o.run();
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("cycle")),
+            "{:?}",
+            sink.problems
+        );
+        assert!(sink.file("a/tiny").is_some());
+        assert!(!sink.names().iter().any(|n| n.starts_with("a/b/")));
+    }
+
+    #[test]
+    fn overlapping_listings_are_bounded() {
+        let mut t = Tree::new();
+        for i in 0..40 {
+            t.file(&format!("d{i:02}/f"), "x");
+        }
+        let mut o = Opened::new(&t);
+        // Every dNN directory now lists the root directory.
+        let root = o.with_fs(|fs| {
+            fs.inodes
+                .locate(fs.sb.root_inode >> 16, fs.sb.root_inode as u16)
+                .unwrap()
+        });
+        let root_dir = o.inode_mut(root)[16..32].to_vec();
+        for i in 0..40 {
+            let (at, _) = o.find(&format!("d{i:02}"));
+            let ino = o.inode_mut(at);
+            // Basic dir: start block, nlink, size, offset — copy the root's listing fields.
+            ino[16..20].copy_from_slice(&root_dir[..4]);
+            ino[24..28].copy_from_slice(&root_dir[8..12]);
+        }
+        let (r, sink) = o.run();
+        assert!(matches!(r, Err(FormatError::Limit(_))), "{r:?}");
+        assert!(sink.entries.len() < 40 * 40);
+        assert!(sink.problems.iter().any(|p| p.contains("cycle")));
+    }
+
+    #[test]
+    fn absurd_file_sizes_are_cut_to_the_block_list() {
+        let mut o = Opened::new(&small());
+        let (at, _) = o.find("a/b/file");
+        // Basic file: size at 28; claim 4 GiB without a fragment.
+        o.inode_mut(at)[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        o.inode_mut(at)[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (r, sink) = o.run();
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("truncated")),
+            "{:?}",
+            sink.problems
+        );
+        let f = sink.file("a/b/file").unwrap();
+        assert!(f.len() < 64 << 20, "{}", f.len());
+        assert_eq!(sink.file("a/tiny").unwrap(), b"tiny");
+    }
+
+    #[test]
+    fn damaged_blocks_read_as_zeros_and_are_reported() {
+        let tree = small();
+        let mut o = Opened::new(&tree);
+        let (at, _) = o.find("a/b/file");
+        // Block list starts at 32: make the second block larger than the block size, and
+        // point the file's start past the image for good measure on a copy.
+        let first = o.inode_mut(at)[36..40].to_vec();
+        o.inode_mut(at)[36..40].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+        let (r, sink) = o.run();
+        r.unwrap();
+        assert!(
+            sink.problems
+                .iter()
+                .any(|p| p.contains("larger than the block size")),
+            "{:?}",
+            sink.problems
+        );
+        let f = sink.file("a/b/file").unwrap();
+        let want = tree.content("a/b/file").unwrap();
+        assert_eq!(f.len(), want.len());
+        assert_eq!(&f[..4096], &want[..4096]);
+        assert!(f[4096..8192].iter().all(|&b| b == 0));
+
+        o.inode_mut(at)[36..40].copy_from_slice(&first);
+        o.inode_mut(at)[16..20].copy_from_slice(&0xffff_0000u32.to_le_bytes());
+        let (r, sink) = o.run();
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("past the image end")),
+            "{:?}",
+            sink.problems
+        );
+
+        // A fragment index that does not exist.
+        let (at, _) = o.find("a/tiny");
+        o.inode_mut(at)[20..24].copy_from_slice(&77u32.to_le_bytes());
+        let (r, sink) = o.run();
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("fragment 77")),
+            "{:?}",
+            sink.problems
+        );
+        assert_eq!(sink.file("a/tiny").unwrap(), b"\0\0\0\0");
+    }
+
+    #[test]
+    fn bad_inodes_are_skipped() {
+        let mut o = Opened::new(&small());
+        let (link, _) = o.find("a/link");
+        let (tiny, _) = o.find("a/tiny");
+        // A huge symlink target and an unknown inode type.
+        o.inode_mut(link)[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        o.inode_mut(tiny)[..2].copy_from_slice(&99u16.to_le_bytes());
+        let (r, sink) = o.run();
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("symlink target")),
+            "{:?}",
+            sink.problems
+        );
+        assert!(
+            sink.problems.iter().any(|p| p.contains("inode type 99")),
+            "{:?}",
+            sink.problems
+        );
+        assert!(sink.file("a/other").is_some());
+        assert!(!sink.names().contains(&"a/link".to_string()));
+    }
+
+    #[test]
+    fn deep_trees_are_cut_at_the_depth_cap() {
+        let mut t = Tree::new();
+        let deep: Vec<&str> = std::iter::repeat_n("d", MAX_DEPTH + 20).collect();
+        t.file(&format!("{}/bottom", deep.join("/")), "deep");
+        let img = build(&t, Compression::Gzip);
+        let (r, sink) = run_in_memory("squashfs", &img, 1 << 30);
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("deeper than")),
+            "{:?}",
+            sink.problems
+        );
+        assert_eq!(sink.entries.len(), MAX_DEPTH);
+        assert!(sink.entries.iter().all(|(_, c)| *c == Collected::Dir));
+    }
+
+    #[test]
+    fn device_numbers_decode_like_linux() {
+        assert_eq!(decode_dev((4 << 8) | 64), (4, 64));
+        // new_encode_dev(300, 70000): minor's high bits above bit 20.
+        let dev = ((300 & 0xfff) << 8) | (70000 & 0xff) | ((70000 & 0xfff00) << 12);
+        assert_eq!(decode_dev(dev), (300, 70000));
     }
 }
