@@ -18,7 +18,7 @@
 //! when stored uncompressed, at most 8 KiB of data each). An inode reference is the offset of
 //! its metadata block relative to the inode table start (upper 48 bits) and an offset inside
 //! the decompressed block (lower 16 bits). The two tables are decompressed into memory,
-//! bounded by [`MAX_TABLE_BYTES`] each; files are never held whole: [`FileData`] decompresses
+//! bounded by [`MAX_TABLE_BYTES`] each; files are never held whole: `FileData` decompresses
 //! one block at a time, so memory stays O(block size).
 //!
 //! Hostile-input bounds: directory inodes visited twice are reported and skipped (cycles),
@@ -1531,11 +1531,14 @@ mod tests {
         img[at..at + 8].copy_from_slice(&v.to_le_bytes());
     }
 
+    /// An in-place change to an image.
+    type Patch = Box<dyn Fn(&mut Vec<u8>)>;
+
     #[test]
     fn corrupted_superblocks_are_refused() {
         let img = build(&sample(), Compression::Gzip);
         let len = img.len() as u64;
-        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        let cases: Vec<(&str, Patch)> = vec![
             (
                 "block size not a power of two",
                 Box::new(|i| i[12..16].copy_from_slice(&5000u32.to_le_bytes())),
@@ -1623,21 +1626,33 @@ mod tests {
 
     #[test]
     fn corruption_anywhere_never_panics() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
         for compression in [Compression::None, Compression::Gzip, Compression::Lz4] {
             let img = build(&sample(), compression);
             let used = le64(&img, 40) as usize;
-            let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+            // One damaged byte at every 13th offset past the superblock...
             for off in (SUPERBLOCK_LEN..used).step_by(13) {
                 let mut bad = img.clone();
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                bad[off] ^= (seed as u8) | 1;
-                if seed & 4 == 0 && off + 1 < bad.len() {
-                    bad[off + 1] = (seed >> 8) as u8;
-                }
+                bad[off] ^= (rnd() as u8) | 1;
                 let (_, sink) = run_in_memory("squashfs", &bad, 64 << 20);
                 assert!(sink.entries.len() < 200);
+            }
+            // ...and a few hundred images with several random words overwritten anywhere.
+            for _ in 0..250 {
+                let mut bad = img.clone();
+                for _ in 0..1 + rnd() % 6 {
+                    let off = rnd() as usize % used;
+                    let word = (rnd() as u32).to_le_bytes();
+                    let n = word.len().min(bad.len() - off);
+                    bad[off..off + n].copy_from_slice(&word[..n]);
+                }
+                let _ = run_in_memory("squashfs", &bad, 64 << 20);
             }
         }
     }
