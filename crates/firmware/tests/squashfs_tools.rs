@@ -78,7 +78,9 @@ fn sample_tree(with_device: bool) -> Tree {
     .symlink("etc/dangling", "../nowhere/at/all")
     .dir("var/empty")
     .dir("a/b/c/d/e/f/g");
-    for i in 0..300 {
+    // Enough entries that the listing spans metadata blocks: an extended directory inode
+    // with a directory index.
+    for i in 0..700 {
         t.file(&format!("www/pages/page{i:03}.html"), format!("<p>{i}</p>\n"));
     }
     if with_device {
@@ -133,13 +135,18 @@ fn listing_of_dir(root: &Path) -> Listing {
                 )
             } else if ft.is_file() {
                 ("file".into(), sha256_hex(&std::fs::read(&p).unwrap()))
-            } else if ft.is_char_device() {
+            } else if ft.is_char_device() || ft.is_block_device() {
                 let rdev = md.rdev();
                 let (major, minor) = (
                     ((rdev >> 8) & 0xfff) as u32,
                     ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32,
                 );
-                ("device".into(), format!("char {major}:{minor}"))
+                let what = if ft.is_char_device() { "char" } else { "block" };
+                ("device".into(), format!("{what} {major}:{minor}"))
+            } else if ft.is_fifo() {
+                ("device".into(), "fifo 0:0".into())
+            } else if ft.is_socket() {
+                ("device".into(), "socket 0:0".into())
             } else {
                 ("other".into(), String::new())
             };
@@ -218,7 +225,8 @@ fn check_hardlinks(sink: &MemorySink, group: &[&str]) {
     assert_eq!(files, 1, "{group:?}");
 }
 
-fn mksquashfs(src: &Path, img: &Path, args: &[&str]) {
+/// Build `img` from `src`; with `pseudo`, also add `dev/ttyS0` as a pseudo file (no mknod needed).
+fn mksquashfs(src: &Path, img: &Path, args: &[&str], pseudo: bool) {
     let Some(mk) = tool("mksquashfs") else { return };
     // The pseudo device goes into an existing directory.
     std::fs::create_dir_all(src.join("dev")).unwrap();
@@ -226,7 +234,11 @@ fn mksquashfs(src: &Path, img: &Path, args: &[&str]) {
         .arg(src)
         .arg(img)
         .args(["-noappend", "-quiet", "-no-progress", "-processors", "1"])
-        .args(["-p", "dev/ttyS0 c 640 0 0 4 64"])
+        .args(if pseudo {
+            &["-p", "dev/ttyS0 c 640 0 0 4 64"][..]
+        } else {
+            &[]
+        })
         .args(args));
 }
 
@@ -266,7 +278,7 @@ fn mksquashfs_images_read_back() {
     ];
     for (name, args) in cases {
         let img = tmp.path().join(format!("{name}.sqfs"));
-        mksquashfs(&src, &img, args);
+        mksquashfs(&src, &img, args, true);
         let sink = check_image(&img, &want_dir);
         check_hardlinks(&sink, &["bin/busybox", "bin/ls", "sbin/init"]);
     }
@@ -306,7 +318,7 @@ fn mksquashfs_sparse_files_read_back() {
         ("lz4-nofrag", &["-comp", "lz4", "-no-fragments"][..]),
     ] {
         let img = tmp.path().join(format!("{name}.sqfs"));
-        mksquashfs(&src, &img, args);
+        mksquashfs(&src, &img, args, true);
         let sink = check_image(&img, &want_dir);
         assert_eq!(sink.file("sparse.img").unwrap().len(), 1 << 20);
         assert!(sink.file("sparse.img").unwrap().iter().all(|&b| b == 0));
@@ -420,7 +432,7 @@ fn engine_unpacks_a_mksquashfs_image() {
     let tree = sample_tree(false);
     materialise(&tree, &src);
     let img = tmp.path().join("rootfs.sqfs");
-    mksquashfs(&src, &img, &["-comp", "xz"]);
+    mksquashfs(&src, &img, &["-comp", "xz"], true);
     let opts = UnpackOptions {
         out: tmp.path().join("out"),
         limits: Limits::default(),
@@ -451,4 +463,70 @@ fn engine_unpacks_a_mksquashfs_image() {
     );
     let out = std::fs::read(opts.out.join(&init.path)).unwrap();
     assert_eq!(out, tree.content("etc/init.d/S70cgminer").unwrap());
+}
+
+/// Extended inodes of every type, carrying xattrs (which are skipped), and an xattr table.
+#[test]
+fn mksquashfs_xattrs_and_every_inode_type() {
+    if tool("mksquashfs").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("root");
+    materialise(&sample_tree(false), &src);
+    std::fs::create_dir_all(src.join("dev")).unwrap();
+    // Real special files (the test runs as root in CI; skip what cannot be made).
+    let made = Command::new("mknod")
+        .arg(src.join("dev/sda"))
+        .args(["b", "8", "0"])
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skip: cannot mknod (not root)");
+        return;
+    }
+    run(Command::new("mknod")
+        .arg(src.join("dev/null"))
+        .args(["c", "1", "3"]));
+    run(Command::new("mknod").arg(src.join("dev/initctl")).arg("p"));
+    // xattrs on a file, a directory, a symlink and the special files, set through Python
+    // (there is no safe Rust call for it in the workspace's dependencies).
+    let script = r#"
+import os, socket, sys
+root = sys.argv[1]
+s = socket.socket(socket.AF_UNIX); s.bind(os.path.join(root, 'dev/log'))
+os.setxattr(os.path.join(root, 'etc/hostname'), b'user.comment', b'antminer')
+os.setxattr(os.path.join(root, 'etc'), b'user.dir', b'x' * 300)
+for p in ['bin/sh', 'dev/sda', 'dev/null', 'dev/initctl', 'dev/log']:
+    os.setxattr(os.path.join(root, p), b'trusted.t', b'y', follow_symlinks=False)
+"#;
+    let Ok(out) = Command::new("python3").arg("-c").arg(script).arg(&src).output() else {
+        eprintln!("skip: python3 not available");
+        return;
+    };
+    if !out.status.success() {
+        eprintln!(
+            "skip: cannot set xattrs here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    for (name, args) in [
+        ("gzip", &["-comp", "gzip", "-xattrs"][..]),
+        (
+            "xz-4k",
+            &["-comp", "xz", "-b", "4096", "-xattrs", "-no-exports"][..],
+        ),
+        ("lz4-nofrag", &["-comp", "lz4", "-xattrs", "-no-fragments"][..]),
+    ] {
+        let img = tmp.path().join(format!("{name}.sqfs"));
+        mksquashfs(&src, &img, args, false);
+        let sink = check_image(&img, &src);
+        let kinds: Vec<&Collected> = ["dev/sda", "dev/initctl", "dev/log"]
+            .iter()
+            .map(|n| &sink.entries.iter().find(|(p, _)| p == n.as_bytes()).unwrap().1)
+            .collect();
+        assert_eq!(kinds[0], &Collected::Special("block", 8, 0));
+        assert_eq!(kinds[1], &Collected::Special("fifo", 0, 0));
+        assert_eq!(kinds[2], &Collected::Special("socket", 0, 0));
+    }
 }
