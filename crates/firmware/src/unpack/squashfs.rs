@@ -1700,7 +1700,7 @@ mod tests {
                     let Kind::Dir { block, offset, size } = fs.inode(at).unwrap().kind else {
                         panic!()
                     };
-                    let mut l = fs.listing(block, offset, size, &mut usize::MAX.clone()).unwrap();
+                    let mut l = fs.listing(block, offset, size, &mut { usize::MAX }).unwrap();
                     loop {
                         let k = fs.next_child(&mut l).unwrap().expect("name in listing");
                         if k.name == part.as_bytes() {
