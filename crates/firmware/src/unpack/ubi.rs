@@ -832,7 +832,7 @@ mod tests {
         let peb = 16usize << 10;
         let img = ubinize(&[("rootfs", 0, &a)], peb as u64, 512, 512);
         let mut seed = 99u32;
-        for round in 0..400 {
+        for round in 0..400u32 {
             let mut m = img.clone();
             for _ in 0..1 + round % 4 {
                 seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
