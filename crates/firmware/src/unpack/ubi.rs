@@ -55,7 +55,7 @@ const VOL_NAME_MAX: usize = 127;
 const VOL_DYNAMIC: u8 = 1;
 const VOL_STATIC: u8 = 2;
 /// PEB sizes accepted (NOR flash goes down to a few KiB, large NAND to a few MiB).
-const MIN_PEB: u64 = 1024;
+const MIN_PEB: u64 = 4096;
 const MAX_PEB: u64 = 8 << 20;
 /// Problems reported one by one before they are only counted.
 const MAX_PROBLEMS: u32 = 64;
@@ -616,7 +616,15 @@ fn plan_volume(
             .get(&0)
             .map(|r| r.vid.used_ebs)
             .unwrap_or(last.vid.used_ebs);
-        let used = u64::from(used).min(lebs.len() as u64 * 2 + 16);
+        // LEBs past the last one present are not invented: the dump ends before them.
+        let present = u64::from(lebs.last().map(|(l, _)| *l).unwrap_or(0)) + 1;
+        if u64::from(used) > present {
+            report(
+                0,
+                format!("static volume {vol_id} claims {used} LEBs, the input holds {present}"),
+            );
+        }
+        let used = u64::from(used).min(present);
         for lnum in 0..used {
             let lnum = u32::try_from(lnum).ok()?;
             match by_lnum.get(&lnum) {
@@ -856,6 +864,62 @@ mod tests {
         let (r, sink) = run_in_memory("ubi", &m, 1 << 24);
         r.unwrap();
         assert!(sink.problems.iter().any(|p| p.contains("out of range")));
+    }
+
+    /// Turn volume 0 of a fixture image into a static volume, as `ubinize` would write one:
+    /// VID headers carry `data_size` and `used_ebs`, the table says type 2.
+    fn make_static(img: &mut [u8], peb: usize, vid: usize, data_off: usize, len: usize) {
+        let leb = peb - data_off;
+        let used = len.div_ceil(leb);
+        for i in 0..used {
+            let h = (2 + i) * peb + vid;
+            img[h + 5] = VOL_STATIC;
+            let size = (len - i * leb).min(leb) as u32;
+            img[h + 20..h + 24].copy_from_slice(&size.to_be_bytes());
+            img[h + 24..h + 28].copy_from_slice(&(used as u32).to_be_bytes());
+            let crc = ubi_crc(&img[h..h + 60]);
+            img[h + 60..h + 64].copy_from_slice(&crc.to_be_bytes());
+        }
+        for copy in 0..2 {
+            let r = copy * peb + data_off;
+            img[r + 12] = VOL_STATIC;
+            let crc = ubi_crc(&img[r..r + VTBL_CRC_LEN]);
+            img[r + VTBL_CRC_LEN..r + VTBL_REC].copy_from_slice(&crc.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn static_volumes_have_exact_length() {
+        let peb = 16usize << 10;
+        let a = pattern(40_000, 5);
+        let mut img = ubinize(&[("kernel", 0, &a)], peb as u64, 512, 512);
+        make_static(&mut img, peb, 512, 1024, a.len());
+        let (r, sink) = run_in_memory("ubi", &img, 1 << 24);
+        let u = r.unwrap();
+        assert!(sink.problems.is_empty(), "{:?}", sink.problems);
+        assert_eq!(sink.file("kernel.img").unwrap(), &a[..]);
+        assert_eq!(u.details["volumes"][0]["type"], "static");
+        // A static volume with a LEB missing: reported, filled, never longer than claimed.
+        let mut m = img.clone();
+        m[3 * peb..4 * peb].fill(0xFF);
+        let (r, sink) = run_in_memory("ubi", &m, 1 << 24);
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("missing")),
+            "{:?}",
+            sink.problems
+        );
+        let got = sink.file("kernel.img").unwrap();
+        assert_eq!(&got[..peb - 1024], &a[..peb - 1024]);
+        // An absurd used_ebs is bounded by what the input holds.
+        let mut m = img.clone();
+        let h = 2 * peb + 512;
+        m[h + 24..h + 28].copy_from_slice(&u32::MAX.to_be_bytes());
+        let crc = ubi_crc(&m[h..h + 60]);
+        m[h + 60..h + 64].copy_from_slice(&crc.to_be_bytes());
+        let (r, sink) = run_in_memory("ubi", &m, 1 << 26);
+        r.unwrap();
+        assert!(sink.file("kernel.img").unwrap().len() < 16 * peb);
     }
 
     #[test]

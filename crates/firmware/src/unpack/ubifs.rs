@@ -80,6 +80,12 @@ const MAX_DEPTH: usize = 512;
 const MAX_PATH: usize = 64 << 10;
 /// Problems reported one by one before they are only counted.
 const MAX_PROBLEMS: u32 = 100;
+/// Leaf nodes taken from the index. About 4 GiB of file data in 4 KiB blocks, far beyond any
+/// firmware volume; keeps the per-leaf records (inodes, names, block locations) around 100 MiB
+/// even when every leaf is forged to be as costly as possible.
+const MAX_LEAVES: u64 = 1 << 20;
+/// Bytes of inline inode data (symlink targets) and of names kept in memory, each.
+const MAX_KEPT_BYTES: u64 = 32 << 20;
 /// Key types (top 3 bits of the second key word in the simple key format).
 const KEY_INO: u32 = 0;
 const KEY_DATA: u32 = 1;
@@ -383,9 +389,10 @@ fn walk_index(
     mst: &Master,
     probs: &mut Problems<'_>,
 ) -> Result<(Vec<Leaf>, u64), FormatError> {
-    // Every index node is at least IDX_HDR + one branch; every leaf at least a common header.
+    // Every index node is at least IDX_HDR + one branch; every real leaf (a data node with a
+    // few bytes, a dentry with a short name) takes at least 56 bytes of flash.
     let max_idx = vol.blob.len() / (IDX_HDR + BRANCH_MIN) as u64 + 1;
-    let max_leaves = vol.blob.len() / CH_LEN as u64 + 1;
+    let max_leaves = (vol.blob.len() / 56 + 16).min(MAX_LEAVES);
     let mut leaves = Vec::new();
     let mut visited: HashSet<(u32, u32)> = HashSet::new();
     let mut idx_nodes = 0u64;
@@ -436,9 +443,12 @@ fn walk_index(
             let (cl, co, clen) = (le32(&b, br), le32(&b, br + 4), le32(&b, br + 8));
             if level == 0 {
                 if leaves.len() as u64 >= max_leaves {
-                    return Err(FormatError::structure(format!(
-                        "more than {max_leaves} index leaves"
-                    )));
+                    // Keep what was found: a partial tree beats none.
+                    probs.report(
+                        None,
+                        format!("more than {max_leaves} index leaves; the rest is ignored"),
+                    );
+                    return Ok((leaves, idx_nodes));
                 }
                 leaves.push(Leaf {
                     key: key_at(&b, br + 12),
@@ -517,6 +527,7 @@ impl Format for Ubifs {
         let mut dirs: BTreeMap<u32, Vec<Dent>> = BTreeMap::new();
         let mut data: Vec<DataRef> = Vec::new();
         let (mut xents, mut dents, mut bad_leaves) = (0u64, 0u64, 0u64);
+        let (mut kept_data, mut kept_names) = (0u64, 0u64);
         for leaf in &leaves {
             let at = vol.at(leaf.lnum, leaf.offs, 0);
             let want = match leaf.key.kind {
@@ -586,10 +597,24 @@ impl Format for Ubifs {
                     probs.report(Some(at), format!("inode {} data length {data_len}", leaf.key.ino));
                     continue;
                 }
+                let mode = le32(&b, 104);
+                // Inline data matters only for symlinks and devices; other inodes (xattr
+                // values, encryption contexts) are not kept.
+                let keep = matches!(mode & 0o170000, 0o120000 | 0o020000 | 0o060000);
+                let mut data = Vec::new();
+                if keep && kept_data + data_len as u64 <= MAX_KEPT_BYTES {
+                    kept_data += data_len as u64;
+                    data = b[INO_HDR..INO_HDR + data_len].to_vec();
+                } else if keep {
+                    probs.report(
+                        Some(at),
+                        format!("inode {}: inline data over budget; dropped", leaf.key.ino),
+                    );
+                }
                 let ino = Inode {
                     size: le64(&b, 48),
-                    mode: le32(&b, 104),
-                    data: b[INO_HDR..INO_HDR + data_len].to_vec(),
+                    mode,
+                    data,
                     at,
                 };
                 inodes.insert(leaf.key.ino, ino);
@@ -606,6 +631,12 @@ impl Format for Ubifs {
                     probs.report(Some(at), format!("directory entry to inode {inum}"));
                     continue;
                 };
+                if kept_names + nlen as u64 > MAX_KEPT_BYTES {
+                    bad_leaves += 1;
+                    probs.report(Some(at), "names over budget; directory entry dropped".into());
+                    continue;
+                }
+                kept_names += nlen as u64;
                 dents += 1;
                 let d = Dent {
                     ino,
