@@ -239,6 +239,7 @@ fn parse_super(b: &[u8]) -> Result<Super, FormatError> {
 struct Master {
     sqnum: u64,
     cmt_no: u64,
+    log_lnum: u32,
     root_lnum: u32,
     root_offs: u32,
     root_len: u32,
@@ -324,6 +325,7 @@ fn find_master(vol: &Vol<'_>, min_io: u64, probs: &mut Problems<'_>) -> Option<M
                 let m = Master {
                     sqnum: le64(&b, 8),
                     cmt_no: le64(&b, 32),
+                    log_lnum: le32(&b, 44),
                     root_lnum: le32(&b, 48),
                     root_offs: le32(&b, 52),
                     root_len: le32(&b, 56),
@@ -345,42 +347,279 @@ fn find_master(vol: &Vol<'_>, min_io: u64, probs: &mut Problems<'_>) -> Option<M
     best
 }
 
-/// Count the bud references in the log written after the last commit: their nodes are not in
-/// the index, so the reader misses them.
-fn uncommitted_refs(vol: &Vol<'_>, sb: &Super, mst: &Master) -> u64 {
+/// One node found in the journal (buds written after the last commit), to be applied on top of
+/// the index in sequence-number order, as Linux `fs/ubifs/replay.c` does.
+#[derive(Debug)]
+enum JNode {
+    /// A new inode version; `nlink == 0` deletes the inode and everything keyed by it.
+    Ino { ino: u32, nlink: u32, inode: Inode },
+    /// A directory entry; target inode 0 deletes the name.
+    Dent { parent: u32, dent: Dent },
+    /// A data block.
+    Data(DataRef),
+    /// A truncation to `new_size`.
+    Trun { ino: u32, new_size: u64 },
+}
+
+/// Memory budgets shared by the index and the journal.
+struct Budget {
+    leaves: u64,
+    data: u64,
+    names: u64,
+}
+
+impl Budget {
+    fn leaf(&mut self) -> bool {
+        self.leaves = self.leaves.saturating_sub(1);
+        self.leaves > 0
+    }
+}
+
+/// Parse an inode node (already CRC-checked). Inline data is kept only for symlinks and devices.
+fn parse_inode(b: &[u8], at: u64, budget: &mut Budget) -> Result<(u32, Inode), String> {
+    if b.len() < INO_HDR {
+        return Err("short inode node".into());
+    }
+    let ino = le32(b, CH_LEN);
+    let data_len = le32(b, 112) as usize;
+    if data_len > MAX_INO_DATA || INO_HDR + data_len > b.len() {
+        return Err(format!("inode {ino} data length {data_len}"));
+    }
+    let mode = le32(b, 104);
+    // Inline data matters only for symlinks and devices; other inodes (xattr values,
+    // encryption contexts) are not kept.
+    let keep = matches!(mode & 0o170000, 0o120000 | 0o020000 | 0o060000);
+    let mut data = Vec::new();
+    if keep {
+        if budget.data < data_len as u64 {
+            return Err(format!("inode {ino}: inline data over budget"));
+        }
+        budget.data -= data_len as u64;
+        data = b[INO_HDR..INO_HDR + data_len].to_vec();
+    }
+    Ok((
+        ino,
+        Inode {
+            size: le64(b, 48),
+            mode,
+            data,
+            at,
+        },
+    ))
+}
+
+/// Parse a directory-entry node (already CRC-checked): (parent inode, entry).
+fn parse_dent(b: &[u8], at: u64, budget: &mut Budget) -> Result<(u32, Dent), String> {
+    let nlen = usize::from(le16(b, 50));
+    if b.len() < DENT_HDR || nlen == 0 || nlen > MAX_NLEN || DENT_HDR + nlen > b.len() {
+        return Err(format!("directory entry name length {nlen}"));
+    }
+    let inum = le64(b, 40);
+    let ino = u32::try_from(inum).map_err(|_| format!("directory entry to inode {inum}"))?;
+    if budget.names < nlen as u64 {
+        return Err("names over budget; directory entry dropped".into());
+    }
+    budget.names -= nlen as u64;
+    let name = b[DENT_HDR..DENT_HDR + nlen].to_vec();
+    Ok((
+        le32(b, CH_LEN),
+        Dent {
+            ino,
+            dtype: b[49],
+            name,
+            at,
+        },
+    ))
+}
+
+/// Walk the nodes of one LEB from `offs`, handing each CRC-valid node to `f` (which returns
+/// false to stop). Returns where and why the walk ended: `None` at erased flash or the LEB end,
+/// `Some(offset)` at a node that does not check out (a torn write or damage).
+fn scan_leb(
+    vol: &Vol<'_>,
+    lnum: u32,
+    mut offs: u64,
+    min_io: u64,
+    f: &mut dyn FnMut(&[u8], u32) -> bool,
+) -> Option<u64> {
+    while offs + CH_LEN as u64 <= vol.leb {
+        let at = vol.at(lnum, offs as u32, CH_LEN as u64)?;
+        let mut ch = [0u8; CH_LEN];
+        if vol.blob.read_exact_at(at, &mut ch).is_err() {
+            return None;
+        }
+        if ch.iter().all(|&x| x == 0xFF) {
+            return None;
+        }
+        if ch[0] == PAD_BYTE && ch[..4] != MAGIC {
+            offs = (offs / min_io + 1) * min_io;
+            continue;
+        }
+        let len = u64::from(le32(&ch, 16));
+        if ch[..4] != MAGIC || len < CH_LEN as u64 || offs + len > vol.leb {
+            return Some(at);
+        }
+        let Ok(b) = vol.blob.read_vec(at, len) else {
+            return Some(at);
+        };
+        if ubi_crc(&b[8..]) != le32(&b, 4) {
+            return Some(at);
+        }
+        let mut adv = len;
+        if b[20] == PAD_NODE {
+            adv = adv.saturating_add(u64::from(le32(&b, CH_LEN)));
+        } else if !f(&b, offs as u32) {
+            return None;
+        }
+        offs = offs.saturating_add(adv.div_ceil(8) * 8);
+    }
+    None
+}
+
+/// Read the log from the master's log LEB: the commit-start node of the current commit, then
+/// the references to the buds written since; scan every bud and return its nodes in sequence
+/// order, plus the number of buds.
+fn read_journal(
+    vol: &Vol<'_>,
+    sb: &Super,
+    mst: &Master,
+    probs: &mut Problems<'_>,
+    budget: &mut Budget,
+) -> (Vec<(u64, JNode)>, u64) {
+    let log_lebs = sb.log_lebs.min(sb.leb_cnt).min(1024);
+    let min_io = u64::from(sb.min_io);
+    if log_lebs == 0 || mst.log_lnum < 3 || mst.log_lnum >= 3 + log_lebs {
+        probs.report(
+            None,
+            format!(
+                "log LEB {} outside the log area; journal not replayed",
+                mst.log_lnum
+            ),
+        );
+        return (Vec::new(), 0);
+    }
+    // Bud references: LEB → lowest offset referenced (so each LEB is scanned once).
+    let mut buds: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut cs_sqnum = None;
     let mut refs = 0u64;
-    for lnum in 3..3u32.saturating_add(sb.log_lebs.min(4096)) {
-        let mut offs = 0u64;
-        while offs + CH_LEN as u64 <= vol.leb {
-            let Some(at) = vol.at(lnum, offs as u32, CH_LEN as u64) else {
-                break;
-            };
-            let mut ch = [0u8; CH_LEN];
-            if vol.blob.read_exact_at(at, &mut ch).is_err() {
-                break;
-            }
-            if ch[0] == PAD_BYTE {
-                offs = (offs / u64::from(sb.min_io) + 1) * u64::from(sb.min_io);
-                continue;
-            }
-            if ch[..4] != MAGIC {
-                break;
-            }
-            let len = u64::from(le32(&ch, 16)).max(CH_LEN as u64);
-            if ch[20] == REF_NODE && le64(&ch, 8) > mst.sqnum {
-                refs += 1;
-            }
-            let mut adv = len;
-            if ch[20] == PAD_NODE {
-                let mut p = [0u8; 4];
-                if vol.blob.read_exact_at(at + CH_LEN as u64, &mut p).is_ok() {
-                    adv = adv.saturating_add(u64::from(u32::from_le_bytes(p)));
+    'log: for i in 0..log_lebs {
+        let lnum = 3 + (mst.log_lnum - 3 + i) % log_lebs;
+        let mut first = true;
+        let mut stale = false;
+        let mut stop = false;
+        scan_leb(vol, lnum, 0, min_io, &mut |b, _| {
+            let sq = le64(b, 8);
+            if first {
+                first = false;
+                match cs_sqnum {
+                    None if b[20] == 10 && le64(b, CH_LEN) == mst.cmt_no => cs_sqnum = Some(sq),
+                    None => {
+                        stale = true;
+                        return false;
+                    }
+                    // A later log LEB must have been written after the commit started.
+                    Some(c) if sq <= c => {
+                        stop = true;
+                        return false;
+                    }
+                    Some(_) => {}
+                }
+                if b[20] == 10 {
+                    return true;
                 }
             }
-            offs = offs.saturating_add(adv.div_ceil(8) * 8);
+            if b[20] == 10 {
+                stop = true; // a newer, unfinished commit: its state is not on flash yet
+                return false;
+            }
+            if b[20] == REF_NODE && b.len() >= 36 {
+                refs += 1;
+                let (bl, bo) = (le32(b, CH_LEN), le32(b, CH_LEN + 4));
+                let e = buds.entry(bl).or_insert(bo);
+                *e = (*e).min(bo);
+            }
+            refs < 1 << 16
+        });
+        if stale {
+            probs.report(
+                None,
+                "no commit-start node for the current commit; journal not replayed".into(),
+            );
+            return (Vec::new(), 0);
+        }
+        if stop {
+            break 'log;
         }
     }
-    refs
+    let mut nodes = Vec::new();
+    let main_first = 3 + u64::from(log_lebs);
+    for (&lnum, &offs) in &buds {
+        if u64::from(lnum) < main_first || u64::from(lnum) >= u64::from(sb.leb_cnt) {
+            probs.report(
+                None,
+                format!("journal bud in LEB {lnum} outside the main area; skipped"),
+            );
+            continue;
+        }
+        let mut full = false;
+        let end = scan_leb(vol, lnum, offs.into(), min_io, &mut |b, o| {
+            let at = u64::from(lnum) * vol.leb + u64::from(o);
+            let sq = le64(b, 8);
+            let key = key_at(b, CH_LEN);
+            let parsed = match b[20] {
+                INO_NODE => parse_inode(b, at, budget).map(|(ino, inode)| {
+                    Some(JNode::Ino {
+                        ino,
+                        nlink: le32(b, 92),
+                        inode,
+                    })
+                }),
+                DENT_NODE => {
+                    parse_dent(b, at, budget).map(|(parent, dent)| Some(JNode::Dent { parent, dent }))
+                }
+                DATA_NODE if b.len() >= DATA_HDR && key.kind == KEY_DATA => Ok(Some(JNode::Data(DataRef {
+                    ino: key.ino,
+                    block: key.val,
+                    lnum,
+                    offs: o,
+                    len: b.len() as u32,
+                }))),
+                4 if b.len() >= 56 => Ok(Some(JNode::Trun {
+                    ino: le32(b, CH_LEN),
+                    new_size: le64(b, 48),
+                })),
+                _ => Ok(None), // extended attributes and anything else: not content
+            };
+            match parsed {
+                Ok(Some(n)) => {
+                    if !budget.leaf() {
+                        full = true;
+                        return false;
+                    }
+                    nodes.push((sq, n));
+                }
+                Ok(None) => {}
+                Err(e) => probs.report(Some(at), format!("journal {e}")),
+            }
+            true
+        });
+        if full {
+            probs.report(
+                None,
+                "journal larger than the node budget; the rest is ignored".into(),
+            );
+            break;
+        }
+        if let Some(at) = end {
+            // Normal after a power cut in the last bud: the write in progress is torn.
+            probs.report(
+                Some(at),
+                format!("journal bud in LEB {lnum} ends in a torn or damaged node"),
+            );
+        }
+    }
+    nodes.sort_by_key(|(sq, _)| *sq);
+    (nodes, buds.len() as u64)
 }
 
 /// Walk the index from the master's root, collecting leaf locations.
@@ -513,21 +752,18 @@ impl Format for Ubifs {
         }
         let mst = find_master(&vol, u64::from(sb.min_io), &mut probs)
             .ok_or_else(|| FormatError::malformed(vol.leb, "no valid master node"))?;
-        let pending = uncommitted_refs(&vol, &sb, &mst);
-        if pending > 0 {
-            probs.report(
-                None,
-                format!("{pending} journal buds written after the last commit are not replayed"),
-            );
-        }
         let (leaves, idx_nodes) = walk_index(&vol, &mst, &mut probs)?;
+        let mut budget = Budget {
+            leaves: MAX_LEAVES.saturating_sub(leaves.len() as u64) + 1,
+            data: MAX_KEPT_BYTES,
+            names: MAX_KEPT_BYTES,
+        };
 
         // Read the small leaves; remember where data blocks are.
         let mut inodes: HashMap<u32, Inode> = HashMap::new();
         let mut dirs: BTreeMap<u32, Vec<Dent>> = BTreeMap::new();
         let mut data: Vec<DataRef> = Vec::new();
         let (mut xents, mut dents, mut bad_leaves) = (0u64, 0u64, 0u64);
-        let (mut kept_data, mut kept_names) = (0u64, 0u64);
         for leaf in &leaves {
             let at = vol.at(leaf.lnum, leaf.offs, 0);
             let want = match leaf.key.kind {
@@ -585,70 +821,71 @@ impl Format for Ubifs {
                 continue;
             }
             let at = at.unwrap_or(0);
-            if want == INO_NODE {
-                if b.len() < INO_HDR {
-                    bad_leaves += 1;
-                    probs.report(Some(at), "short inode node".into());
-                    continue;
-                }
-                let data_len = le32(&b, 112) as usize;
-                if data_len > MAX_INO_DATA || INO_HDR + data_len > b.len() {
-                    bad_leaves += 1;
-                    probs.report(Some(at), format!("inode {} data length {data_len}", leaf.key.ino));
-                    continue;
-                }
-                let mode = le32(&b, 104);
-                // Inline data matters only for symlinks and devices; other inodes (xattr
-                // values, encryption contexts) are not kept.
-                let keep = matches!(mode & 0o170000, 0o120000 | 0o020000 | 0o060000);
-                let mut data = Vec::new();
-                if keep && kept_data + data_len as u64 <= MAX_KEPT_BYTES {
-                    kept_data += data_len as u64;
-                    data = b[INO_HDR..INO_HDR + data_len].to_vec();
-                } else if keep {
-                    probs.report(
-                        Some(at),
-                        format!("inode {}: inline data over budget; dropped", leaf.key.ino),
-                    );
-                }
-                let ino = Inode {
-                    size: le64(&b, 48),
-                    mode,
-                    data,
-                    at,
-                };
-                inodes.insert(leaf.key.ino, ino);
+            let parsed = if want == INO_NODE {
+                parse_inode(&b, at, &mut budget).map(|(ino, inode)| {
+                    inodes.insert(ino, inode);
+                })
             } else {
-                let nlen = usize::from(le16(&b, 50));
-                if b.len() < DENT_HDR || nlen == 0 || nlen > MAX_NLEN || DENT_HDR + nlen > b.len() {
-                    bad_leaves += 1;
-                    probs.report(Some(at), format!("directory entry name length {nlen}"));
-                    continue;
-                }
-                let inum = le64(&b, 40);
-                let Ok(ino) = u32::try_from(inum) else {
-                    bad_leaves += 1;
-                    probs.report(Some(at), format!("directory entry to inode {inum}"));
-                    continue;
-                };
-                if kept_names + nlen as u64 > MAX_KEPT_BYTES {
-                    bad_leaves += 1;
-                    probs.report(Some(at), "names over budget; directory entry dropped".into());
-                    continue;
-                }
-                kept_names += nlen as u64;
-                dents += 1;
-                let d = Dent {
-                    ino,
-                    dtype: b[49],
-                    name: b[DENT_HDR..DENT_HDR + nlen].to_vec(),
-                    at,
-                };
-                dirs.entry(leaf.key.ino).or_default().push(d);
+                parse_dent(&b, at, &mut budget).map(|(parent, d)| {
+                    dents += 1;
+                    dirs.entry(parent).or_default().push(d);
+                })
+            };
+            if let Err(e) = parsed {
+                bad_leaves += 1;
+                probs.report(Some(at), e);
             }
         }
         drop(leaves);
         data.sort_unstable_by_key(|d| (d.ino, d.block));
+
+        // Nodes written after the last commit supersede the index, oldest first.
+        let (journal, buds) = read_journal(&vol, &sb, &mst, &mut probs, &mut budget);
+        let journal_nodes = journal.len();
+        if !journal.is_empty() {
+            let mut blocks: BTreeMap<(u32, u32), DataRef> =
+                data.drain(..).map(|d| ((d.ino, d.block), d)).collect();
+            for (_, n) in journal {
+                match n {
+                    JNode::Ino { ino, nlink: 0, .. } => {
+                        // Deletion: the inode and everything keyed by its number go.
+                        inodes.remove(&ino);
+                        dirs.remove(&ino);
+                        let gone: Vec<(u32, u32)> = blocks
+                            .range((ino, 0)..=(ino, u32::MAX))
+                            .map(|(k, _)| *k)
+                            .collect();
+                        for k in gone {
+                            blocks.remove(&k);
+                        }
+                    }
+                    JNode::Ino { ino, inode, .. } => {
+                        inodes.insert(ino, inode);
+                    }
+                    JNode::Dent { parent, dent } => {
+                        let list = dirs.entry(parent).or_default();
+                        list.retain(|d| d.name != dent.name);
+                        if dent.ino != 0 {
+                            list.push(dent);
+                        }
+                    }
+                    JNode::Data(r) => {
+                        blocks.insert((r.ino, r.block), r);
+                    }
+                    JNode::Trun { ino, new_size } => {
+                        let keep = u32::try_from(new_size.div_ceil(BLOCK)).unwrap_or(u32::MAX);
+                        let gone: Vec<(u32, u32)> = blocks
+                            .range((ino, keep)..=(ino, u32::MAX))
+                            .map(|(k, _)| *k)
+                            .collect();
+                        for k in gone {
+                            blocks.remove(&k);
+                        }
+                    }
+                }
+            }
+            data = blocks.into_values().collect();
+        }
 
         let mut emitted = 0u64;
         let mut seen_dirs: HashSet<u32> = HashSet::from([1]);
@@ -831,7 +1068,7 @@ impl Format for Ubifs {
             "data_nodes": data.len(),
             "bad_nodes": bad_leaves,
             "entries": emitted,
-            "uncommitted_buds": pending,
+            "journal": { "buds": buds, "nodes": journal_nodes },
         });
         let consumed = (u64::from(sb.leb_cnt) * vol.leb).min(blob.len());
         Ok(Unpacked {
