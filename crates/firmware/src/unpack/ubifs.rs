@@ -1186,7 +1186,7 @@ mod tests {
     use super::*;
     use crate::unpack::{Collected, MemorySink, run_in_memory};
     use hashward_fixtures::Tree;
-    use hashward_fixtures::ubi::{build_ubifs, ubinize};
+    use hashward_fixtures::ubi::{build_ubifs, build_ubifs_with_journal, ubinize};
 
     fn sample() -> Tree {
         let mut t = Tree::new();
@@ -1391,6 +1391,77 @@ mod tests {
             "{:?}",
             sink.problems
         );
+    }
+
+    /// `sample()` after a session of edits: what the journal must bring back.
+    fn edited() -> Tree {
+        let mut t = sample();
+        t.file("etc/hostname", "s9-rig-07\n"); // rewritten
+        t.file("usr/bin/cgminer", vec![7u8; 5000]); // shrunk (the hard link follows)
+        t.nodes.remove("etc/empty"); // deleted
+        t.nodes.remove("a/b/c/d/e/deep.txt");
+        t.nodes.remove("a/b/c/d/e"); // an emptied directory, deleted
+        t.symlink("etc/one", "hostname"); // a new name
+        t.symlink("bin/sh", "bash"); // a symlink retargeted (a new inode under the same name)
+        t.file("opt/new/payload.sh", b"#!/bin/sh\nwget http://x/y\n".repeat(300));
+        t
+    }
+
+    #[test]
+    fn journal_is_replayed_over_the_index() {
+        let (old, new) = (sample(), edited());
+        let img = build_ubifs_with_journal(&old, &new, 16 * 1024, 512);
+        let (r, sink) = run_in_memory("ubifs", &img, 1 << 24);
+        let u = r.unwrap();
+        assert!(sink.problems.is_empty(), "{:?}", sink.problems);
+        assert_eq!(u.details["journal"]["buds"], 1);
+        assert_matches(&sink, &new);
+        // Without the log reference, the committed state comes back.
+        let mut m = img.clone();
+        for p in find(&img, REF_NODE) {
+            m[p..p + 64].fill(0xFF);
+        }
+        let (r, sink) = run_in_memory("ubifs", &m, 1 << 24);
+        r.unwrap();
+        assert_matches(&sink, &old);
+    }
+
+    #[test]
+    fn torn_journal_tail_keeps_the_rest() {
+        let (old, new) = (sample(), edited());
+        let img = build_ubifs_with_journal(&old, &new, 16 * 1024, 512);
+        let bud = find(&img, REF_NODE).first().map(|&p| le32(&img, p + 24)).unwrap() as usize;
+        let nodes: Vec<usize> = find(&img, INO_NODE)
+            .into_iter()
+            .filter(|&p| p / (16 * 1024) == bud)
+            .collect();
+        // Tear the last inode node of the bud (a power cut mid-write).
+        let last = *nodes.last().unwrap();
+        let mut m = img.clone();
+        m[last + 40] ^= 0xFF;
+        let (r, sink) = run_in_memory("ubifs", &m, 1 << 24);
+        r.unwrap();
+        assert!(
+            sink.problems.iter().any(|p| p.contains("torn")),
+            "{:?}",
+            sink.problems
+        );
+        // Garbage in the log and the bud never panics.
+        let mut seed = 0x5eed_u64;
+        for _ in 0..200 {
+            let mut m = img.clone();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let (lo, len) = if seed & 1 == 0 {
+                (3 * 16 * 1024, 1024)
+            } else {
+                (bud * 16 * 1024, 16 * 1024)
+            };
+            let p = lo + (seed >> 8) as usize % len;
+            m[p] = (seed >> 40) as u8;
+            let _ = run_in_memory("ubifs", &m, 1 << 24);
+        }
     }
 
     #[test]
