@@ -12,11 +12,16 @@
 //! by the volume size), keeps only small per-node records (inodes, names, data-block
 //! locations), rebuilds the tree from the root inode 1 and streams each file block by block
 //! (holes read as zeros). Per-node damage (bad CRC, wrong key, undecodable block) is reported
-//! and skipped. Own implementation rather than the `ubifs` crate: that crate is young, has not
-//! been fuzzed, and its reading side allocates from on-flash lengths; hostile input needs every
-//! bound under our control. Not done: replaying an uncommitted journal (nodes written after the
-//! last commit are only found through the index once committed; a non-empty journal is
-//! reported), and decrypting fscrypt-encrypted names or data.
+//! and skipped. Nodes written after the last commit (a device dump taken while mounted) live
+//! only in the journal: the log's reference nodes name the bud LEBs, whose nodes are replayed
+//! over the index in sequence-number order (inode and name deletions, truncations, new blocks),
+//! like Linux `fs/ubifs/replay.c`; a torn last write is reported and the rest kept.
+//!
+//! Own implementation rather than the `ubifs` crate (0.1.x): that crate is young, has not been
+//! fuzzed, and hostile input needs every bound (node counts, name and inline-data budgets,
+//! index depth, cycle checks) under our control. Not done: extended attributes are skipped,
+//! fscrypt-encrypted names and data are emitted as stored, and the free-space (LPT) and orphan
+//! areas are not consulted (extraction does not need them).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
@@ -980,6 +985,7 @@ impl Format for Ubifs {
                             block: None,
                             buf: Vec::new(),
                             problems: Vec::new(),
+                            more_problems: 0,
                         };
                         let res = probs.sink.entry(Entry {
                             path: &p,
@@ -989,6 +995,10 @@ impl Format for Ubifs {
                         });
                         for (o, m) in std::mem::take(&mut rd.problems) {
                             probs.report(o, format!("file `{}`: {m}", show(&p)));
+                        }
+                        if rd.more_problems > 0 {
+                            let n = rd.more_problems;
+                            probs.report(offset, format!("file `{}`: {n} more damaged blocks", show(&p)));
                         }
                         res?;
                     }
@@ -1109,6 +1119,8 @@ struct FileReader<'v, 'b> {
     block: Option<u64>,
     buf: Vec<u8>,
     problems: Vec<(Option<u64>, String)>,
+    /// Damaged blocks beyond those in `problems`.
+    more_problems: u64,
 }
 
 impl FileReader<'_, '_> {
@@ -1127,9 +1139,11 @@ impl FileReader<'_, '_> {
         let at = self.vol.at(r.lnum, r.offs, 0);
         match self.decode(r) {
             Ok(d) => self.buf = d,
-            Err(e) => self
+            // A few messages per file say enough; the count says the rest.
+            Err(e) if self.problems.len() < 8 => self
                 .problems
                 .push((at, format!("block {block}: {e}; zeros written"))),
+            Err(_) => self.more_problems += 1,
         }
     }
 
