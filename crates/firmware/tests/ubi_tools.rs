@@ -318,3 +318,41 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn engine_carves_ubi_and_ubifs_out_of_a_blob() {
+    // Unknown bytes, then a bare UBIFS volume, then a UBI image: both found by their magics.
+    let t = sample();
+    let vol = build_ubifs(&t, 16 * 1024, 512);
+    let img = ubinize(&[("data", 2, &vol)], 32 << 10, 512, 512);
+    let mut blob: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let vol_at = blob.len();
+    blob.extend_from_slice(&vol);
+    let img_at = blob.len();
+    blob.extend_from_slice(&img);
+    blob.extend_from_slice(b"trailing bytes that are nothing");
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("nand.bin");
+    std::fs::write(&path, &blob).unwrap();
+    let opts = UnpackOptions {
+        out: work.path().join("out"),
+        limits: Default::default(),
+        carve: true,
+        keys: Vec::new(),
+    };
+    let report = unpack_image(&path, &opts, None).unwrap();
+    let found: Vec<(&str, u64)> = report
+        .nodes
+        .iter()
+        .map(|n| (n.format.as_str(), n.offset))
+        .collect();
+    assert!(found.contains(&("ubifs", vol_at as u64)), "{found:?}");
+    assert!(found.contains(&("ubi", img_at as u64)), "{found:?}");
+    let hostnames = walk(&opts.out)
+        .into_iter()
+        .filter(|p| p.ends_with("etc/hostname"))
+        .count();
+    assert_eq!(hostnames, 2, "once from the bare volume, once from inside UBI");
+}
