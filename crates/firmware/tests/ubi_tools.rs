@@ -356,3 +356,51 @@ fn engine_carves_ubi_and_ubifs_out_of_a_blob() {
         .count();
     assert_eq!(hostnames, 2, "once from the bare volume, once from inside UBI");
 }
+
+#[test]
+fn ubinize_static_and_dynamic_volumes() {
+    let Some(ubinize_bin) = tool("ubinize") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let kernel: Vec<u8> = (0..300_001u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+    let blob: Vec<u8> = vec![0x42; 200_000];
+    std::fs::write(work.path().join("kernel.bin"), &kernel).unwrap();
+    std::fs::write(work.path().join("blob.bin"), &blob).unwrap();
+    let cfg = work.path().join("ubi.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[kernel]\nmode=ubi\nimage={k}\nvol_id=0\nvol_type=static\nvol_name=kernel\n\n\
+             [data]\nmode=ubi\nimage={b}\nvol_id=5\nvol_type=dynamic\nvol_name=data\nvol_size=1MiB\n",
+            k = work.path().join("kernel.bin").display(),
+            b = work.path().join("blob.bin").display()
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("img.ubi");
+    let st = Command::new(&ubinize_bin)
+        .arg("-o")
+        .arg(&out)
+        .args(["-m", "2048", "-p", "128KiB", "-s", "2048"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "ubinize: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let (r, sink) = run_in_memory("ubi", &std::fs::read(&out).unwrap(), 1 << 26);
+    let u = r.unwrap();
+    assert!(sink.problems.is_empty(), "{:?}", sink.problems);
+    // Static volumes come back at their exact length; dynamic ones in whole LEBs.
+    assert_eq!(sink.file("kernel.img").unwrap(), &kernel[..]);
+    let d = sink.file("data.img").unwrap();
+    assert_eq!(&d[..blob.len()], &blob[..]);
+    assert!(d[blob.len()..].iter().all(|&b| b == 0xFF));
+    assert_eq!(d.len() % LEB, 0);
+    let vols = u.details["volumes"].as_array().unwrap();
+    assert_eq!(vols[0]["type"], "static");
+    assert_eq!(vols[1]["id"], 5);
+}
