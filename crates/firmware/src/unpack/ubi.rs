@@ -328,6 +328,7 @@ impl Format for Ubi {
         let mut map: BTreeMap<(u32, u32), LebRef> = BTreeMap::new();
         let (mut empty, mut bad, mut foreign, mut internal) = (0u64, 0u64, 0u64, 0u64);
         let mut last_ubi = 0u64;
+        let mut next_image = None;
         let mut max_ec = 0u64;
         for peb in 0..peb_count {
             let base = peb * peb_size;
@@ -337,15 +338,15 @@ impl Format for Ubi {
             }
             let (this_vid, this_data) = match parse_ec(&hdr) {
                 Hdr::Ok(h) => {
+                    // Another image sequence number is another UBI device: a NAND dump with
+                    // two UBI partitions back to back (Braiins `firmware1`/`firmware2`). This
+                    // image ends here; the carver picks the next one up from `consumed`.
+                    if h.image_seq != image_seq && image_seq != 0 && h.image_seq != 0 {
+                        next_image = Some(peb);
+                        break;
+                    }
                     last_ubi = peb + 1;
                     max_ec = max_ec.max(h.ec);
-                    if h.image_seq != image_seq && image_seq != 0 && h.image_seq != 0 {
-                        probs.report(
-                            sink,
-                            base,
-                            format!("PEB {peb}: image sequence {:#x}", h.image_seq),
-                        );
-                    }
                     (h.vid_off, h.data_off)
                 }
                 Hdr::Empty => {
@@ -581,6 +582,7 @@ impl Format for Ubi {
             "foreign_pebs": foreign,
             "internal_volume_pebs": internal,
             "max_erase_count": max_ec,
+            "next_image_at_peb": next_image,
             "volumes": volumes,
         });
         Ok(Unpacked {
@@ -920,6 +922,30 @@ mod tests {
         let (r, sink) = run_in_memory("ubi", &m, 1 << 26);
         r.unwrap();
         assert!(sink.file("kernel.img").unwrap().len() < 16 * peb);
+    }
+
+    #[test]
+    fn a_second_image_ends_the_first() {
+        let peb = 16usize << 10;
+        let a = pattern(20_000, 1);
+        let b = pattern(30_000, 2);
+        let mut img = ubinize(&[("first", 0, &a)], peb as u64, 512, 512);
+        let first_len = img.len();
+        let mut second = ubinize(&[("second", 0, &b)], peb as u64, 512, 512);
+        for h in second.chunks_exact_mut(peb) {
+            h[24..28].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+            let crc = ubi_crc(&h[..60]);
+            h[60..64].copy_from_slice(&crc.to_be_bytes());
+        }
+        img.extend_from_slice(&second);
+        let (r, sink) = run_in_memory("ubi", &img, 1 << 24);
+        let u = r.unwrap();
+        assert_eq!(u.consumed, Some(first_len as u64));
+        assert_eq!(sink.names(), ["first.img"]);
+        assert_eq!(&sink.file("first.img").unwrap()[..a.len()], &a[..]);
+        let (r, sink) = run_in_memory("ubi", &img[first_len..], 1 << 24);
+        r.unwrap();
+        assert_eq!(&sink.file("second.img").unwrap()[..b.len()], &b[..]);
     }
 
     #[test]
