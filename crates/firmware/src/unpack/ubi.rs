@@ -597,6 +597,9 @@ impl Format for Ubi {
 struct Seg {
     src: Option<u64>,
     len: u64,
+    /// Bytes of `len` that the PEB really holds (a PEB with a forged, larger data offset has
+    /// fewer); the rest reads as erased flash rather than as the next PEB.
+    avail: u64,
 }
 
 /// The byte layout of one volume, LEB by LEB. `None` when there is nothing to emit.
@@ -609,6 +612,7 @@ fn plan_volume(
     report: &mut dyn FnMut(u64, String),
 ) -> Option<Vec<Seg>> {
     let at = |r: &LebRef| r.peb * peb_size + r.data_off;
+    let room = |r: &LebRef| peb_size.saturating_sub(r.data_off);
     let by_lnum: BTreeMap<u32, &LebRef> = lebs.iter().map(|(l, r)| (*l, r)).collect();
     let (_, last) = lebs.last()?;
     let mut plan = Vec::new();
@@ -641,6 +645,7 @@ fn plan_volume(
                     plan.push(Seg {
                         src: Some(at(r)),
                         len: size.min(usable),
+                        avail: room(r),
                     });
                 }
                 None => {
@@ -651,6 +656,7 @@ fn plan_volume(
                     plan.push(Seg {
                         src: None,
                         len: usable,
+                        avail: 0,
                     });
                 }
             }
@@ -664,10 +670,12 @@ fn plan_volume(
                 Some(r) => plan.push(Seg {
                     src: Some(at(r)),
                     len: usable,
+                    avail: room(r),
                 }),
                 None => plan.push(Seg {
                     src: None,
                     len: usable,
+                    avail: 0,
                 }),
             }
         }
@@ -702,7 +710,8 @@ impl Read for VolReader<'_> {
             let want = (seg.len - self.pos).min(buf.len() as u64) as usize;
             let out = &mut buf[..want];
             let got = match seg.src {
-                Some(src) => {
+                Some(src) if self.pos < seg.avail => {
+                    let out = &mut out[..want.min((seg.avail - self.pos) as usize)];
                     let n = self
                         .blob
                         .read_at(src + self.pos, out)
@@ -717,7 +726,7 @@ impl Read for VolReader<'_> {
                     }
                     n
                 }
-                None => {
+                _ => {
                     out.fill(0xFF);
                     want
                 }
@@ -857,6 +866,20 @@ mod tests {
             }
             let _ = run_in_memory("ubi", &m, 1 << 24);
         }
+        // A PEB whose own EC header moves its data to the PEB's last bytes: the LEB keeps its
+        // size, the missing part reads as erased flash, the next PEB is not read.
+        let mut m = img.clone();
+        let e = 2 * peb;
+        m[e + 20..e + 24].copy_from_slice(&((peb - 100) as u32).to_be_bytes());
+        let crc = ubi_crc(&m[e..e + 60]);
+        m[e + 60..e + 64].copy_from_slice(&crc.to_be_bytes());
+        let (r, sink) = run_in_memory("ubi", &m, 1 << 24);
+        r.unwrap();
+        let got = sink.file("rootfs.img").unwrap();
+        let leb = peb - 1024;
+        assert_eq!(got.len() % leb, 0);
+        assert!(got[100..leb].iter().all(|&x| x == 0xFF));
+        assert_eq!(&got[leb..2 * leb], &a[leb..2 * leb]);
         // An absurd LEB number with a valid CRC.
         let mut m = img.clone();
         let v = 2 * peb + 512;

@@ -672,7 +672,7 @@ fn walk_index(
             );
             continue;
         }
-        let room = b.len() - IDX_HDR;
+        let room = b.len().saturating_sub(IDX_HDR);
         if child_cnt == 0 || room < child_cnt * BRANCH_MIN {
             probs.report(
                 where_,
@@ -1475,6 +1475,37 @@ mod tests {
             let p = lo + (seed >> 8) as usize % len;
             m[p] = (seed >> 40) as u8;
             let _ = run_in_memory("ubifs", &m, 1 << 24);
+        }
+    }
+
+    #[test]
+    fn tiny_nodes_with_valid_crcs() {
+        // Nodes shorter than their type's header, CRCs fixed up: index root, inode, dentry.
+        let leb = 16 * 1024;
+        let img = build_ubifs(&sample(), leb, 512);
+        let mst = find(&img, MST_NODE);
+        let root = le32(&img, mst[0] + 48) as usize * leb + le32(&img, mst[0] + 52) as usize;
+        let shrink = |m: &mut Vec<u8>, p: usize, len: u32| {
+            m[p + 16..p + 20].copy_from_slice(&len.to_le_bytes());
+            let c = ubi_crc(&m[p + 8..p + len as usize]);
+            m[p + 4..p + 8].copy_from_slice(&c.to_le_bytes());
+        };
+        for len in [24u32, 26, 28, 40] {
+            let mut m = img.clone();
+            shrink(&mut m, root, len);
+            for &ms in &mst {
+                patch(&mut m, ms, |n| n[56..60].copy_from_slice(&len.to_le_bytes()));
+            }
+            let (r, sink) = run_in_memory("ubifs", &m, 1 << 24);
+            r.unwrap();
+            assert!(!sink.problems.is_empty());
+            for ty in [INO_NODE, DENT_NODE, DATA_NODE] {
+                let mut m = img.clone();
+                for p in find(&img, ty).into_iter().take(4) {
+                    shrink(&mut m, p, len);
+                }
+                let _ = run_in_memory("ubifs", &m, 1 << 24);
+            }
         }
     }
 
