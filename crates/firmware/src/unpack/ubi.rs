@@ -972,6 +972,45 @@ mod tests {
     }
 
     #[test]
+    fn crc_fixed_header_mutations_never_panic() {
+        let peb = 16usize << 10;
+        let a = pattern(60_000, 6);
+        let img = ubinize(&[("rootfs", 0, &a), ("b", 1, &a[..100])], peb as u64, 512, 512);
+        let pebs = img.len() / peb;
+        let mut seed = 0xABCD_EF01_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..1500 {
+            let mut m = img.clone();
+            for _ in 0..1 + next() % 3 {
+                let base = (next() as usize % pebs) * peb;
+                // An EC header, a VID header or the first volume-table records; CRC refreshed.
+                let (start, len, crc_at) = match next() % 3 {
+                    0 => (base, 60, base + 60),
+                    1 => (base + 512, 60, base + 512 + 60),
+                    _ => {
+                        let r = base + 1024 + (next() as usize % 3) * VTBL_REC;
+                        (r, VTBL_CRC_LEN, r + VTBL_CRC_LEN)
+                    }
+                };
+                let v = next();
+                m[start + 4 + (v as usize >> 8) % (len - 4)] = match v % 4 {
+                    0 => 0xFF,
+                    1 => 0,
+                    _ => (v >> 16) as u8,
+                };
+                let crc = ubi_crc(&m[start..start + len]);
+                m[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
+            }
+            let _ = run_in_memory("ubi", &m, 1 << 26);
+        }
+    }
+
+    #[test]
     fn probe_is_strict() {
         assert!(!Ubi.probe(b"UBI#", None));
         let mut h = [0u8; 64];
