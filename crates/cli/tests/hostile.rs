@@ -45,11 +45,22 @@ fn symlink(name: &str, target: &str) -> RawTarEntry {
 fn corpus() -> Vec<Case> {
     let mut v = Vec::new();
     // --- path traversal, one per archive or file-system format ---
-    v.push(case("tar-dotdot.tar", tar_of(vec![RawTarEntry::file("../../sentinel/pwned", "x")]), Some("FW-101")));
-    v.push(case("tar-absolute.tar", tar_of(vec![RawTarEntry::file("/etc/cron.d/pwned", "x")]), Some("FW-101")));
+    v.push(case(
+        "tar-dotdot.tar",
+        tar_of(vec![RawTarEntry::file("../../sentinel/pwned", "x")]),
+        Some("FW-101"),
+    ));
+    v.push(case(
+        "tar-absolute.tar",
+        tar_of(vec![RawTarEntry::file("/etc/cron.d/pwned", "x")]),
+        Some("FW-101"),
+    ));
     v.push(case(
         "tar-symlink-then-write.tar",
-        tar_of(vec![symlink("evil", "../sentinel"), RawTarEntry::file("evil/pwned", "x")]),
+        tar_of(vec![
+            symlink("evil", "../sentinel"),
+            RawTarEntry::file("evil/pwned", "x"),
+        ]),
         Some("FW-101"),
     ));
     v.push(case(
@@ -62,49 +73,127 @@ fn corpus() -> Vec<Case> {
         ]),
         Some("FW-101"),
     ));
-    v.push(case("tar-absolute-symlink.tar", tar_of(vec![symlink("etcdir", "/etc"), RawTarEntry::file("etcdir/passwd", "x")]), None));
+    v.push(case(
+        "tar-absolute-symlink.tar",
+        tar_of(vec![
+            symlink("etcdir", "/etc"),
+            RawTarEntry::file("etcdir/passwd", "x"),
+        ]),
+        None,
+    ));
     v.push(case(
         "tar-hardlink-out.tar",
-        tar_of(vec![RawTarEntry::link(b"h".to_vec(), b'1', b"../../etc/passwd".to_vec())]),
+        tar_of(vec![RawTarEntry::link(
+            b"h".to_vec(),
+            b'1',
+            b"../../etc/passwd".to_vec(),
+        )]),
         Some("FW-101"),
     ));
     v.push(case(
         "tar-odd-names.tar",
-        tar_of(vec![RawTarEntry::file(b"bad\nname\x1b[31m\xff".to_vec(), "x"), RawTarEntry::file([b'n'; 300].to_vec(), "long")]),
+        tar_of(vec![
+            RawTarEntry::file(b"bad\nname\x1b[31m\xff".to_vec(), "x"),
+            RawTarEntry::file([b'n'; 300].to_vec(), "long"),
+        ]),
         Some("FW-101"),
     ));
     let mut nul = b"a".repeat(120);
     nul[60] = 0;
-    v.push(case("tar-nul-in-long-name.tar", tar_of(vec![RawTarEntry::file(nul, "x")]), None));
+    v.push(case(
+        "tar-nul-in-long-name.tar",
+        tar_of(vec![RawTarEntry::file(nul, "x")]),
+        None,
+    ));
     v.push(case(
         "tar-device.tar",
-        tar_of(vec![RawTarEntry { name: b"dev/sda".to_vec(), typeflag: b'4', mode: 0o660, dev: (8, 0), ..Default::default() }]),
+        tar_of(vec![RawTarEntry {
+            name: b"dev/sda".to_vec(),
+            typeflag: b'4',
+            mode: 0o660,
+            dev: (8, 0),
+            ..Default::default()
+        }]),
         None,
     ));
     let mut huge = RawTarEntry::file("big", "tiny");
     huge.declared_size = Some(8 << 30);
     v.push(case("tar-absurd-size.tar", tar_of(vec![huge]), Some("FW-102")));
-    v.push(case("cpio-dotdot.cpio", archive::cpio_entries(&[RawCpioEntry::file("../../sentinel/pwned", "x")]), Some("FW-101")));
+    v.push(case(
+        "cpio-dotdot.cpio",
+        archive::cpio_entries(&[RawCpioEntry::file("../../sentinel/pwned", "x")]),
+        Some("FW-101"),
+    ));
     let mut link = RawCpioEntry::file("esc", "../../../../etc");
     link.mode = 0o120_777;
-    v.push(case("cpio-symlink-out.cpio", archive::cpio_entries(&[link]), Some("FW-101")));
+    v.push(case(
+        "cpio-symlink-out.cpio",
+        archive::cpio_entries(&[link]),
+        Some("FW-101"),
+    ));
     let mut namesz = RawCpioEntry::file("n", "x");
     namesz.declared_namesize = Some(0x7fff_ffff);
-    v.push(case("cpio-absurd-namesize.cpio", archive::cpio_entries(&[namesz]), Some("FW-102")));
-    let zslip = RawZipEntry { name: b"../../sentinel/zip".to_vec(), data: b"x".to_vec(), ..Default::default() };
-    v.push(case("zip-slip.zip", archive::zip_entries(&[zslip]), Some("FW-101")));
-    let zabs = RawZipEntry { name: b"/tmp/hashward-abs".to_vec(), data: b"x".to_vec(), ..Default::default() };
-    v.push(case("zip-absolute.zip", archive::zip_entries(&[zabs]), Some("FW-101")));
-    let zlink = RawZipEntry { name: b"up".to_vec(), data: b"../../..".to_vec(), unix_mode: Some(0o120_777), ..Default::default() };
-    v.push(case("zip-symlink-out.zip", archive::zip_entries(&[zlink]), Some("FW-101")));
+    v.push(case(
+        "cpio-absurd-namesize.cpio",
+        archive::cpio_entries(&[namesz]),
+        Some("FW-102"),
+    ));
+    let zslip = RawZipEntry {
+        name: b"../../sentinel/zip".to_vec(),
+        data: b"x".to_vec(),
+        ..Default::default()
+    };
+    v.push(case(
+        "zip-slip.zip",
+        archive::zip_entries(&[zslip]),
+        Some("FW-101"),
+    ));
+    let zabs = RawZipEntry {
+        name: b"/tmp/hashward-abs".to_vec(),
+        data: b"x".to_vec(),
+        ..Default::default()
+    };
+    v.push(case(
+        "zip-absolute.zip",
+        archive::zip_entries(&[zabs]),
+        Some("FW-101"),
+    ));
+    let zlink = RawZipEntry {
+        name: b"up".to_vec(),
+        data: b"../../..".to_vec(),
+        unix_mode: Some(0o120_777),
+        ..Default::default()
+    };
+    v.push(case(
+        "zip-symlink-out.zip",
+        archive::zip_entries(&[zlink]),
+        Some("FW-101"),
+    ));
     let mut t = Tree::new();
     t.file("ok", "fine").symlink("esc", "../../../sentinel");
-    v.push(case("squashfs-symlink-out.sqsh", squashfs::build(&t, squashfs::Compression::Gzip), Some("FW-101")));
-    v.push(case("jffs2-symlink-out.jffs2", jffs2::build(&t, 0x10000, jffs2::Compression::Zlib, None), Some("FW-101")));
-    v.push(case("ext2-symlink-out.img", ext2::build(&t, 1 << 20, "linux"), Some("FW-101")));
+    v.push(case(
+        "squashfs-symlink-out.sqsh",
+        squashfs::build(&t, squashfs::Compression::Gzip),
+        Some("FW-101"),
+    ));
+    v.push(case(
+        "jffs2-symlink-out.jffs2",
+        jffs2::build(&t, 0x10000, jffs2::Compression::Zlib, None),
+        Some("FW-101"),
+    ));
+    v.push(case(
+        "ext2-symlink-out.img",
+        ext2::build(&t, 1 << 20, "linux"),
+        Some("FW-101"),
+    ));
     // --- bombs and depth ---
     let member = gz_best(&vec![0u8; 1 << 20]);
-    let bomb: Vec<u8> = member.iter().copied().cycle().take(member.len() * 10_240).collect();
+    let bomb: Vec<u8> = member
+        .iter()
+        .copied()
+        .cycle()
+        .take(member.len() * 10_240)
+        .collect();
     v.push(case("gzip-bomb-10GiB.gz", bomb, Some("FW-100")));
     let inner: Vec<u8> = member.iter().copied().cycle().take(member.len() * 2048).collect();
     v.push(case("nested-bomb.gz", gz_best(&gz_best(&inner)), Some("FW-100")));
@@ -122,11 +211,23 @@ fn corpus() -> Vec<Case> {
         t.file(&format!("d{i}/f{i}"), samples::filler(i, 5000));
     }
     let sq = squashfs::build(&t, squashfs::Compression::Xz);
-    v.push(case("squashfs-truncated.sqsh", sq[..sq.len() / 2].to_vec(), Some("FW-102")));
+    v.push(case(
+        "squashfs-truncated.sqsh",
+        sq[..sq.len() / 2].to_vec(),
+        Some("FW-102"),
+    ));
     let tgz = gz(&archive::tar(&t, TarStyle::Gnu));
-    v.push(case("targz-truncated.tar.gz", tgz[..tgz.len() * 2 / 3].to_vec(), Some("FW-102")));
+    v.push(case(
+        "targz-truncated.tar.gz",
+        tgz[..tgz.len() * 2 / 3].to_vec(),
+        Some("FW-102"),
+    ));
     let ext = ext2::build(&t, 2 << 20, "linux");
-    v.push(case("ext2-truncated.img", ext[..ext.len() / 3].to_vec(), Some("FW-102")));
+    v.push(case(
+        "ext2-truncated.img",
+        ext[..ext.len() / 3].to_vec(),
+        Some("FW-102"),
+    ));
     let jf = jffs2::build(&t, 0x10000, jffs2::Compression::Zlib, None);
     let mut jf_bad = jf.clone();
     for i in (100..jf_bad.len()).step_by(997) {
@@ -141,10 +242,20 @@ fn corpus() -> Vec<Case> {
     big_uimage[4..8].copy_from_slice(&hcrc.to_be_bytes());
     v.push(case("uimage-absurd-size.uimage", big_uimage, Some("FW-102")));
     // --- noise ---
-    v.push(case("random-8MiB.bin", samples::filler(99, 8 << 20).iter().enumerate().map(|(i, b)| b ^ (i as u8).wrapping_mul(31)).collect(), None));
+    v.push(case(
+        "random-8MiB.bin",
+        samples::filler(99, 8 << 20)
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ (i as u8).wrapping_mul(31))
+            .collect(),
+        None,
+    ));
     let mut magic_field = Vec::new();
     while magic_field.len() < 4 << 20 {
-        magic_field.extend_from_slice(&[0x1f, 0x8b, 0x08, 0x00, b'h', b's', b'q', b's', b'U', b'B', b'I', b'#']);
+        magic_field.extend_from_slice(&[
+            0x1f, 0x8b, 0x08, 0x00, b'h', b's', b'q', b's', b'U', b'B', b'I', b'#',
+        ]);
     }
     v.push(case("magic-field.bin", magic_field, None));
     v
@@ -161,12 +272,21 @@ fn assert_contained(root: &Path) {
             let ft = e.file_type().unwrap();
             if ft.is_symlink() {
                 if let Ok(real) = e.path().canonicalize() {
-                    assert!(real.starts_with(&root), "{} resolves to {}", e.path().display(), real.display());
+                    assert!(
+                        real.starts_with(&root),
+                        "{} resolves to {}",
+                        e.path().display(),
+                        real.display()
+                    );
                 }
             } else if ft.is_dir() {
                 stack.push(e.path());
             } else {
-                assert!(ft.is_file(), "{} is neither file, dir nor link", e.path().display());
+                assert!(
+                    ft.is_file(),
+                    "{} is neither file, dir nor link",
+                    e.path().display()
+                );
             }
         }
     }
@@ -188,20 +308,44 @@ fn the_hostile_corpus_is_contained() {
         std::fs::write(&image, &c.bytes).unwrap();
         let out_dir = work.join("out");
         let out = Command::new(env!("CARGO_BIN_EXE_hashward"))
-            .args(["firmware", "unpack", "--format", "json", "--no-store", "--fail-on", "never", "--timeout", "120"])
+            .args([
+                "firmware",
+                "unpack",
+                "--format",
+                "json",
+                "--no-store",
+                "--fail-on",
+                "never",
+                "--timeout",
+                "120",
+            ])
             .arg(&image)
             .arg("--out")
             .arg(&out_dir)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{}: exit {:?}: {stderr}", c.name, out.status);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: exit {:?}: {stderr}",
+            c.name,
+            out.status
+        );
         let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let rules: Vec<&str> = env["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+        let rules: Vec<&str> = env["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
         if let Some(want) = c.expect {
             assert!(rules.contains(&want), "{}: want {want}, got {rules:?}", c.name);
         }
-        let names: Vec<String> = std::fs::read_dir(&sentinel).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(&sentinel)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, ["keep"], "{}: sentinel touched", c.name);
         assert_eq!(std::fs::read(sentinel.join("keep")).unwrap(), b"untouched");
         if out_dir.exists() {
