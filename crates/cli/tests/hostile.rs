@@ -136,7 +136,7 @@ fn corpus() -> Vec<Case> {
     v.push(case(
         "cpio-absurd-namesize.cpio",
         archive::cpio_entries(&[namesz]),
-        Some("FW-102"),
+        None,
     ));
     let zslip = RawZipEntry {
         name: b"../../sentinel/zip".to_vec(),
@@ -241,6 +241,20 @@ fn corpus() -> Vec<Case> {
     let hcrc = crc32fast::hash(&big_uimage[..64]);
     big_uimage[4..8].copy_from_slice(&hcrc.to_be_bytes());
     v.push(case("uimage-absurd-size.uimage", big_uimage, Some("FW-102")));
+    let ubifs = hashward_fixtures::ubi::build_ubifs(&t, 126_976, 2048);
+    let ubi = hashward_fixtures::ubi::ubinize(&[("rootfs", 0, &ubifs[..])], 128 << 10, 2048, 2048);
+    v.push(case("ubi-truncated.ubi", ubi[..ubi.len() / 2].to_vec(), None));
+    let mut ubifs_bad = ubifs.clone();
+    for i in (4096..ubifs_bad.len()).step_by(1531) {
+        ubifs_bad[i] ^= 0xa5;
+    }
+    v.push(case("ubifs-corrupted.ubifs", ubifs_bad, Some("FW-102")));
+    let s21 = samples::s21();
+    let mut bmu = s21.bytes.clone();
+    bmu[1309 + 5 * 3 + 1..1309 + 5 * 3 + 5].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+    v.push(case("bmu-absurd-component-size.bmu", bmu, None));
+    let cut = s21.bytes[..s21.bytes.len() * 2 / 3].to_vec();
+    v.push(case("bmu-truncated.bmu", cut, None));
     // --- noise ---
     v.push(case(
         "random-8MiB.bin",
