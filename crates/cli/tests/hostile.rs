@@ -42,6 +42,8 @@ fn symlink(name: &str, target: &str) -> RawTarEntry {
     RawTarEntry::link(name.as_bytes().to_vec(), b'2', target.as_bytes().to_vec())
 }
 
+// One push per case reads better than one giant vec! literal with section comments.
+#[allow(clippy::vec_init_then_push)]
 fn corpus() -> Vec<Case> {
     let mut v = Vec::new();
     // --- path traversal, one per archive or file-system format ---
