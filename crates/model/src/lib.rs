@@ -6,7 +6,7 @@ mod finding;
 
 pub use catalogue::{CATALOGUE, Category, RuleId, RuleInfo};
 pub use envelope::{Envelope, InputRecord, Record};
-pub use finding::{Evidence, Finding, Severity, Subject, bytes_excerpt};
+pub use finding::{Evidence, Excerpt, Finding, Severity, Subject, bytes_excerpt};
 
 /// hashward's version, as printed in every output envelope.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
