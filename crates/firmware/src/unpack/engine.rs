@@ -297,6 +297,65 @@ struct Pending {
     parts: Vec<String>,
     place: Place,
     sha: [u8; 32],
+    /// `None`: a format matched at offset 0, examine from scratch. `Some`: nothing matched at
+    /// 0, and these are the signature candidates found while the file was written.
+    carve: Option<Vec<Candidate>>,
+}
+
+/// A carving candidate: where a format's magic suggests it starts.
+type Candidate = (u64, &'static dyn Format);
+
+/// Finds carving candidates in a stream, chunk by chunk, as a file is written, so that a file
+/// needs no second read unless something in it is worth a look.
+struct CarveScan {
+    tail: Vec<u8>,
+    pos: u64,
+    found: Vec<Candidate>,
+    overflow: bool,
+}
+
+impl CarveScan {
+    fn new() -> CarveScan {
+        CarveScan {
+            tail: Vec::new(),
+            pos: 0,
+            found: Vec::new(),
+            overflow: false,
+        }
+    }
+
+    fn push(&mut self, at: u64, pattern: usize) {
+        let (_, table, _) = carve_automaton();
+        let (fmt, moff) = table[pattern];
+        if let Some(start) = at.checked_sub(moff) {
+            if self.found.len() as u64 >= MAX_CARVE_PROBES {
+                self.overflow = true;
+            } else {
+                self.found.push((start, fmt));
+            }
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        let (ac, _, maxlen) = carve_automaton();
+        if !self.tail.is_empty() {
+            // Matches that straddle the previous chunk and this one.
+            let tl = self.tail.len();
+            let mut bridge = std::mem::take(&mut self.tail);
+            bridge.extend_from_slice(&chunk[..chunk.len().min(maxlen - 1)]);
+            for m in ac.find_iter(&bridge) {
+                if m.start() < tl && m.end() > tl {
+                    self.push(self.pos - tl as u64 + m.start() as u64, m.pattern().as_usize());
+                }
+            }
+        }
+        for m in ac.find_iter(chunk) {
+            self.push(self.pos + m.start() as u64, m.pattern().as_usize());
+        }
+        let keep = chunk.len().min(maxlen - 1);
+        self.tail = chunk[chunk.len() - keep..].to_vec();
+        self.pos += chunk.len() as u64;
+    }
 }
 
 /// A symlink waiting for its container to finish.
@@ -460,7 +519,14 @@ impl<'a> Engine<'a> {
         if let Some(last) = dir.last_mut() {
             last.push_str(".extracted");
         }
-        self.examine(&blob, &place, dir, &name, &rel);
+        match p.carve {
+            None => self.examine(&blob, &place, dir, &name, &rel),
+            Some(cands) => {
+                if place.depth < self.opts.limits.max_depth {
+                    self.carve_candidates(&blob, &place, &dir, &rel, cands);
+                }
+            }
+        }
     }
 
     /// Identify `blob` at offset 0 and unpack it, else carve. `dir` receives the children.
@@ -613,30 +679,44 @@ impl<'a> Engine<'a> {
     // ---- carving ----------------------------------------------------------------------
 
     fn carve(&mut self, blob: &Blob, parent: &Place, dir: &[String], carrier: &str, from: u64) {
-        let (ac, table) = carve_automaton();
         let Ok(scan) = blob.slice_from(from) else { return };
-        let mut next_free = from;
-        let mut probes = 0u64;
-        let mut chunks = 0u64;
-        let mut candidates = Vec::new();
-        // Collect candidates first: carving writes files and must not hold the scan open.
-        for m in ac.stream_find_iter(scan.reader()) {
-            let Ok(m) = m else { break };
-            let (fmt, moff) = table[m.pattern().as_usize()];
-            let Some(start) = (m.start() as u64 + from).checked_sub(moff) else {
-                continue;
-            };
-            candidates.push((start, fmt));
-            if candidates.len() as u64 >= MAX_CARVE_PROBES {
-                let place = self.child_place(parent, dir.to_vec(), "carve", carrier);
-                let hit = LimitHit {
-                    kind: LimitKind::Structure,
-                    detail: format!("more than {MAX_CARVE_PROBES} signature candidates"),
-                };
-                self.limit_finding(&place, &hit);
-                break;
+        let mut finder = CarveScan::new();
+        let mut r = scan.reader();
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => finder.feed(&buf[..n]),
             }
         }
+        let cands = finder.found.into_iter().map(|(o, f)| (o + from, f)).collect();
+        if finder.overflow {
+            self.carve_overflow(parent, dir, carrier);
+        }
+        self.carve_candidates(blob, parent, dir, carrier, cands);
+    }
+
+    fn carve_overflow(&mut self, parent: &Place, dir: &[String], carrier: &str) {
+        let place = self.child_place(parent, dir.to_vec(), "carve", carrier);
+        let hit = LimitHit {
+            kind: LimitKind::Structure,
+            detail: format!("more than {MAX_CARVE_PROBES} signature candidates"),
+        };
+        self.limit_finding(&place, &hit);
+    }
+
+    /// Probe each candidate offset and unpack what is really there.
+    fn carve_candidates(
+        &mut self,
+        blob: &Blob,
+        parent: &Place,
+        dir: &[String],
+        carrier: &str,
+        candidates: Vec<Candidate>,
+    ) {
+        let mut next_free = 0u64;
+        let mut probes = 0u64;
+        let mut chunks = 0u64;
         for (start, fmt) in candidates {
             if start < next_free || start == 0 || self.exhausted.is_some() {
                 continue;
@@ -798,6 +878,8 @@ impl<'a> Engine<'a> {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 256 << 10];
+        let mut head: Vec<u8> = Vec::new();
+        let mut scan = self.opts.carve.then(CarveScan::new);
         let lim = self.opts.limits;
         let outcome: Result<(), FormatError> = loop {
             let n = match data.read(&mut buf) {
@@ -831,6 +913,13 @@ impl<'a> Engine<'a> {
                 break Err(FormatError::Io(e));
             }
             hasher.update(&buf[..n]);
+            if head.len() < HEAD_LEN {
+                let take = (HEAD_LEN - head.len()).min(n);
+                head.extend_from_slice(&buf[..take]);
+            }
+            if let Some(sc) = scan.as_mut() {
+                sc.feed(&buf[..n]);
+            }
             size += n as u64;
             self.total += n as u64;
             *allowance -= n as u64;
@@ -847,11 +936,27 @@ impl<'a> Engine<'a> {
         rec.truncated = outcome.is_err();
         self.record(rec);
         if outcome.is_ok() && size > 0 {
-            self.queue.push_back(Pending {
-                parts,
-                place: place.clone(),
-                sha,
-            });
+            // Decide now, from what streamed past, whether the file is worth opening again.
+            let carve = if identify(&head, Some(size), false).is_some() {
+                Some(None)
+            } else {
+                match scan {
+                    Some(sc) if sc.overflow => {
+                        self.carve_overflow(place, &parts, &place.carrier);
+                        Some(Some(sc.found))
+                    }
+                    Some(sc) if sc.found.iter().any(|(o, _)| *o > 0) => Some(Some(sc.found)),
+                    _ => None,
+                }
+            };
+            if let Some(carve) = carve {
+                self.queue.push_back(Pending {
+                    parts,
+                    place: place.clone(),
+                    sha,
+                    carve,
+                });
+            }
         }
         outcome
     }
@@ -1396,7 +1501,8 @@ impl ChildSink<'_, '_> {
 }
 
 /// One automaton over every format's magic, and for each pattern its format and offset.
-type CarveTable = (AhoCorasick, Vec<(&'static dyn Format, u64)>);
+/// The automaton, for each pattern its format and magic offset, and the longest pattern.
+type CarveTable = (AhoCorasick, Vec<(&'static dyn Format, u64)>, usize);
 
 fn carve_automaton() -> &'static CarveTable {
     static AUTO: OnceLock<CarveTable> = OnceLock::new();
@@ -1412,6 +1518,7 @@ fn carve_automaton() -> &'static CarveTable {
         // Invariant: a few dozen short static patterns; building only fails past size limits.
         #[allow(clippy::expect_used)]
         let ac = AhoCorasick::new(&pats).expect("static magic patterns build an automaton");
-        (ac, table)
+        let maxlen = pats.iter().map(|p| p.len()).max().unwrap_or(1).max(1);
+        (ac, table, maxlen)
     })
 }
