@@ -177,7 +177,8 @@ if has_tool unblob || has_tool binwalk; then
   install_shim
 fi
 if has_tool binwalk; then install_binwalk; fi
-build_hashward
+HASHWARD=""
+if has_tool hashward; then build_hashward; fi
 
 if has_tool unblob; then
   missing_deps=$(unblob --show-external-dependencies 2>&1 | sed -n 's/^ *\([^ ]*\) *✗.*/\1/p' | tr '\n' ' ' || true)
@@ -196,8 +197,8 @@ commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
 VERSIONS="$WORK/logs/versions.tsv"
 {
-  printf 'hashward\t%s (commit %s)\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" "$commit" \
-    "hashward firmware unpack IMAGE --out DIR --no-store --format json --quiet"
+  has_tool hashward && printf 'hashward\t%s (commit %s)\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" \
+    "$commit" "hashward firmware unpack IMAGE --out DIR --no-store --format json --quiet"
   has_tool binwalk && printf 'binwalk\t%s\t%s\n' "$(binwalk --version 2>&1 | head -1 | awk '{print $NF}')" \
     "binwalk -e -M -q -C DIR IMAGE"
   has_tool unblob && printf 'unblob\t%s\t%s\n' "$(unblob --version 2>&1 | head -1 | awk '{print $NF}')" \
@@ -207,17 +208,21 @@ VERSIONS="$WORK/logs/versions.tsv"
 say "versions: $(cut -f1,2 "$VERSIONS" | tr '\t\n' ' ;')"
 
 # ------------------------------------------------------------------------------ 8. runs
-# A run is *complete* when it extracted as many regular files as the tool's best run: binwalk
-# 3.1.0's -M loop can end before it has received a worker's last result (it checks for active
-# workers before reading their results), so some of its runs stop early with part of the tree.
-# Incomplete runs are kept in the table but not timed, and the tool is run again, up to
-# MAX_ATTEMPTS times, until it has RUNS complete runs. The best run's output is kept for the file
-# check; the others are deleted.
+# A run is *complete* when it exited normally, left no container unopened and extracted as many
+# regular files as the tool's best complete run. binwalk 3.1.0's -M loop can stop before it has
+# read a worker's last result (it checks for active workers before reading their results), so
+# some of its runs end early with part of the tree: lib/binwalk_check.py finds the containers
+# such a run extracted but never opened. Incomplete runs are listed but not timed, and the tool
+# is run again, up to MAX_ATTEMPTS times, until it has RUNS complete runs. The best run's output
+# is kept for the file check; the others are deleted.
 TIMINGS="$WORK/logs/timings.tsv"
 : >"$TIMINGS"
 HASHWARD_JSON=()
 MAX_ATTEMPTS="${MAX_ATTEMPTS:-$(( 3 * RUNS + 2 ))}"
-declare -A BEST_FILES=() COMPLETE=() ATTEMPTS=()
+declare -A BEST_FILES=() COMPLETE=() ATTEMPTS=() FAILED=()
+ok_exit() {  # the exit statuses that mean "finished": hashward 1 = a finding reached --fail-on
+  case "$1:$2" in hashward:0|hashward:1|binwalk:0|unblob:0|unblob:1) return 0 ;; *) return 1 ;; esac
+}
 
 run_tool() {
   local tool=$1
@@ -242,20 +247,29 @@ run_tool() {
   read -r wall rss < <(tail -n 1 "$tf" 2>/dev/null || echo "")
   case "$wall" in ''|*[!0-9.]*) wall="" rss="" ;; esac
   files=$(find "$out" -type f | wc -l)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$i" "$wall" "$rss" "$rc" "$files" >>"$TIMINGS"
+  local unopened=0
+  if [ "$tool" = binwalk ]; then unopened=$(python3 "$LIB/binwalk_check.py" "$out" 2>>"$log"); fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$i" "$wall" "$rss" "$rc" "$files" "$unopened" >>"$TIMINGS"
   if [ "$tool" = hashward ]; then HASHWARD_JSON+=("$stdout"); fi
-  local note=""
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=", KILLED after RUN_TIMEOUT=${RUN_TIMEOUT}s"
-  elif [ "$rc" != 0 ]; then note=", exit $rc (log: $log)"; fi
-  if [ "$files" -gt "${BEST_FILES[$tool]:--1}" ]; then
+  local note="" ok=1
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=", KILLED after RUN_TIMEOUT=${RUN_TIMEOUT}s"; ok=0
+  elif ! ok_exit "$tool" "$rc"; then note=", FAILED: exit $rc (log: $log)"; ok=0
+  elif [ "$rc" != 0 ]; then note=", exit $rc"; fi
+  [ "$ok" = 1 ] || FAILED[$tool]=1
+  # The output with the most files (and no unopened container) is kept for the file check,
+  # whatever the exit status: a failed run still shows what the tool managed to extract.
+  if [ "$unopened" != 0 ]; then
+    note="$note, INCOMPLETE ($unopened extracted containers never opened)"
+    rm -rf "$out"
+  elif [ "$files" -gt "${BEST_FILES[$tool]:--1}" ]; then
     [ "${BEST_FILES[$tool]:--1}" = -1 ] || note="$note, more files than before: earlier runs were incomplete"
     BEST_FILES[$tool]=$files
-    COMPLETE[$tool]=1
+    COMPLETE[$tool]=$ok
     rm -rf "$WORK/out/$tool/best"
     mv "$out" "$WORK/out/$tool/best"
   else
     if [ "$files" = "${BEST_FILES[$tool]}" ]; then
-      COMPLETE[$tool]=$(( ${COMPLETE[$tool]} + 1 ))
+      COMPLETE[$tool]=$(( ${COMPLETE[$tool]:-0} + ok ))
     else
       note="$note, INCOMPLETE (best run: ${BEST_FILES[$tool]} files)"
     fi
@@ -271,8 +285,10 @@ for r in $(seq 1 "$RUNS"); do
     [ "${COMPLETE[$tool]:-0}" -ge "$RUNS" ] || run_tool "$tool"
   done
 done
+# Runs again only for incomplete runs; a tool that failed (exit status, timeout) is not retried.
 for tool in $TOOLS; do
-  while [ "${COMPLETE[$tool]:-0}" -lt "$RUNS" ] && [ "${ATTEMPTS[$tool]:-0}" -lt "$MAX_ATTEMPTS" ]; do
+  while [ "${COMPLETE[$tool]:-0}" -lt "$RUNS" ] && [ "${ATTEMPTS[$tool]:-0}" -lt "$MAX_ATTEMPTS" ] \
+        && [ -z "${FAILED[$tool]:-}" ]; do
     say "  $tool: ${COMPLETE[$tool]:-0} complete run(s) of $RUNS; running again"
     run_tool "$tool"
   done

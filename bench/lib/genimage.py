@@ -56,7 +56,7 @@ BYTE_SHARES = {
 }
 FILE_SHARES = {"ubifs": 0.36, "squashfs": 0.26, "ext2": 0.20, "jffs2": 0.18}
 # Raw bytes of tree content per byte of compressed output (binaries are about half random).
-RAW_PER_COMPRESSED = 1.4
+RAW_PER_COMPRESSED = 1.5
 
 LAYER_MEMBER = {
     "ubifs": "xilinx/angstrom_rootfs.jffs2",

@@ -5,8 +5,9 @@
               --versions V.tsv [--hashward-json RUN.json ...] [--note TEXT]
 
 T.tsv: one line per run: tool, run number, wall seconds, max RSS KiB, exit status, regular files
-       extracted (GNU time -f '%e %M'; exit 124/137 = killed by the run timeout). A run counts
-       when it exited normally and extracted as many files as the tool's best such run.
+       extracted, containers left unopened (GNU time -f '%e %M'; exit 124/137 = killed by the run
+       timeout). A run is complete when it exited normally, left no container unopened and
+       extracted as many files as the tool's best such run; only complete runs are timed.
 V.tsv: tool, version text, command line.
 
 Exit status: 0, or 1 when hashward missed manifest files that an anchor found (the
@@ -77,10 +78,10 @@ def main():
         for line in f:
             if not line.strip():
                 continue
-            tool, n, wall, rss, rc, nf = line.rstrip("\n").split("\t")
+            tool, n, wall, rss, rc, nf, unopened = line.rstrip("\n").split("\t")
             runs.setdefault(tool, []).append(
                 {"run": int(n), "wall": float(wall) if wall else None, "rss_kib": int(rss) if rss else None,
-                 "rc": int(rc), "files": int(nf)})
+                 "rc": int(rc), "files": int(nf), "unopened": int(unopened or 0)})
     versions = {}
     with open(a.versions) as f:
         for line in f:
@@ -91,14 +92,16 @@ def main():
     # Per tool: medians over the complete runs (normal exit, as many files as the best run).
     summary = {}
     for tool, rs in runs.items():
-        ok = [r for r in rs if r["rc"] in OK_EXIT.get(tool, {0}) and r["wall"] is not None]
-        best = max((r["files"] for r in ok), default=None)
+        ok = [r for r in rs if r["rc"] in OK_EXIT.get(tool, {0}) and r["wall"] is not None and not r["unopened"]]
+        best = max((r["files"] for r in rs if not r["unopened"]), default=None)
         good = [r for r in ok if r["files"] == best]
         cells = []
         for r in rs:
             c = fmt_s(r["wall"])
-            if r not in ok:
+            if r["rc"] not in OK_EXIT.get(tool, {0}):
                 c += f" (exit {r['rc']})"
+            elif r["unopened"]:
+                c += f" (incomplete: {r['unopened']} containers unopened)"
             elif r not in good:
                 c += f" (incomplete: {r['files']} files)"
             cells.append(c)
@@ -139,8 +142,9 @@ def main():
                f"layers: {layers}; {nfiles} regular files in the manifest, {nlinks} symlinks")
     out.append("- runs interleaved, fresh output directory each, page cache warm; wall time and max RSS from GNU "
                "`time -f '%e %M'` (max RSS: the largest single process of the tool's process tree); median wall "
-               "time and largest max RSS over the *complete* runs: normal exit and as many extracted files as "
-               "the tool's best run (incomplete runs are listed, not timed, and the tool is run again)")
+               "time and largest max RSS over the *complete* runs: normal exit, no extracted container left "
+               "unopened, as many extracted files as the tool's best run (incomplete runs are listed, not "
+               "timed, and the tool is run again)")
     out.append("")
     out.append("| tool | version | command | median wall (s) | complete runs | all runs (s) | max RSS (MiB) "
                "| files extracted | manifest files found |")
@@ -182,9 +186,11 @@ def main():
                         f"image size: {'met' if hw['rss_mib'] < RSS_LIMIT_MIB else 'not met'})")
     else:
         verdicts.append(f"- hashward peak memory: not measured (target < {RSS_LIMIT_MIB} MiB)")
-    if not hw or hw["ok_runs"] == 0:
+    if hw and hw["ok_runs"] == 0:
         verdicts.append("- hashward: no run finished normally — **FAIL**")
         failed = True
+    elif not hw:
+        verdicts.append("- hashward was not run (TOOLS)")
     g = cov.get("hashward_vs_anchors")
     if g:
         if g["covers_anchors"]:
