@@ -9,14 +9,15 @@
 # RUNS (3; 1 with --quick), SEED (1), FILES (0 = 50 per MiB), TOOLS ("hashward binwalk unblob"),
 # RUN_TIMEOUT (3600 s per run), MAX_ATTEMPTS (3*RUNS+2 runs per tool at most),
 # RESULTS (bench/RESULTS.md; $WORK/RESULTS-quick.md with --quick), BUILD_JOBS (cargo -j),
-# CARGO_TARGET_DIR (for hashward only; default $HOME/.cache/hashward-target).
+# CARGO_TARGET_DIR (for hashward only; default $HOME/.cache/hashward-target),
+# HASHWARD_REPO (the checkout whose hashward is measured; default: this script's repository).
 # Options: --quick, --no-install (fail instead of installing what is missing), --help.
 #
 # Exit status: 0; 1 when hashward missed manifest files an anchor found or never finished a run;
 # 2 on a usage or setup error.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
 QUICK=0
 INSTALL=1
@@ -48,6 +49,7 @@ else
   RESULTS="${RESULTS:-$REPO/bench/RESULTS.md}"
 fi
 HASHWARD_TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/hashward-target}"
+HASHWARD_REPO="$(cd "${HASHWARD_REPO:-$REPO}" && pwd)"
 
 case "$WORK" in
   "$REPO"|"$REPO"/*) echo "firmware-unpack.sh: WORK must be outside the repository ($REPO)" >&2; exit 2 ;;
@@ -161,10 +163,10 @@ install_binwalk() {
 # ------------------------------------------------------------------------------ 5. hashward
 build_hashward() {
   have cargo || die "cargo not found: a Rust toolchain is needed"
-  say "building hashward (release) in $REPO, CARGO_TARGET_DIR=$HASHWARD_TARGET"
+  say "building hashward (release) in $HASHWARD_REPO, CARGO_TARGET_DIR=$HASHWARD_TARGET"
   local jobs=()
   [ -n "${BUILD_JOBS:-}" ] && jobs=(-j "$BUILD_JOBS")
-  (cd "$REPO" && CARGO_TARGET_DIR="$HASHWARD_TARGET" nice -n 10 cargo build --release -p hashward "${jobs[@]}") \
+  (cd "$HASHWARD_REPO" && CARGO_TARGET_DIR="$HASHWARD_TARGET" nice -n 10 cargo build --release -p hashward "${jobs[@]}") \
     >"$WORK/logs/hashward-build.log" 2>&1 \
     || { tail -30 "$WORK/logs/hashward-build.log" >&2; die "cargo build -p hashward failed"; }
   HASHWARD="$HASHWARD_TARGET/release/hashward"
@@ -193,8 +195,8 @@ MANIFEST="${IMAGE%.tar.gz}.manifest.json"
 say "image: $IMAGE ($(du -m "$IMAGE" | cut -f1) MiB)"
 
 # ------------------------------------------------------------------------------ 7. versions
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
+commit=$(git -C "$HASHWARD_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$HASHWARD_REPO" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
 VERSIONS="$WORK/logs/versions.tsv"
 {
   has_tool hashward && printf 'hashward\t%s (commit %s)\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" \
