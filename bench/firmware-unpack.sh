@@ -242,16 +242,19 @@ run_tool() {
     unblob)   cmd=(unblob -e "$out" --log "$WORK/logs/unblob-run$i.unblob.log" "$IMAGE") ;;
     *) die "unknown tool $tool (TOOLS may name hashward, binwalk, unblob)" ;;
   esac
-  local rc=0
-  (cd "$WORK/logs" && /usr/bin/time -f '%e %M' -o "$tf" timeout -k 30 "$RUN_TIMEOUT" "${cmd[@]}") \
+  local rc=0 load
+  load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "")
+  (cd "$WORK/logs" && /usr/bin/time -f '%e %M %U %S' -o "$tf" timeout -k 30 "$RUN_TIMEOUT" "${cmd[@]}") \
     >"$stdout" 2>"$log" || rc=$?
-  local wall rss files
-  read -r wall rss < <(tail -n 1 "$tf" 2>/dev/null || echo "")
+  local wall rss user sys files cpu=""
+  read -r wall rss user sys < <(tail -n 1 "$tf" 2>/dev/null || echo "")
   case "$wall" in ''|*[!0-9.]*) wall="" rss="" ;; esac
+  case "$user$sys" in ''|*[!0-9.]*) ;; *) cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') ;; esac
   files=$(find "$out" -type f | wc -l)
   local unopened=0
   if [ "$tool" = binwalk ]; then unopened=$(python3 "$LIB/binwalk_check.py" "$out" 2>>"$log"); fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$i" "$wall" "$rss" "$rc" "$files" "$unopened" >>"$TIMINGS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$i" "$wall" "$rss" "$rc" "$files" "$unopened" "$cpu" "$load" \
+    >>"$TIMINGS"
   if [ "$tool" = hashward ]; then HASHWARD_JSON+=("$stdout"); fi
   local note="" ok=1
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=", KILLED after RUN_TIMEOUT=${RUN_TIMEOUT}s"; ok=0
@@ -277,7 +280,7 @@ run_tool() {
     fi
     rm -rf "$out"
   fi
-  say "  $tool run $i: ${wall:-?} s, max RSS $(( ${rss:-0} / 1024 )) MiB, $files files$note"
+  say "  $tool run $i: ${wall:-?} s (CPU ${cpu:-?} s), max RSS $(( ${rss:-0} / 1024 )) MiB, $files files$note"
 }
 
 say "running: $TOOLS; $RUNS complete run(s) each, interleaved (RUN_TIMEOUT=${RUN_TIMEOUT}s, MAX_ATTEMPTS=$MAX_ATTEMPTS)"

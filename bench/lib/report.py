@@ -5,7 +5,8 @@
               --versions V.tsv [--hashward-json RUN.json ...] [--note TEXT]
 
 T.tsv: one line per run: tool, run number, wall seconds, max RSS KiB, exit status, regular files
-       extracted, containers left unopened (GNU time -f '%e %M'; exit 124/137 = killed by the run
+       extracted, containers left unopened, CPU seconds (user + system, the tool and the children
+       it waited for), 1-minute load average when the run started (GNU time -f '%e %M %U %S'; exit 124/137 = killed by the run
        timeout). A run is complete when it exited normally, left no container unopened and
        extracted as many files as the tool's best such run; only complete runs are timed.
 V.tsv: tool, version text, command line.
@@ -78,10 +79,11 @@ def main():
         for line in f:
             if not line.strip():
                 continue
-            tool, n, wall, rss, rc, nf, unopened = line.rstrip("\n").split("\t")
+            tool, n, wall, rss, rc, nf, unopened, cpu, load = line.rstrip("\n").split("\t")
             runs.setdefault(tool, []).append(
                 {"run": int(n), "wall": float(wall) if wall else None, "rss_kib": int(rss) if rss else None,
-                 "rc": int(rc), "files": int(nf), "unopened": int(unopened or 0)})
+                 "rc": int(rc), "files": int(nf), "unopened": int(unopened or 0),
+                 "cpu": float(cpu) if cpu else None, "load": float(load) if load else None})
     versions = {}
     with open(a.versions) as f:
         for line in f:
@@ -109,6 +111,8 @@ def main():
             "ok_runs": len(good),
             "runs": len(rs),
             "wall": statistics.median([r["wall"] for r in good]) if good else None,
+            "cpu": statistics.median([r["cpu"] for r in good]) if good and all(r["cpu"] is not None for r in good)
+            else None,
             "rss_mib": max(r["rss_kib"] for r in good) / 1024 if good and all(r["rss_kib"] for r in good) else None,
             "cells": cells,
             "files": best,
@@ -134,8 +138,11 @@ def main():
     out.append(f"\n## {now} — hashward {hw_ver}\n")
     if a.note:
         out.append(f"{a.note}\n")
+    loads = [r["load"] for rs in runs.values() for r in rs if r["load"] is not None]
+    load_txt = f"1-minute load average {min(loads):.2f}–{max(loads):.2f} at the runs' starts" if loads else \
+        f"load average {m['load']} at report time"
     out.append(f"- machine: {m['nproc']} CPUs (nproc), {m['mem']} memory, {m['cpu']}; Linux {m['kernel']}; "
-               f"load average at report time {m['load']}")
+               f"{load_txt}")
     layers = ", ".join(
         f"{l['layer']} ({l['format']}, {l['files']} files)" for l in manifest["layers"])
     out.append(f"- image: `{img['name']}`, {img['size'] / MIB:.1f} MiB, sha256 `{img['sha256'][:16]}…`; "
@@ -146,9 +153,9 @@ def main():
                "unopened, as many extracted files as the tool's best run (incomplete runs are listed, not "
                "timed, and the tool is run again)")
     out.append("")
-    out.append("| tool | version | command | median wall (s) | complete runs | all runs (s) | max RSS (MiB) "
-               "| files extracted | manifest files found |")
-    out.append("|---|---|---|---:|---:|---|---:|---:|---:|")
+    out.append("| tool | version | command | median wall (s) | median CPU (s) | complete runs | all runs, wall (s) "
+               "| max RSS (MiB) | files extracted | manifest files found |")
+    out.append("|---|---|---|---:|---:|---:|---|---:|---:|---:|")
     for tool in ("hashward", "binwalk", "unblob"):
         if tool not in summary:
             continue
@@ -159,7 +166,7 @@ def main():
         if tool == "hashward" and self_rss:
             rss += f" (self-reported {max(self_rss):.0f})"
         found = f"{t.get('found', 0)}/{nfiles} ({t.get('coverage_pct', 0):.1f}%)" if t else "n/a"
-        out.append(f"| {tool} | {ver} | `{cmd}` | {fmt_s(s['wall'])} | {s['ok_runs']}/{s['runs']} "
+        out.append(f"| {tool} | {ver} | `{cmd}` | {fmt_s(s['wall'])} | {fmt_s(s['cpu'])} | {s['ok_runs']}/{s['runs']} "
                    f"| {', '.join(s['cells'])} | {rss} | {s['files'] if s['files'] is not None else 'n/a'} | {found} |")
     out.append("")
     lnames = list(cov["layers"])
@@ -179,8 +186,11 @@ def main():
             verdicts.append(f"- {anchor}/hashward wall-time ratio: not measured (target ≥ {target:g}x)")
             continue
         ratio = s["wall"] / hw["wall"]
+        cpu = ""
+        if s["cpu"] and hw["cpu"]:
+            cpu = f"; CPU-time ratio {s['cpu'] / hw['cpu']:.2f}x, for information"
         verdicts.append(f"- {anchor}/hashward wall-time ratio: **{ratio:.2f}x** (target ≥ {target:g}x: "
-                        f"{'met' if ratio >= target else 'not met'})")
+                        f"{'met' if ratio >= target else 'not met'}{cpu})")
     if hw and hw["rss_mib"] is not None:
         verdicts.append(f"- hashward peak memory: **{hw['rss_mib']:.0f} MiB** (target < {RSS_LIMIT_MIB} MiB at this "
                         f"image size: {'met' if hw['rss_mib'] < RSS_LIMIT_MIB else 'not met'})")
