@@ -51,9 +51,13 @@ fi
 HASHWARD_TARGET="${CARGO_TARGET_DIR:-$HOME/.cache/hashward-target}"
 HASHWARD_REPO="$(cd "${HASHWARD_REPO:-$REPO}" && pwd)"
 
-case "$WORK" in
-  "$REPO"|"$REPO"/*) echo "firmware-unpack.sh: WORK must be outside the repository ($REPO)" >&2; exit 2 ;;
+WORK="$(realpath -m "$WORK")"
+case "$WORK/" in
+  "$REPO"/*) echo "firmware-unpack.sh: WORK must be outside the repository ($REPO)" >&2; exit 2 ;;
 esac
+for t in $TOOLS; do
+  case "$t" in hashward|binwalk|unblob) ;; *) echo "firmware-unpack.sh: unknown tool in TOOLS: $t" >&2; exit 2 ;; esac
+done
 mkdir -p "$WORK/tools/bin" "$WORK/logs" "$WORK/out"
 export PATH="$WORK/tools/bin:$WORK/venv/bin:$PATH:/usr/sbin:/sbin"
 
@@ -63,7 +67,7 @@ die() { say "ERROR: $*"; exit 2; }
 trap 'say "failed at line $LINENO (exit $?)"' ERR
 
 have() { command -v "$1" >/dev/null 2>&1; }
-has_tool() { echo " $TOOLS " | grep -q " $1 "; }
+has_tool() { case " $TOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # ------------------------------------------------------------------------------ 1. system tools
 # command or dpkg package -> Debian package; only the missing ones are installed.
