@@ -201,6 +201,8 @@ say "image: $IMAGE ($(du -m "$IMAGE" | cut -f1) MiB)"
 # ------------------------------------------------------------------------------ 7. versions
 commit=$(git -C "$HASHWARD_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$HASHWARD_REPO" diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
+branch=$(git -C "$HASHWARD_REPO" rev-parse --abbrev-ref HEAD 2>/dev/null || true)
+case "$branch" in ''|HEAD) ;; *) commit="$commit on $branch" ;; esac
 VERSIONS="$WORK/logs/versions.tsv"
 {
   has_tool hashward && printf 'hashward\t%s (commit %s)\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" \
