@@ -8,7 +8,7 @@
 //! already extracted, so that no chain of links can lead out.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -216,6 +216,7 @@ pub fn unpack_image(
         exhausted: None,
         progress,
         stats: UnpackStats::default(),
+        dirs_ok: HashSet::new(),
     };
     let top = Place {
         root: Vec::new(),
@@ -383,6 +384,8 @@ struct Engine<'a> {
     exhausted: Option<LimitKind>,
     progress: Option<Progress<'a>>,
     stats: UnpackStats,
+    /// Directories known to be real directories under the root.
+    dirs_ok: HashSet<Vec<String>>,
 }
 
 impl<'a> Engine<'a> {
@@ -759,9 +762,17 @@ impl<'a> Engine<'a> {
 
     /// Create the directories of `parts`, refusing to pass through anything but real directories.
     fn ensure_dir(&mut self, parts: &[String]) -> Result<(), String> {
+        // Directories this run made or checked stay directories: nothing replaces a directory
+        // (`clear_slot` refuses to), so they need no second look.
+        if parts.is_empty() || self.dirs_ok.contains(parts) {
+            return Ok(());
+        }
         let mut p = self.root.clone();
         for (i, c) in parts.iter().enumerate() {
             p.push(c);
+            if self.dirs_ok.contains(&parts[..=i]) {
+                continue;
+            }
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.file_type().is_dir() => {}
                 Ok(m) if m.file_type().is_symlink() => {
@@ -779,6 +790,7 @@ impl<'a> Engine<'a> {
                     self.stats.dirs += 1;
                 }
             }
+            self.dirs_ok.insert(parts[..=i].to_vec());
         }
         Ok(())
     }
