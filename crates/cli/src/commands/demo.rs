@@ -62,7 +62,7 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         if text {
             println!("== {} — {}", s.file_name, s.description);
             let mut stdout = std::io::stdout().lock();
-            super::firmware::write_text(&mut stdout, &image, &out_dir, &report, 40)?;
+            super::firmware::write_text(&mut stdout, &image, &out_dir, &report, Some(8))?;
             println!();
         }
         inputs.push(InputRecord {

@@ -1,5 +1,6 @@
 //! `hashward firmware unpack`: the recursive unpacker, recorded and printed.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -72,7 +73,7 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         "max_ratio": a.max_ratio, "max_depth": a.max_depth, "max_entries": a.max_entries, "timeout": a.timeout,
     });
     case::record(g, "firmware unpack", options, started, &env, artifacts(&report))?;
-    out.emit(&env, &|w| write_text(w, &a.image, &a.out, &report, usize::MAX))?;
+    out.emit(&env, &|w| write_text(w, &a.image, &a.out, &report, None))?;
     Ok(Outcome {
         findings: env.findings,
     })
@@ -113,13 +114,13 @@ pub fn envelope(image: &Path, out_dir: &Path, report: &UnpackReport) -> Envelope
     }
 }
 
-/// The extracted tree for people; `max_lines` caps the listing.
+/// The extracted tree for people; `per_dir` caps how many entries of each directory are listed.
 pub fn write_text(
     w: &mut dyn Write,
     image: &Path,
     out_dir: &Path,
     r: &UnpackReport,
-    max_lines: usize,
+    per_dir: Option<usize>,
 ) -> io::Result<()> {
     writeln!(
         w,
@@ -129,7 +130,9 @@ pub fn write_text(
         r.image_sha256
     )?;
     writeln!(w, "containers:")?;
-    for n in &r.nodes {
+    let mut nodes: Vec<_> = r.nodes.iter().collect();
+    nodes.sort_by(|a, b| (&a.path, a.offset, a.layers.len()).cmp(&(&b.path, b.offset, b.layers.len())));
+    for n in nodes {
         let at = if n.path.is_empty() {
             "(image)".to_owned()
         } else {
@@ -152,14 +155,45 @@ pub fn write_text(
             at,
             n.entries
         )?;
+        if let Some(sigs) = signature_summary(&n.details) {
+            writeln!(w, "  {:<28} {sigs}", "")?;
+        }
     }
     writeln!(w, "extracted into {}:", out_dir.display())?;
     let mut sorted: Vec<_> = r.entries.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    for e in sorted.iter().take(max_lines) {
+    let parent = |p: &str| p.rsplit_once('/').map(|(d, _)| d.to_owned()).unwrap_or_default();
+    let mut children: HashMap<String, usize> = HashMap::new();
+    for e in &sorted {
+        *children.entry(parent(&e.path)).or_default() += 1;
+    }
+    let mut shown: HashMap<String, usize> = HashMap::new();
+    let mut hidden: HashSet<&str> = HashSet::new();
+    for e in &sorted {
+        // A file's contents live in `<file>.extracted/` and are listed under the file.
+        let ancestors_hidden = e.path.match_indices('/').any(|(i, _)| {
+            let a = &e.path[..i];
+            hidden.contains(a) || a.strip_suffix(".extracted").is_some_and(|f| hidden.contains(f))
+        });
+        if ancestors_hidden {
+            continue;
+        }
+        let dir = parent(&e.path);
         let depth = e.path.matches('/').count();
-        let name = e.path.rsplit('/').next().unwrap_or(&e.path);
         let indent = "  ".repeat(depth + 1);
+        let n = shown.entry(dir.clone()).or_default();
+        *n += 1;
+        if let Some(cap) = per_dir
+            && *n > cap
+        {
+            if *n == cap + 1 {
+                let total = children.get(&dir).copied().unwrap_or(0);
+                writeln!(w, "{indent}… {} more", total - cap)?;
+            }
+            hidden.insert(&e.path);
+            continue;
+        }
+        let name = e.path.rsplit('/').next().unwrap_or(&e.path);
         let detail = match e.kind.as_str() {
             "file" => human(e.size.unwrap_or(0)),
             "dir" => "/".to_owned(),
@@ -175,9 +209,6 @@ pub fn write_text(
         };
         writeln!(w, "{indent}{name}  {detail}{note}")?;
     }
-    if sorted.len() > max_lines {
-        writeln!(w, "  … {} more entries", sorted.len() - max_lines)?;
-    }
     let s = &r.stats;
     writeln!(
         w,
@@ -191,4 +222,30 @@ pub fn write_text(
         s.carved,
         s.seconds
     )
+}
+
+/// `signatures: 7 valid, 1 invalid` for a container whose details carry verification results.
+fn signature_summary(details: &serde_json::Value) -> Option<String> {
+    fn walk(v: &serde_json::Value, counts: &mut std::collections::BTreeMap<String, usize>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(st) = m.get("status").and_then(|s| s.as_str())
+                    && matches!(st, "valid" | "invalid" | "not_checked" | "not_verified")
+                {
+                    *counts.entry(st.replace('_', " ")).or_default() += 1;
+                }
+                m.values().for_each(|x| walk(x, counts));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, counts)),
+            _ => {}
+        }
+    }
+    let sigs = details.get("signatures")?;
+    let mut counts = std::collections::BTreeMap::new();
+    walk(sigs, &mut counts);
+    if counts.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    Some(format!("signatures: {}", parts.join(", ")))
 }
