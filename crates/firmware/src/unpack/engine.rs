@@ -8,13 +8,13 @@
 //! already extracted, so that no chain of links can lead out.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::{self, File, OpenOptions};
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::{CountingReader, RatioReader};
 use super::safepath::{self, Refusal};
+use super::writer::{self, DirCache, Done, Msg, WriteError};
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, HEAD_LEN, Input, LimitHit, LimitKind, Sink,
     UnpackOptions, identify,
@@ -200,39 +201,55 @@ pub fn unpack_image(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
 
-    let mut eng = Engine {
-        opts,
-        root,
-        started: Instant::now(),
-        image_sha: image_sha.clone(),
-        total: 0,
-        count: 0,
-        entries: Vec::new(),
-        by_path: HashMap::new(),
-        nodes: Vec::new(),
-        findings: Vec::new(),
-        suppressed: HashMap::new(),
-        queue: VecDeque::new(),
-        exhausted: None,
-        progress,
-        stats: UnpackStats::default(),
-        dirs_ok: HashSet::new(),
-    };
-    let top = Place {
-        root: Vec::new(),
-        layers: Vec::new(),
-        carrier: String::new(),
-        depth: 0,
-        ancestors: Rc::new(vec![hex_to_arr(&image_sha)]),
-    };
-    eng.examine(&blob, &top, Vec::new(), &name, "");
-    while let Some(p) = eng.queue.pop_front() {
-        if eng.exhausted.is_some() {
-            break;
+    let cache: DirCache = Default::default();
+    let (tx, rx) = mpsc::sync_channel::<Msg>(WRITER_QUEUE);
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let report = std::thread::scope(|scope| {
+        let (wroot, wcache, carve) = (root.clone(), cache.clone(), opts.carve);
+        scope.spawn(move || writer::run(wroot, wcache, carve, rx, done_tx));
+        let mut eng = Engine {
+            opts,
+            root,
+            started: Instant::now(),
+            image_sha: image_sha.clone(),
+            total: 0,
+            count: 0,
+            entries: Vec::new(),
+            by_path: HashMap::new(),
+            nodes: Vec::new(),
+            findings: Vec::new(),
+            suppressed: HashMap::new(),
+            queue: VecDeque::new(),
+            exhausted: None,
+            progress,
+            stats: UnpackStats::default(),
+            cache,
+            tx,
+            done_rx,
+            next_id: 0,
+            in_flight: HashMap::new(),
+        };
+        let top = Place {
+            root: Vec::new(),
+            layers: Vec::new(),
+            carrier: String::new(),
+            depth: 0,
+            ancestors: Rc::new(vec![hex_to_arr(&image_sha)]),
+        };
+        eng.examine(&blob, &top, Vec::new(), &name, "");
+        loop {
+            eng.sync();
+            let Some(p) = eng.queue.pop_front() else { break };
+            if eng.exhausted.is_some() {
+                break;
+            }
+            eng.examine_file(p);
         }
-        eng.examine_file(p);
-    }
-    Ok(eng.finish(meta.len()))
+        eng.sync();
+        eng.finish(meta.len())
+        // Dropping the engine closes the channel; the writer thread ends and is joined here.
+    });
+    Ok(report)
 }
 
 fn hex_to_arr(h: &str) -> [u8; 32] {
@@ -304,19 +321,19 @@ struct Pending {
 }
 
 /// A carving candidate: where a format's magic suggests it starts.
-type Candidate = (u64, &'static dyn Format);
+pub(crate) type Candidate = (u64, &'static dyn Format);
 
 /// Finds carving candidates in a stream, chunk by chunk, as a file is written, so that a file
 /// needs no second read unless something in it is worth a look.
-struct CarveScan {
+pub(crate) struct CarveScan {
     tail: Vec<u8>,
     pos: u64,
-    found: Vec<Candidate>,
-    overflow: bool,
+    pub(crate) found: Vec<Candidate>,
+    pub(crate) overflow: bool,
 }
 
 impl CarveScan {
-    fn new() -> CarveScan {
+    pub(crate) fn new() -> CarveScan {
         CarveScan {
             tail: Vec::new(),
             pos: 0,
@@ -337,7 +354,7 @@ impl CarveScan {
         }
     }
 
-    fn feed(&mut self, chunk: &[u8]) {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
         let (ac, _, maxlen) = carve_automaton();
         if !self.tail.is_empty() {
             // Matches that straddle the previous chunk and this one.
@@ -384,8 +401,28 @@ struct Engine<'a> {
     exhausted: Option<LimitKind>,
     progress: Option<Progress<'a>>,
     stats: UnpackStats,
-    /// Directories known to be real directories under the root.
-    dirs_ok: HashSet<Vec<String>>,
+    /// Directories known to be real directories under the root (shared with the writer).
+    cache: DirCache,
+    /// To the writer thread.
+    tx: SyncSender<Msg>,
+    /// From the writer thread.
+    done_rx: Receiver<Done>,
+    next_id: usize,
+    /// Files handed to the writer whose report has not come back yet.
+    in_flight: HashMap<usize, InFlight>,
+}
+
+/// Chunks queued to the writer at most (each up to 256 KiB): bounds the memory in transit.
+const WRITER_QUEUE: usize = 16;
+
+/// What the engine remembers about a file the writer is still working on.
+struct InFlight {
+    index: usize,
+    parts: Vec<String>,
+    place: Place,
+    offset: Option<u64>,
+    /// The container delivered all of it (no limit, no damage).
+    complete: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -762,58 +799,112 @@ impl<'a> Engine<'a> {
 
     /// Create the directories of `parts`, refusing to pass through anything but real directories.
     fn ensure_dir(&mut self, parts: &[String]) -> Result<(), String> {
-        // Directories this run made or checked stay directories: nothing replaces a directory
-        // (`clear_slot` refuses to), so they need no second look.
-        if parts.is_empty() || self.dirs_ok.contains(parts) {
-            return Ok(());
-        }
-        let mut p = self.root.clone();
-        for (i, c) in parts.iter().enumerate() {
-            p.push(c);
-            if self.dirs_ok.contains(&parts[..=i]) {
-                continue;
-            }
-            match fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!(
-                        "{} is a symlink; nothing is written through links",
-                        parts[..=i].join("/")
-                    ));
-                }
-                Ok(_) => {
-                    return Err(format!("{} is a file, not a directory", parts[..=i].join("/")));
-                }
-                Err(_) => {
-                    fs::create_dir(&p)
-                        .map_err(|e| format!("cannot create {}: {e}", parts[..=i].join("/")))?;
-                    self.stats.dirs += 1;
-                }
-            }
-            self.dirs_ok.insert(parts[..=i].to_vec());
-        }
+        let n = writer::ensure_dir(&self.root, &self.cache, parts)?;
+        self.stats.dirs += n;
         Ok(())
     }
 
     /// Make room for a new non-directory at `path`: remove an older file or link there.
     fn clear_slot(path: &Path) -> Result<(), String> {
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => Err("a directory of the same name exists".into()),
-            Ok(_) => fs::remove_file(path).map_err(|e| e.to_string()),
-            Err(_) => Ok(()),
+        writer::clear_slot(path)
+    }
+
+    /// Wait until the writer has finished everything sent so far, and take in its reports.
+    fn sync(&mut self) {
+        let (ack, wait) = mpsc::channel();
+        if self.tx.send(Msg::Barrier(ack)).is_ok() {
+            let _ = wait.recv();
+        }
+        self.collect();
+    }
+
+    /// Take in the writer's reports that have arrived.
+    fn collect(&mut self) {
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.landed(done);
         }
     }
 
-    fn record(&mut self, rec: EntryRecord) {
+    /// A file is on disk (or refused): complete its record, report problems, queue it.
+    fn landed(&mut self, d: Done) {
+        let Some(f) = self.in_flight.remove(&d.id) else {
+            return;
+        };
+        self.stats.dirs += d.dirs_created;
+        let rel = f.parts.join("/");
+        let sha_hex = hex::encode(d.sha);
+        if let Some(rec) = self.entries.get_mut(f.index) {
+            rec.size = Some(d.size);
+            rec.sha256 = Some(sha_hex);
+        }
+        match d.error {
+            Some(WriteError::Refused(why)) => {
+                if let Some(rec) = self.entries.get_mut(f.index) {
+                    rec.not_created = true;
+                }
+                let msg = format!("entry {rel} not written: {why}");
+                let at = Loc {
+                    path: &rel,
+                    offset: f.offset,
+                    excerpt: None,
+                };
+                self.file_finding(RuleId::FW_ESCAPE, None, &f.place, at, msg);
+                return;
+            }
+            Some(WriteError::Io(why)) => {
+                if let Some(rec) = self.entries.get_mut(f.index) {
+                    rec.truncated = true;
+                }
+                let msg = format!("file entry {rel} not written: {why}");
+                let at = Loc {
+                    path: &rel,
+                    offset: f.offset,
+                    excerpt: None,
+                };
+                self.file_finding(RuleId::FW_MALFORMED, None, &f.place, at, msg);
+                return;
+            }
+            None => {}
+        }
+        if !f.complete || d.size == 0 {
+            return;
+        }
+        // Decide now, from what streamed past, whether the file is worth opening again.
+        let carve = if identify(&d.head, Some(d.size), false).is_some() {
+            Some(None)
+        } else {
+            match d.scan {
+                Some(sc) if sc.overflow => {
+                    self.carve_overflow(&f.place, &f.parts, &f.place.carrier);
+                    Some(Some(sc.found))
+                }
+                Some(sc) if sc.found.iter().any(|(o, _)| *o > 0) => Some(Some(sc.found)),
+                _ => None,
+            }
+        };
+        if let Some(carve) = carve {
+            self.queue.push_back(Pending {
+                parts: f.parts,
+                place: f.place,
+                sha: d.sha,
+                carve,
+            });
+        }
+    }
+
+    fn record(&mut self, rec: EntryRecord) -> usize {
         self.count += 1;
         if let Some(f) = self.progress {
             f(self.count, self.total);
         }
         if let Some(&i) = self.by_path.get(&rec.path) {
             self.entries[i] = rec;
+            i
         } else {
-            self.by_path.insert(rec.path.clone(), self.entries.len());
+            let i = self.entries.len();
+            self.by_path.insert(rec.path.clone(), i);
             self.entries.push(rec);
+            i
         }
     }
 
@@ -839,7 +930,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Write one file, hashing as it goes, within every limit. Records it and queues it.
+    /// Stream one file to the writer thread within every limit; record it now, complete the
+    /// record (hash, queueing) when the writer reports back.
     fn write_file(
         &mut self,
         place: &Place,
@@ -849,51 +941,29 @@ impl<'a> Engine<'a> {
         mode: Option<u32>,
         allowance: &mut u64,
     ) -> Result<(), FormatError> {
+        self.collect();
         let rel = parts.join("/");
-        if let Err(why) = self.ensure_dir(&parts[..parts.len() - 1]) {
-            self.file_finding(
-                RuleId::FW_ESCAPE,
-                None,
-                place,
-                Loc {
-                    path: &rel,
-                    offset,
-                    excerpt: None,
-                },
-                format!("entry {rel} not written: {why}"),
-            );
-            return Ok(());
+        if self.by_path.contains_key(&rel) {
+            // A second entry of the same name replaces the first: let the first land first.
+            self.sync();
         }
-        let path = self.abs(&parts);
-        if let Err(why) = Self::clear_slot(&path) {
-            let msg = format!("file entry {rel} not written: {why}");
-            self.file_finding(
-                RuleId::FW_MALFORMED,
-                None,
-                place,
-                Loc {
-                    path: &rel,
-                    offset,
-                    excerpt: None,
-                },
-                msg,
-            );
-            return Ok(());
+        let id = self.next_id;
+        self.next_id += 1;
+        let index = self.record(Self::base_record(place, rel.clone(), "file", offset, mode));
+        if self
+            .tx
+            .send(Msg::Begin {
+                id,
+                parts: parts.clone(),
+            })
+            .is_err()
+        {
+            return Err(FormatError::Io(io::Error::other("writer thread stopped")));
         }
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(FormatError::Io)?;
-        let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let mut buf = vec![0u8; 256 << 10];
-        let mut head: Vec<u8> = Vec::new();
-        let mut scan = self.opts.carve.then(CarveScan::new);
         let lim = self.opts.limits;
         let outcome: Result<(), FormatError> = loop {
+            let mut buf = vec![0u8; 256 << 10];
             let n = match data.read(&mut buf) {
                 Ok(0) => break Ok(()),
                 Ok(n) => n,
@@ -921,16 +991,9 @@ impl<'a> Engine<'a> {
             if let Some((kind, detail)) = limit {
                 break Err(FormatError::Limit(LimitHit { kind, detail }));
             }
-            if let Err(e) = out.write_all(&buf[..n]) {
-                break Err(FormatError::Io(e));
-            }
-            hasher.update(&buf[..n]);
-            if head.len() < HEAD_LEN {
-                let take = (HEAD_LEN - head.len()).min(n);
-                head.extend_from_slice(&buf[..take]);
-            }
-            if let Some(sc) = scan.as_mut() {
-                sc.feed(&buf[..n]);
+            buf.truncate(n);
+            if self.tx.send(Msg::Data(buf)).is_err() {
+                break Err(FormatError::Io(io::Error::other("writer thread stopped")));
             }
             size += n as u64;
             self.total += n as u64;
@@ -939,37 +1002,24 @@ impl<'a> Engine<'a> {
                 break Err(FormatError::Limit(hit));
             }
         };
-        let sha: [u8; 32] = hasher.finalize().into();
+        let _ = self.tx.send(Msg::End);
         self.stats.files += 1;
         self.stats.bytes += size;
-        let mut rec = Self::base_record(place, rel, "file", offset, mode);
-        rec.size = Some(size);
-        rec.sha256 = Some(hex::encode(sha));
-        rec.truncated = outcome.is_err();
-        self.record(rec);
-        if outcome.is_ok() && size > 0 {
-            // Decide now, from what streamed past, whether the file is worth opening again.
-            let carve = if identify(&head, Some(size), false).is_some() {
-                Some(None)
-            } else {
-                match scan {
-                    Some(sc) if sc.overflow => {
-                        self.carve_overflow(place, &parts, &place.carrier);
-                        Some(Some(sc.found))
-                    }
-                    Some(sc) if sc.found.iter().any(|(o, _)| *o > 0) => Some(Some(sc.found)),
-                    _ => None,
-                }
-            };
-            if let Some(carve) = carve {
-                self.queue.push_back(Pending {
-                    parts,
-                    place: place.clone(),
-                    sha,
-                    carve,
-                });
-            }
+        if outcome.is_err()
+            && let Some(rec) = self.entries.get_mut(index)
+        {
+            rec.truncated = true;
         }
+        self.in_flight.insert(
+            id,
+            InFlight {
+                index,
+                parts,
+                place: place.clone(),
+                offset,
+                complete: outcome.is_ok(),
+            },
+        );
         outcome
     }
 
@@ -1022,6 +1072,8 @@ impl<'a> Engine<'a> {
         if links.is_empty() {
             return;
         }
+        // Links are made once every file of the container is on disk.
+        self.sync();
         let map: HashMap<Vec<String>, Vec<u8>> = links
             .iter()
             .map(|l| (l.parts.clone(), l.target.clone()))
@@ -1437,6 +1489,8 @@ impl ChildSink<'_, '_> {
         offset: Option<u64>,
         mode: Option<u32>,
     ) {
+        // The target must be on disk before it can be linked.
+        self.eng.sync();
         let place = self.place;
         let shown = String::from_utf8_lossy(target).into_owned();
         let mut rec = Engine::base_record(place, rel.clone(), "hardlink", offset, mode);

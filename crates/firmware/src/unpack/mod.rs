@@ -12,6 +12,7 @@ mod error;
 mod limits;
 mod safepath;
 mod sink;
+mod writer;
 
 pub mod bmu;
 pub mod bzip2;
