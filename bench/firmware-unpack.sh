@@ -232,13 +232,23 @@ ok_exit() {  # the exit statuses that mean "finished": hashward 1 = a finding re
   case "$1:$2" in hashward:0|hashward:1|binwalk:0|unblob:0|unblob:1) return 0 ;; *) return 1 ;; esac
 }
 
+# Outputs are moved aside, not deleted, while tools are being timed: ext4 will not reuse an inode
+# deleted in the last 60 s (RECENTCY_MIN in fs/ext4/ialloc.c) and searches past each one, so
+# deleting one run's thousands of files makes the next run's creates several times slower.
+# Everything moved aside is deleted once all timings are taken.
+discard() {
+  [ -e "$1" ] || return 0
+  mkdir -p "$WORK/trash"
+  mv "$1" "$WORK/trash/$(date +%s%N)-$RANDOM"
+}
+
 run_tool() {
   local tool=$1
   local i=$(( ${ATTEMPTS[$tool]:-0} + 1 ))
   ATTEMPTS[$tool]=$i
   local out="$WORK/out/$tool/run$i" log="$WORK/logs/$tool-run$i.log" tf="$WORK/logs/$tool-run$i.time"
   local stdout="$WORK/logs/$tool-run$i.stdout" cmd
-  rm -rf "$out"
+  discard "$out"
   mkdir -p "$out"
   case "$tool" in
     hashward) stdout="$WORK/logs/hashward-run$i.json"
@@ -271,12 +281,12 @@ run_tool() {
   # whatever the exit status: a failed run still shows what the tool managed to extract.
   if [ "$unopened" != 0 ]; then
     note="$note, INCOMPLETE ($unopened extracted containers never opened)"
-    rm -rf "$out"
+    discard "$out"
   elif [ "$files" -gt "${BEST_FILES[$tool]:--1}" ]; then
     [ "${BEST_FILES[$tool]:--1}" = -1 ] || note="$note, more files than before: earlier runs were incomplete"
     BEST_FILES[$tool]=$files
     COMPLETE[$tool]=$ok
-    rm -rf "$WORK/out/$tool/best"
+    discard "$WORK/out/$tool/best"
     mv "$out" "$WORK/out/$tool/best"
   else
     if [ "$files" = "${BEST_FILES[$tool]}" ]; then
@@ -284,13 +294,19 @@ run_tool() {
     else
       note="$note, INCOMPLETE (best run: ${BEST_FILES[$tool]} files)"
     fi
-    rm -rf "$out"
+    discard "$out"
   fi
   say "  $tool run $i: ${wall:-?} s (CPU ${cpu:-?} s), max RSS $(( ${rss:-0} / 1024 )) MiB, $files files$note"
 }
 
 say "running: $TOOLS; $RUNS complete run(s) each, interleaved (RUN_TIMEOUT=${RUN_TIMEOUT}s, MAX_ATTEMPTS=$MAX_ATTEMPTS)"
 for tool in $TOOLS; do rm -rf "$WORK/out/$tool"; mkdir -p "$WORK/out/$tool"; done
+rm -rf "$WORK/trash"
+if [ "$QUICK" != 1 ]; then
+  say "letting deleted inodes age (${SETTLE:-65} s) so that no tool pays for an earlier deletion"
+  sync
+  sleep "${SETTLE:-65}"
+fi
 for r in $(seq 1 "$RUNS"); do
   for tool in $TOOLS; do
     [ "${COMPLETE[$tool]:-0}" -ge "$RUNS" ] || run_tool "$tool"
@@ -304,6 +320,8 @@ for tool in $TOOLS; do
     run_tool "$tool"
   done
 done
+
+rm -rf "$WORK/trash"
 
 # ------------------------------------------------------------------------------ 9. same files
 say "checking extracted files against the manifest ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["files"]))' "$MANIFEST") files)"
