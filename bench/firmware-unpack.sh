@@ -233,7 +233,8 @@ ok_exit() {  # the exit statuses that mean "finished": hashward 1 = a finding re
 }
 
 # Outputs are moved aside, not deleted, while tools are being timed: ext4 will not reuse an inode
-# deleted in the last 60 s (RECENTCY_MIN in fs/ext4/ialloc.c) and searches past each one, so
+# deleted in the last 60 s, or 300 s while its inode table block is dirty (RECENTCY_MIN and
+# RECENTCY_DIRTY in fs/ext4/ialloc.c), and searches past each one, so
 # deleting one run's thousands of files makes the next run's creates several times slower.
 # Everything moved aside is deleted once all timings are taken.
 discard() {
@@ -303,9 +304,9 @@ say "running: $TOOLS; $RUNS complete run(s) each, interleaved (RUN_TIMEOUT=${RUN
 for tool in $TOOLS; do rm -rf "$WORK/out/$tool"; mkdir -p "$WORK/out/$tool"; done
 rm -rf "$WORK/trash"
 if [ "$QUICK" != 1 ]; then
-  say "letting deleted inodes age (${SETTLE:-65} s) so that no tool pays for an earlier deletion"
+  say "letting deleted inodes age (${SETTLE:-300} s) so that no tool pays for an earlier deletion"
   sync
-  sleep "${SETTLE:-65}"
+  sleep "${SETTLE:-300}"
 fi
 for r in $(seq 1 "$RUNS"); do
   for tool in $TOOLS; do
