@@ -161,3 +161,93 @@ fn the_output_directory_must_be_empty() {
     assert!(unpack_image(&image, &opts, None).is_err());
     assert!(unpack_image(Path::new("/nonexistent/image"), &opts, None).is_err());
 }
+
+fn tar_of_many(n: usize, size: usize) -> Vec<u8> {
+    let mut t = hashward_fixtures::Tree::new();
+    for i in 0..n {
+        t.file(&format!("d/f{i:05}"), vec![b'a' + (i % 26) as u8; size]);
+    }
+    hashward_fixtures::archive::tar(&t, hashward_fixtures::archive::TarStyle::Ustar)
+}
+
+fn limit_message(r: &UnpackReport) -> String {
+    r.findings
+        .iter()
+        .filter(|f| f.rule.as_str() == "FW-100")
+        .map(|f| f.message.clone())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn each_limit_stops_its_branch_with_a_finding() {
+    let cases: Vec<(&str, Limits, &str)> = vec![
+        (
+            "entries",
+            Limits {
+                max_entries: 10,
+                ..Limits::default()
+            },
+            "entry count",
+        ),
+        (
+            "total",
+            Limits {
+                max_total_bytes: 50_000,
+                ..Limits::default()
+            },
+            "total output size",
+        ),
+        (
+            "file",
+            Limits {
+                max_file_bytes: 500,
+                ..Limits::default()
+            },
+            "file size",
+        ),
+        (
+            "time",
+            Limits {
+                max_time: std::time::Duration::ZERO,
+                ..Limits::default()
+            },
+            "time",
+        ),
+    ];
+    for (name, limits, words) in cases {
+        let (r, _d) = run(&gz(&tar_of_many(200, 1000)), "many.tar.gz", limits);
+        let msg = limit_message(&r);
+        assert!(msg.contains(words), "{name}: {msg}");
+        // A partial result, not nothing (except when no time at all was allowed).
+        if name != "time" {
+            assert!(!r.entries.is_empty(), "{name}: nothing kept");
+        }
+        assert!(r.entries.len() < 200, "{name}: limit did not stop anything");
+    }
+}
+
+#[test]
+fn a_limit_in_one_branch_leaves_the_others() {
+    // Two members: a bomb and an ordinary config. The bomb stops; the config still comes out.
+    let member = gz(&vec![0u8; 1 << 20]);
+    let bomb: Vec<u8> = member.iter().copied().cycle().take(member.len() * 200).collect();
+    let mut t = hashward_fixtures::Tree::new();
+    t.file("bomb.gz", bomb)
+        .file("z/cgminer.conf", "{\"api-allow\":\"W:0/0\"}");
+    let img = hashward_fixtures::archive::tar(&t, hashward_fixtures::archive::TarStyle::Ustar);
+    let (r, _d) = run(
+        &img,
+        "pkg.tar",
+        Limits {
+            ratio_floor: 1 << 20,
+            ..Limits::default()
+        },
+    );
+    assert!(limit_message(&r).contains("ratio"), "{:?}", r.findings);
+    assert!(
+        r.entries
+            .iter()
+            .any(|e| e.path == "z/cgminer.conf" && e.size == Some(21))
+    );
+}
