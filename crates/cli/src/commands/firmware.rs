@@ -67,6 +67,15 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let report = unpack_image(&a.image, &opts, Some(&|e, b| spinner.update(e, b)));
     spinner.finish();
     let report = report?;
+    tracing::info!(
+        files = report.stats.files,
+        bytes = report.stats.bytes,
+        containers = report.stats.containers,
+        findings = report.findings.len(),
+        seconds = report.stats.seconds,
+        "unpacked {}",
+        a.image.display()
+    );
     let env = envelope(&a.image, &a.out, &report);
     let options = serde_json::json!({
         "out": a.out, "carve": !a.no_carve, "keys": a.keys, "max_total": a.max_total, "max_file": a.max_file,

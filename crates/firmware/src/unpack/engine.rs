@@ -507,6 +507,7 @@ impl<'a> Engine<'a> {
     }
 
     fn limit_finding(&mut self, place: &Place, hit: &LimitHit) {
+        tracing::warn!(carrier = %place.carrier, layers = %place.layers.join("/"), "{hit}");
         if matches!(
             hit.kind,
             LimitKind::TotalSize | LimitKind::Entries | LimitKind::Time
@@ -717,6 +718,14 @@ impl<'a> Engine<'a> {
                 (status, Some(e.to_string()), None, serde_json::Value::Null)
             }
         };
+        tracing::debug!(
+            carrier = %place.carrier,
+            offset,
+            layers = %place.layers.join("/"),
+            entries = produced,
+            status,
+            "container done"
+        );
         self.nodes.push(NodeRecord {
             path: place.carrier.clone(),
             offset,
