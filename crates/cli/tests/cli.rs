@@ -104,7 +104,7 @@ fn json_output_follows_the_contract() {
         (e.path.as_str(), e.kind.as_str(), e.size),
         ("cfg", "file", Some(16))
     );
-    assert_eq!(e.layers, ["gzip"]);
+    assert_eq!(*e.layers, ["gzip"]);
     assert_eq!(env.result.containers[0].format, "gzip");
     assert_eq!(env.result.stats.files, 1);
     assert!(env.result.stats.peak_rss_bytes.unwrap_or(1) > 0);

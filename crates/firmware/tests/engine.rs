@@ -37,7 +37,7 @@ fn gzip_layers_are_followed_and_named() {
     let paths: Vec<&str> = r.entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["fw.bin"], "{:#?}", r.entries);
     // gzip > gzip: the inner stream continues without an intermediate file.
-    assert_eq!(r.entries[0].layers, ["gzip", "gzip"]);
+    assert_eq!(*r.entries[0].layers, ["gzip", "gzip"]);
     let on_disk = std::fs::read(dir.path().join("out/fw.bin")).unwrap();
     assert_eq!(on_disk, b"#!/bin/sh\necho runme\n");
     assert!(r.findings.is_empty(), "{:?}", r.findings);

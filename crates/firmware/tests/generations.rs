@@ -109,7 +109,7 @@ fn gen1_tar_gz_with_uimage_cpio_initramfs() {
         .iter()
         .find(|e| e.path.ends_with("bin/busybox"))
         .unwrap();
-    assert_eq!(chain.layers, ["gzip", "tar", "uimage", "gzip", "cpio"]);
+    assert_eq!(*chain.layers, ["gzip", "tar", "uimage", "gzip", "cpio"]);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
 }
 
@@ -147,7 +147,7 @@ fn s17_signed_tar_gz_with_nested_fw_tar_gz() {
         .find(|e| e.path.ends_with("bin/busybox"))
         .unwrap();
     assert_eq!(
-        chain.layers,
+        *chain.layers,
         ["gzip", "tar", "gzip", "tar", "uimage", "gzip", "cpio"]
     );
     for sig in ["runme.sh.sig", "cert.pem.sig", "fw.tar.gz.sig"] {
@@ -171,7 +171,7 @@ fn s21_single_bmu_with_ext2_rootfs_and_verified_signatures() {
         .iter()
         .find(|e| e.path.ends_with("bin/busybox"))
         .unwrap();
-    assert_eq!(chain.layers, ["bmu", "uimage", "gzip", "ext"]);
+    assert_eq!(*chain.layers, ["bmu", "uimage", "gzip", "ext"]);
     let bmu = r.nodes.iter().find(|n| n.format == "bmu").unwrap();
     let text = bmu.details.to_string();
     assert!(text.contains("zynq7007_HHB68XXX"), "{text}");
@@ -199,7 +199,7 @@ fn s19_merge_bmu_holds_one_signed_image_per_board() {
         .iter()
         .find(|e| e.path.ends_with("bin/busybox"))
         .unwrap();
-    assert_eq!(chain.layers, ["bmu-merge", "bmu", "uimage", "gzip", "ext"]);
+    assert_eq!(*chain.layers, ["bmu-merge", "bmu", "uimage", "gzip", "ext"]);
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
 }
 

@@ -13,8 +13,8 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
@@ -46,10 +46,11 @@ pub struct EntryRecord {
     /// Link target as stored, or device description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// Formats from the image down to the container holding this entry.
-    pub layers: Vec<String>,
+    /// Formats from the image down to the container holding this entry (shared by every entry
+    /// of the container: one allocation per container, not per entry).
+    pub layers: Arc<Vec<String>>,
     /// The file that held the container (`""` for the image itself).
-    pub parent: String,
+    pub parent: Arc<str>,
     /// Offset of the entry's header inside its container, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
@@ -240,8 +241,9 @@ pub fn unpack_image(
         };
         let top = Place {
             root: Vec::new(),
-            layers: Vec::new(),
+            layers: Arc::new(Vec::new()),
             carrier: String::new(),
+            parent: Arc::from(""),
             depth: 0,
             ancestors: Rc::new(vec![hex_to_arr(&image_sha)]),
         };
@@ -310,7 +312,9 @@ struct Place {
     /// Directory (relative to the output root) that is this container's root.
     root: Vec<String>,
     /// Formats down to and including this container.
-    layers: Vec<String>,
+    layers: Arc<Vec<String>>,
+    /// `carrier`, shared by the records of this container's entries.
+    parent: Arc<str>,
     /// The file holding the container (relative path, `""` for the image).
     carrier: String,
     /// Nesting depth (number of formats in `layers`).
@@ -494,7 +498,7 @@ impl<'a> Engine<'a> {
             message,
         )
         .with_evidence(Evidence::File {
-            layers: place.layers.clone(),
+            layers: place.layers.to_vec(),
             path: at.path.to_owned(),
             offset: at.offset,
             sha256: None,
@@ -654,12 +658,13 @@ impl<'a> Engine<'a> {
     }
 
     fn child_place(&self, parent: &Place, dir: Vec<String>, id: &str, carrier: &str) -> Place {
-        let mut layers = parent.layers.clone();
+        let mut layers = parent.layers.to_vec();
         layers.push(id.to_owned());
         Place {
             root: dir,
-            layers,
+            layers: Arc::new(layers),
             carrier: carrier.to_owned(),
+            parent: Arc::from(carrier),
             depth: parent.depth + 1,
             ancestors: parent.ancestors.clone(),
         }
@@ -730,7 +735,7 @@ impl<'a> Engine<'a> {
             path: place.carrier.clone(),
             offset,
             format,
-            layers: place.layers.clone(),
+            layers: place.layers.to_vec(),
             size: consumed,
             entries: produced,
             status: status.to_owned(),
@@ -946,7 +951,7 @@ impl<'a> Engine<'a> {
             sha256: None,
             target: None,
             layers: place.layers.clone(),
-            parent: place.carrier.clone(),
+            parent: place.parent.clone(),
             offset,
             mode,
             truncated: false,
@@ -1545,7 +1550,7 @@ impl ChildSink<'_, '_> {
         let trel = tparts.join("/");
         let src = self.eng.by_path.get(&trel).map(|&i| self.eng.entries[i].clone());
         match src {
-            Some(src) if src.kind == "file" && src.parent == place.carrier => {
+            Some(src) if src.kind == "file" && *src.parent == *place.carrier => {
                 let made = self
                     .eng
                     .ensure_dir(&parts[..parts.len() - 1])
