@@ -1,7 +1,7 @@
 //! Recording runs in the case database (unless `--no-store`).
 
 use anyhow::Context;
-use hashward_model::Envelope;
+use hashward_model::{Finding, InputRecord};
 use hashward_store::{Case, RunRecord, RunStatus};
 
 use crate::args::Global;
@@ -25,7 +25,8 @@ pub fn record(
     command: &str,
     options: serde_json::Value,
     started: chrono::DateTime<chrono::Utc>,
-    env: &Envelope,
+    inputs: &[InputRecord],
+    findings: &[Finding],
     artifacts: Vec<Artifact>,
 ) -> anyhow::Result<Option<i64>> {
     if g.no_store {
@@ -36,8 +37,8 @@ pub fn record(
     run.options = options;
     run.ended = chrono::Utc::now();
     run.status = RunStatus::Ok;
-    run.exit_code = exit_status(&env.findings, g);
-    run.inputs = env.inputs.clone();
+    run.exit_code = exit_status(findings, g);
+    run.inputs = inputs.to_vec();
     run.extracted = artifacts
         .into_iter()
         .map(|a| hashward_store::Artifact {
@@ -47,7 +48,7 @@ pub fn record(
             kind: a.kind,
         })
         .collect();
-    run.findings = env.findings.clone();
+    run.findings = findings.to_vec();
     let id = case
         .record(&run)
         .with_context(|| format!("recording the run in {}", g.case))?;

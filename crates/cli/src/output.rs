@@ -2,7 +2,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use hashward_model::{Envelope, Finding};
+use hashward_model::{Envelope, EnvelopeRef, Finding, ResultParts};
 
 use crate::args::Format;
 
@@ -24,6 +24,15 @@ impl Output {
 
     /// Print `env`; `text` renders the command-specific part for people.
     pub fn emit(&self, env: &Envelope, text: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+        self.emit_ref(&env.as_ref(), text)
+    }
+
+    /// Print a borrowed envelope (large results are written without being copied).
+    pub fn emit_ref<R: ResultParts>(
+        &self,
+        env: &EnvelopeRef<'_, R>,
+        text: &dyn Fn(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
         let stdout = io::stdout();
         let mut w = io::BufWriter::new(stdout.lock());
         match self.format {
@@ -31,15 +40,10 @@ impl Output {
                 serde_json::to_writer_pretty(&mut w, env)?;
                 writeln!(w)?;
             }
-            Format::Jsonl => {
-                for rec in env.records() {
-                    serde_json::to_writer(&mut w, &rec)?;
-                    writeln!(w)?;
-                }
-            }
+            Format::Jsonl => env.write_jsonl(&mut w)?,
             Format::Text => {
                 text(&mut w)?;
-                write_findings(&mut w, &env.findings)?;
+                write_findings(&mut w, env.findings)?;
             }
         }
         w.flush()

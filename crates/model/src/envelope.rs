@@ -61,7 +61,108 @@ pub enum Record {
     },
 }
 
+/// A command result that can be written as JSON lines: its lists item by item, then the rest.
+pub trait ResultParts: Serialize {
+    /// Calls `f` with each element of each list in the result: (result key, element).
+    fn each_item(&self, f: &mut dyn FnMut(&str, serde_json::Value));
+    /// The result without its lists.
+    fn rest(&self) -> serde_json::Value;
+}
+
+impl ResultParts for serde_json::Value {
+    fn each_item(&self, f: &mut dyn FnMut(&str, serde_json::Value)) {
+        if let serde_json::Value::Object(map) = self {
+            for (k, v) in map {
+                if let serde_json::Value::Array(items) = v {
+                    items.iter().for_each(|item| f(k, item.clone()));
+                }
+            }
+        }
+    }
+
+    fn rest(&self) -> serde_json::Value {
+        let mut rest = serde_json::Map::new();
+        if let serde_json::Value::Object(map) = self {
+            for (k, v) in map {
+                if !v.is_array() {
+                    rest.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        serde_json::Value::Object(rest)
+    }
+}
+
+/// The envelope as written: borrows its parts, so a result with a million entries is
+/// serialized straight from the records, never copied into a JSON tree.
+#[derive(Debug, Serialize)]
+pub struct EnvelopeRef<'a, R: ResultParts> {
+    /// hashward's version.
+    pub hashward: &'a str,
+    /// The command.
+    pub command: &'a str,
+    /// What was examined.
+    pub inputs: &'a [InputRecord],
+    /// What was found.
+    pub findings: &'a [Finding],
+    /// Command-specific result.
+    pub result: &'a R,
+}
+
+impl<R: ResultParts> EnvelopeRef<'_, R> {
+    /// Write the JSON-lines form: run, inputs, findings, list items, then the rest.
+    pub fn write_jsonl(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let line = |rec: &Record, w: &mut dyn std::io::Write| -> std::io::Result<()> {
+            serde_json::to_writer(&mut *w, rec)?;
+            w.write_all(b"\n")
+        };
+        line(
+            &Record::Run {
+                hashward: self.hashward.to_owned(),
+                command: self.command.to_owned(),
+            },
+            w,
+        )?;
+        for i in self.inputs {
+            line(&Record::Input(i.clone()), w)?;
+        }
+        for f in self.findings {
+            line(&Record::Finding(f.clone()), w)?;
+        }
+        let mut err = Ok(());
+        self.result.each_item(&mut |key, item| {
+            if err.is_ok() {
+                err = line(
+                    &Record::Item {
+                        key: key.to_owned(),
+                        item,
+                    },
+                    w,
+                );
+            }
+        });
+        err?;
+        line(
+            &Record::Result {
+                result: self.result.rest(),
+            },
+            w,
+        )
+    }
+}
+
 impl Envelope {
+    /// This envelope, borrowed for writing.
+    pub fn as_ref(&self) -> EnvelopeRef<'_, serde_json::Value> {
+        EnvelopeRef {
+            hashward: &self.hashward,
+            command: &self.command,
+            inputs: &self.inputs,
+            findings: &self.findings,
+            result: &self.result,
+        }
+    }
+
     /// The same content as JSON-lines records: run, inputs, findings, list items, then the rest.
     pub fn records(&self) -> Vec<Record> {
         let mut out = vec![Record::Run {
@@ -126,6 +227,21 @@ mod tests {
         assert_eq!(v["findings"][0]["rule"], "FW-102");
         let back: Envelope = serde_json::from_value(v).unwrap();
         assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn the_borrowed_envelope_writes_the_same_json_and_lines() {
+        let env = sample();
+        let a = serde_json::to_value(env.as_ref()).unwrap();
+        assert_eq!(a, serde_json::to_value(&env).unwrap());
+        let mut lines = Vec::new();
+        env.as_ref().write_jsonl(&mut lines).unwrap();
+        let want: Vec<String> = env
+            .records()
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        assert_eq!(String::from_utf8(lines).unwrap(), want.join("\n") + "\n");
     }
 
     #[test]

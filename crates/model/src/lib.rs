@@ -5,7 +5,7 @@ mod envelope;
 mod finding;
 
 pub use catalogue::{CATALOGUE, Category, RuleId, RuleInfo};
-pub use envelope::{Envelope, InputRecord, Record};
+pub use envelope::{Envelope, EnvelopeRef, InputRecord, Record, ResultParts};
 pub use finding::{Evidence, Excerpt, Finding, Severity, Subject, bytes_excerpt};
 
 /// hashward's version, as printed in every output envelope.

@@ -92,7 +92,8 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         "demo",
         serde_json::json!({"dir": dir}),
         started,
-        &env,
+        &env.inputs,
+        &env.findings,
         artifacts,
     )?;
     out.emit(&env, &|w| {

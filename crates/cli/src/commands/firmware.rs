@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use hashward_firmware::unpack::{UnpackReport, VerifyKey};
+use hashward_firmware::unpack::{EntryRecord, NodeRecord, UnpackReport, UnpackStats, VerifyKey};
 use hashward_firmware::{Limits, UnpackOptions, unpack_image};
-use hashward_model::{Envelope, InputRecord};
+use hashward_model::{EnvelopeRef, InputRecord, ResultParts};
 
 use super::Outcome;
 use crate::args::{FirmwareCmd, Global, UnpackArgs};
@@ -76,15 +76,35 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         "unpacked {}",
         a.image.display()
     );
-    let env = envelope(&a.image, &a.out, &report);
+    let inputs = [InputRecord {
+        path: a.image.display().to_string(),
+        sha256: report.image_sha256.clone(),
+        size: report.image_size,
+    }];
     let options = serde_json::json!({
         "out": a.out, "carve": !a.no_carve, "keys": a.keys, "max_total": a.max_total, "max_file": a.max_file,
         "max_ratio": a.max_ratio, "max_depth": a.max_depth, "max_entries": a.max_entries, "timeout": a.timeout,
     });
-    case::record(g, "firmware unpack", options, started, &env, artifacts(&report))?;
-    out.emit(&env, &|w| write_text(w, &a.image, &a.out, &report, None))?;
+    case::record(
+        g,
+        "firmware unpack",
+        options,
+        started,
+        &inputs,
+        &report.findings,
+        artifacts(&report),
+    )?;
+    let result = UnpackResult::new(&a.out, &report);
+    let env = EnvelopeRef {
+        hashward: hashward_model::VERSION,
+        command: "firmware unpack",
+        inputs: &inputs,
+        findings: &report.findings,
+        result: &result,
+    };
+    out.emit_ref(&env, &|w| write_text(w, &a.image, &a.out, &report, None))?;
     Ok(Outcome {
-        findings: env.findings,
+        findings: report.findings.clone(),
     })
 }
 
@@ -103,23 +123,39 @@ pub fn artifacts(report: &UnpackReport) -> Vec<Artifact> {
         .collect()
 }
 
-/// The output contract for `firmware unpack`.
-pub fn envelope(image: &Path, out_dir: &Path, report: &UnpackReport) -> Envelope {
-    Envelope {
-        hashward: hashward_model::VERSION.to_owned(),
-        command: "firmware unpack".into(),
-        inputs: vec![InputRecord {
-            path: image.display().to_string(),
-            sha256: report.image_sha256.clone(),
-            size: report.image_size,
-        }],
-        findings: report.findings.clone(),
-        result: serde_json::json!({
-            "out": out_dir.display().to_string(),
-            "entries": report.entries,
-            "containers": report.nodes,
-            "stats": report.stats,
-        }),
+/// `result` of `firmware unpack` in the output contract, borrowing the report.
+#[derive(serde::Serialize)]
+pub struct UnpackResult<'a> {
+    out: String,
+    entries: &'a [EntryRecord],
+    containers: &'a [NodeRecord],
+    stats: &'a UnpackStats,
+}
+
+impl<'a> UnpackResult<'a> {
+    /// The result for `report`, extracted into `out_dir`.
+    pub fn new(out_dir: &Path, report: &'a UnpackReport) -> UnpackResult<'a> {
+        UnpackResult {
+            out: out_dir.display().to_string(),
+            entries: &report.entries,
+            containers: &report.nodes,
+            stats: &report.stats,
+        }
+    }
+}
+
+impl ResultParts for UnpackResult<'_> {
+    fn each_item(&self, f: &mut dyn FnMut(&str, serde_json::Value)) {
+        for e in self.entries {
+            f("entries", serde_json::to_value(e).unwrap_or_default());
+        }
+        for n in self.containers {
+            f("containers", serde_json::to_value(n).unwrap_or_default());
+        }
+    }
+
+    fn rest(&self) -> serde_json::Value {
+        serde_json::json!({ "out": self.out, "stats": self.stats })
     }
 }
 
