@@ -204,7 +204,7 @@ pub fn unpack_image(
     let cache: DirCache = Default::default();
     let (tx, rx) = mpsc::sync_channel::<Msg>(WRITER_QUEUE);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
-    let report = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let (wroot, wcache, carve) = (root.clone(), cache.clone(), opts.carve);
         let spawned = std::thread::Builder::new()
             .name("hashward-writer".into())
@@ -257,8 +257,7 @@ pub fn unpack_image(
         eng.sync();
         Ok(eng.finish(meta.len()))
         // Dropping the engine closes the channel; the writer thread ends and is joined here.
-    });
-    report
+    })
 }
 
 fn hex_to_arr(h: &str) -> [u8; 32] {
