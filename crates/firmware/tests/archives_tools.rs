@@ -266,7 +266,7 @@ fn python_zipfile_and_unzip_accept_our_zip_writer() {
 /// their content, links created inside the root, and a traversal name contained.
 #[test]
 fn engine_extracts_our_archives() {
-    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    use hashward_firmware::unpack::unpack_image;
     let mut t = Tree::new();
     t.file("etc/passwd", "root\n")
         .file("bin/busybox", vec![1u8; 5000])
@@ -284,12 +284,7 @@ fn engine_extracts_our_archives() {
         let image = dir.path().join(name);
         fs::write(&image, &bytes).unwrap();
         let out = dir.path().join(format!("out-{name}"));
-        let opts = UnpackOptions {
-            out: out.clone(),
-            limits: Limits::default(),
-            carve: true,
-            keys: Vec::new(),
-        };
+        let opts = support::unpack_options(out.clone(), true);
         let report = unpack_image(&image, &opts, None).unwrap();
         let files: Vec<_> = report
             .entries

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 use hashward_firmware::unpack::bmu::parse_public_pem;
-use hashward_firmware::unpack::{Limits, UnpackOptions, VerifyKey, run_in_memory, unpack_image};
+use hashward_firmware::unpack::{UnpackOptions, VerifyKey, run_in_memory, unpack_image};
 use hashward_fixtures::Tree;
 use hashward_fixtures::bmu::{make_bmu_merge, make_bmu_single, make_bmu_single_with};
 use hashward_fixtures::fit::{make_dtb, make_fit};
@@ -135,10 +135,8 @@ fn openssl_signed_bmu_verifies_and_the_engine_unpacks_it_to_the_ext2_image() {
     let path = d.join("update.bmu");
     fs::write(&path, &bmu).unwrap();
     let opts = UnpackOptions {
-        out: d.join("out"),
-        limits: Limits::default(),
-        carve: false,
         keys: keys.to_vec(),
+        ..support::unpack_options(d.join("out"), false)
     };
     let report = unpack_image(&path, &opts, None).unwrap();
     let node = report.nodes.iter().find(|n| n.format == "bmu").expect("bmu node");

@@ -11,17 +11,14 @@ use std::process::Command;
 use hashward_firmware::unpack::run_in_memory;
 use hashward_fixtures::Tree;
 use hashward_fixtures::ext2::{Options, build, build_with};
-use support::{Seen, assert_same_listing, listing_of_dir, listing_of_sink, populate_rootfs, run, tool};
+use support::{Seen, assert_same_listing, listing_of_dir, listing_of_sink, rootfs_tempdir, run, tool};
 
 #[test]
 fn mke2fs_images_read_back() {
     let Some(mke2fs) = tool("mke2fs") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    populate_rootfs(&root);
+    let (tmp, root) = rootfs_tempdir();
     let mut want = listing_of_dir(&root);
     want.insert("lost+found".into(), Seen::Dir);
     let variants: &[&[&str]] = &[
@@ -171,12 +168,7 @@ fn engine_unpacks_gzipped_fixture_ext2() {
     gz.write_all(&img).unwrap();
     let path = tmp.path().join("minerfs.image.gz");
     std::fs::write(&path, gz.finish().unwrap()).unwrap();
-    let opts = hashward_firmware::UnpackOptions {
-        out: tmp.path().join("out"),
-        limits: hashward_firmware::Limits::default(),
-        carve: false,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(tmp.path().join("out"), false);
     let report = hashward_firmware::unpack_image(&path, &opts, None).unwrap();
     let formats: Vec<&str> = report.nodes.iter().map(|n| n.format.as_str()).collect();
     assert!(formats.contains(&"ext"), "{formats:?}");

@@ -8,17 +8,14 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use hashward_firmware::unpack::run_in_memory;
-use support::{assert_same_listing, listing_of_dir, listing_of_sink, populate_rootfs, run, tool};
+use support::{assert_same_listing, listing_of_dir, listing_of_sink, rootfs_tempdir, run, tool};
 
 #[test]
 fn mkfs_jffs2_images_read_back() {
     let Some(mkfs) = tool("mkfs.jffs2") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    populate_rootfs(&root);
+    let (tmp, root) = rootfs_tempdir();
     let want = listing_of_dir(&root);
     let variants: &[&[&str]] = &[
         &["-n"],
@@ -65,10 +62,7 @@ fn engine_unpacks_mkfs_jffs2_image() {
     let Some(mkfs) = tool("mkfs.jffs2") else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    populate_rootfs(&root);
+    let (tmp, root) = rootfs_tempdir();
     let img = tmp.path().join("angstrom_rootfs.jffs2");
     run(Command::new(&mkfs)
         .arg("-r")
@@ -76,12 +70,7 @@ fn engine_unpacks_mkfs_jffs2_image() {
         .arg("-o")
         .arg(&img)
         .args(["-e", "0x20000", "--pad=0x400000", "-n"]));
-    let opts = hashward_firmware::UnpackOptions {
-        out: tmp.path().join("out"),
-        limits: hashward_firmware::Limits::default(),
-        carve: false,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(tmp.path().join("out"), false);
     let report = hashward_firmware::unpack_image(&img, &opts, None).unwrap();
     let node = report
         .nodes

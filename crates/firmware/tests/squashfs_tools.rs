@@ -296,7 +296,7 @@ fn fixture_images_pass_unsquashfs() {
 
 #[test]
 fn engine_unpacks_a_mksquashfs_image() {
-    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    use hashward_firmware::unpack::unpack_image;
     if tool("mksquashfs").is_none() {
         return;
     }
@@ -306,12 +306,7 @@ fn engine_unpacks_a_mksquashfs_image() {
     write_tree(&tree, &src);
     let img = tmp.path().join("rootfs.sqfs");
     mksquashfs(&src, &img, &["-comp", "xz"], true);
-    let opts = UnpackOptions {
-        out: tmp.path().join("out"),
-        limits: Limits::default(),
-        carve: true,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(tmp.path().join("out"), true);
     let report = unpack_image(&img, &opts, None).unwrap();
     let find = |suffix: &str| {
         report

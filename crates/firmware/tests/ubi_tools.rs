@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hashward_firmware::unpack::{MemorySink, run_in_memory};
-use hashward_firmware::{UnpackOptions, unpack_image};
+use hashward_firmware::unpack_image;
 use hashward_fixtures::Tree;
 use hashward_fixtures::ubi::{build_ubifs, ubinize};
 use support::{
@@ -189,12 +189,7 @@ fn engine_recurses_from_a_misnamed_s9_image() {
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("angstrom_rootfs.jffs2");
     std::fs::write(&path, &img).unwrap();
-    let opts = UnpackOptions {
-        out: work.path().join("out"),
-        limits: Default::default(),
-        carve: true,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(work.path().join("out"), true);
     let report = unpack_image(&path, &opts, None).unwrap();
     let formats: Vec<&str> = report.nodes.iter().map(|n| n.format.as_str()).collect();
     assert!(
@@ -245,12 +240,7 @@ fn engine_carves_ubi_and_ubifs_out_of_a_blob() {
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("nand.bin");
     std::fs::write(&path, &blob).unwrap();
-    let opts = UnpackOptions {
-        out: work.path().join("out"),
-        limits: Default::default(),
-        carve: true,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(work.path().join("out"), true);
     let report = unpack_image(&path, &opts, None).unwrap();
     let found: Vec<(&str, u64)> = report
         .nodes

@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hashward_firmware::unpack::{Collected, MemorySink};
+use hashward_firmware::unpack::{Collected, Limits, MemorySink, UnpackOptions};
 use hashward_fixtures::tree::sha256_hex;
 use hashward_fixtures::{Node, Tree};
 
@@ -71,6 +71,16 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
+/// Options for `unpack_image` into `out`: default limits, no verification keys.
+pub fn unpack_options(out: PathBuf, carve: bool) -> UnpackOptions {
+    UnpackOptions {
+        out,
+        limits: Limits::default(),
+        carve,
+        keys: Vec::new(),
+    }
+}
+
 /// Fill `root` with a small rootfs: nested directories, an empty directory, files of many
 /// sizes (empty, one byte, one page, a multi-block incompressible binary, long text), a short
 /// and a long symlink, a hard link and (when `mknod` is permitted) `dev/null` and a FIFO.
@@ -112,6 +122,16 @@ pub fn populate_rootfs(root: &Path) -> bool {
             .arg(dev.join("fifo"))
             .status()
             .is_ok_and(|s| s.success())
+}
+
+/// A fresh temporary directory with `root/` in it, filled by [`populate_rootfs`]. The files
+/// live as long as the returned `TempDir`.
+pub fn rootfs_tempdir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    populate_rootfs(&root);
+    (tmp, root)
 }
 
 /// Write `t` into `dir` (created if needed): directories, files with their modes, symlinks,
