@@ -3,48 +3,20 @@
 //!
 //! A missing tool skips its test with a message, unless `HASHWARD_REQUIRE_TOOLS=1`.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use hashward_firmware::unpack::{Collected, MemorySink, run_in_memory};
+use hashward_firmware::unpack::{MemorySink, run_in_memory};
 use hashward_fixtures::archive::{TarStyle, cpio_newc, tar, zip};
 use hashward_fixtures::tree::Tree;
+use support::{Listing, Seen, assert_same_listing, listing_of_archive, listing_of_dir, run, tool};
 
-/// Whether `tool` runs; if not, panic when tools are required, else say why the test skips.
-fn have(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(version_arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("HASHWARD_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{tool} is required (HASHWARD_REQUIRE_TOOLS=1) but not found");
-        }
-        eprintln!("skipping: {tool} not installed");
-    }
-    ok
-}
-
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// What a directory holds, as the readers should give it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Want {
-    Dir,
-    File(Vec<u8>),
-    Symlink(Vec<u8>),
+/// Whether `name` is installed (else skip, or fail under `HASHWARD_REQUIRE_TOOLS=1`).
+fn have(name: &str) -> bool {
+    tool(name).is_some()
 }
 
 /// Fill `root` with dirs, files (empty, small, multi-block), symlinks, hard links and, when
@@ -75,68 +47,15 @@ fn populate(root: &Path, long: bool) {
     }
 }
 
-/// The directory as (relative path → content), following nothing.
-fn scan(root: &Path) -> BTreeMap<String, Want> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let ft = e.file_type().unwrap();
-            let w = if ft.is_symlink() {
-                Want::Symlink(fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes())
-            } else if ft.is_dir() {
-                stack.push(p.clone());
-                Want::Dir
-            } else {
-                Want::File(fs::read(&p).unwrap())
-            };
-            m.insert(rel, w);
-        }
-    }
-    m
-}
-
-fn norm(p: &[u8]) -> String {
-    let s = String::from_utf8_lossy(p).into_owned();
-    let s = s.strip_prefix("./").unwrap_or(&s);
-    s.trim_end_matches('/').to_owned()
-}
-
-/// Assert the sink holds exactly `want`; a hard link must point at a file with the same content.
-fn compare(what: &str, want: &BTreeMap<String, Want>, sink: &MemorySink) {
-    let mut got: BTreeMap<String, Collected> = BTreeMap::new();
-    for (p, c) in &sink.entries {
-        let n = norm(p);
-        if n.is_empty() || n == "." {
-            continue;
-        }
-        got.insert(n, c.clone());
-    }
-    for (path, w) in want {
-        let c = got
-            .get(path)
-            .unwrap_or_else(|| panic!("{what}: {path} missing; got {:?}", got.keys()));
-        match (w, c) {
-            (Want::Dir, Collected::Dir) => {}
-            (Want::File(d), Collected::File(x)) => assert_eq!(d, x, "{what}: {path}"),
-            (Want::File(d), Collected::Hardlink(t)) => match got.get(&norm(t)) {
-                Some(Collected::File(x)) => assert_eq!(d, x, "{what}: {path} -> {}", norm(t)),
-                other => panic!("{what}: {path} links to {} which is {other:?}", norm(t)),
-            },
-            (Want::Symlink(t), Collected::Symlink(x)) => assert_eq!(t, x, "{what}: {path}"),
-            (w, c) => panic!("{what}: {path}: wanted {w:?}, got {c:?}"),
-        }
-    }
-    let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-    assert!(extra.is_empty(), "{what}: extra entries {extra:?}");
+/// Assert the sink holds exactly `want`, names compared without `./` and trailing `/`; a hard
+/// link must point at a file with the same content.
+fn compare(what: &str, want: &Listing, sink: &MemorySink) {
+    assert_same_listing(what, want, &listing_of_archive(sink));
 }
 
 #[test]
 fn gnu_tar_archives_in_every_format() {
-    if !have("tar", "--version") {
+    if !have("tar") {
         return;
     }
     for (format, long) in [("gnu", true), ("pax", true), ("ustar", false), ("v7", false)] {
@@ -165,13 +84,13 @@ fn gnu_tar_archives_in_every_format() {
             img[consumed as usize..].iter().all(|&b| b == 0),
             "{format}: data after consumed"
         );
-        compare(&format!("tar --format={format}"), &scan(&src), &sink);
+        compare(&format!("tar --format={format}"), &listing_of_dir(&src), &sink);
     }
 }
 
 #[test]
 fn gnu_tar_accepts_our_tar_writer() {
-    if !have("tar", "--version") {
+    if !have("tar") {
         return;
     }
     let mut t = Tree::new();
@@ -198,10 +117,10 @@ fn gnu_tar_accepts_our_tar_writer() {
         let x = dir.path().join("x");
         fs::create_dir(&x).unwrap();
         run(Command::new("tar").arg("-C").arg(&x).arg("-xf").arg(&file));
-        let got = scan(&x);
+        let got = listing_of_dir(&x);
         for (p, _) in t.nodes.iter() {
             match got.get(p) {
-                Some(Want::File(d)) => assert_eq!(Some(d.as_slice()), t.content(p), "{style:?} {p}"),
+                Some(Seen::File(d)) => assert_eq!(Some(d.as_slice()), t.content(p), "{style:?} {p}"),
                 Some(_) => {}
                 None => panic!("{style:?}: tar did not extract {p}"),
             }
@@ -211,7 +130,7 @@ fn gnu_tar_accepts_our_tar_writer() {
 
 #[test]
 fn gnu_cpio_archives_in_every_format() {
-    if !have("cpio", "--version") {
+    if !have("cpio") {
         return;
     }
     for format in ["newc", "crc", "odc"] {
@@ -227,13 +146,13 @@ fn gnu_cpio_archives_in_every_format() {
         let r = r.unwrap_or_else(|e| panic!("{format}: {e}"));
         assert!(sink.problems.is_empty(), "{format}: {:?}", sink.problems);
         assert_eq!(r.consumed, Some(img.len() as u64), "{format}");
-        compare(&format!("cpio -H {format}"), &scan(&src), &sink);
+        compare(&format!("cpio -H {format}"), &listing_of_dir(&src), &sink);
     }
 }
 
 #[test]
 fn gnu_cpio_accepts_our_newc_writer() {
-    if !have("cpio", "--version") {
+    if !have("cpio") {
         return;
     }
     let mut t = Tree::new();
@@ -283,14 +202,14 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
 
 #[test]
 fn zip_and_python_zipfile_archives() {
-    let zip_tool = have("zip", "-v");
-    let python = have("python3", "--version");
+    let zip_tool = have("zip");
+    let python = have("python3");
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     fs::create_dir(&src).unwrap();
     populate(&src, true);
-    // Hard links come out of zip as plain copies, which is what `scan` sees too.
-    let want = scan(&src);
+    // Hard links come out of zip as plain copies, which is what `listing_of_dir` sees too.
+    let want = listing_of_dir(&src);
     let mut archives = Vec::new();
     if zip_tool {
         let out = dir.path().join("a.zip");
@@ -327,7 +246,7 @@ fn python_zipfile_and_unzip_accept_our_zip_writer() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("w.zip");
     fs::write(&file, zip(&t)).unwrap();
-    if have("python3", "--version") {
+    if have("python3") {
         let check = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nprint('\\n'.join(sorted(z.namelist())))";
         let out = run(Command::new("python3").arg("-c").arg(check).arg(&file));
         let names: Vec<String> = String::from_utf8_lossy(&out)
@@ -337,7 +256,7 @@ fn python_zipfile_and_unzip_accept_our_zip_writer() {
         let want: Vec<String> = t.nodes.keys().cloned().collect();
         assert_eq!(names, want);
     }
-    if have("unzip", "-v") {
+    if have("unzip") {
         run(Command::new("unzip").arg("-tq").arg(&file));
     }
 }
@@ -347,7 +266,7 @@ fn python_zipfile_and_unzip_accept_our_zip_writer() {
 /// their content, links created inside the root, and a traversal name contained.
 #[test]
 fn engine_extracts_our_archives() {
-    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    use hashward_firmware::unpack::unpack_image;
     let mut t = Tree::new();
     t.file("etc/passwd", "root\n")
         .file("bin/busybox", vec![1u8; 5000])
@@ -365,12 +284,7 @@ fn engine_extracts_our_archives() {
         let image = dir.path().join(name);
         fs::write(&image, &bytes).unwrap();
         let out = dir.path().join(format!("out-{name}"));
-        let opts = UnpackOptions {
-            out: out.clone(),
-            limits: Limits::default(),
-            carve: true,
-            keys: Vec::new(),
-        };
+        let opts = support::unpack_options(out.clone(), true);
         let report = unpack_image(&image, &opts, None).unwrap();
         let files: Vec<_> = report
             .entries

@@ -7,42 +7,21 @@
 //! the readers' RSA verification against OpenSSL rather than against our own signer.
 //! Missing tools skip the test, unless `HASHWARD_REQUIRE_TOOLS=1`.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
 use hashward_firmware::unpack::bmu::parse_public_pem;
-use hashward_firmware::unpack::{Limits, UnpackOptions, VerifyKey, run_in_memory, unpack_image};
+use hashward_firmware::unpack::{UnpackOptions, VerifyKey, run_in_memory, unpack_image};
+use hashward_fixtures::Tree;
 use hashward_fixtures::bmu::{make_bmu_merge, make_bmu_single, make_bmu_single_with};
 use hashward_fixtures::fit::{make_dtb, make_fit};
 use hashward_fixtures::keys::{miner_2048, root_2048};
 use hashward_fixtures::tree::sha256_hex;
 use hashward_fixtures::uimage::{COMP_NONE, TYPE_RAMDISK, UImageSpec, make_uimage_spec};
-use hashward_fixtures::{Node, Tree};
-
-/// Whether every tool runs; otherwise skip (or fail when tools are required).
-fn tools(list: &[(&str, &str)]) -> bool {
-    for (tool, arg) in list {
-        if Command::new(tool).arg(arg).output().is_err() {
-            if std::env::var("HASHWARD_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-                panic!("{tool} is required (HASHWARD_REQUIRE_TOOLS=1) but missing");
-            }
-            eprintln!("skip: {tool} not installed");
-            return false;
-        }
-    }
-    true
-}
-
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use support::{have_all, run, write_tree};
 
 /// The rootfs of a Gen-4 control board, in small.
 fn rootfs() -> Tree {
@@ -61,20 +40,6 @@ fn rootfs() -> Tree {
         .file("usr/bin/bmminer", "\x7fELF fake bmminer")
         .dir("var/log/miner");
     t
-}
-
-fn write_tree(t: &Tree, root: &Path) {
-    fs::create_dir_all(root).unwrap();
-    for (path, node) in &t.nodes {
-        let p = root.join(path);
-        match node {
-            Node::Dir => fs::create_dir_all(&p).unwrap(),
-            Node::File { data, .. } => fs::write(&p, data).unwrap(),
-            Node::Symlink(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
-            Node::Hardlink(target) => fs::hard_link(root.join(target), &p).unwrap(),
-            Node::CharDev(..) => {}
-        }
-    }
 }
 
 /// `minerfs.image.gz` as Bitmain ships it: 64-byte uImage ramdisk header + gzip of ext2.
@@ -101,7 +66,7 @@ fn minerfs(dir: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 
 #[test]
 fn minerfs_image_gz_payload_is_the_gzip_of_the_ext2_image() {
-    if !tools(&[("mke2fs", "-V"), ("gzip", "--version")]) {
+    if !have_all(&["mke2fs", "gzip"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -131,7 +96,7 @@ fn openssl_sign(dir: &Path, key: &Path, msg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn openssl_signed_bmu_verifies_and_the_engine_unpacks_it_to_the_ext2_image() {
-    if !tools(&[("mke2fs", "-V"), ("gzip", "--version"), ("openssl", "version")]) {
+    if !have_all(&["mke2fs", "gzip", "openssl"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -170,10 +135,8 @@ fn openssl_signed_bmu_verifies_and_the_engine_unpacks_it_to_the_ext2_image() {
     let path = d.join("update.bmu");
     fs::write(&path, &bmu).unwrap();
     let opts = UnpackOptions {
-        out: d.join("out"),
-        limits: Limits::default(),
-        carve: false,
         keys: keys.to_vec(),
+        ..support::unpack_options(d.join("out"), false)
     };
     let report = unpack_image(&path, &opts, None).unwrap();
     let node = report.nodes.iter().find(|n| n.format == "bmu").expect("bmu node");
@@ -273,7 +236,7 @@ fn openssl_signed_bmu_verifies_and_the_engine_unpacks_it_to_the_ext2_image() {
 
 #[test]
 fn openssl_accepts_the_fixture_signatures() {
-    if !tools(&[("openssl", "version")]) {
+    if !have_all(&["openssl"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -304,7 +267,7 @@ fn openssl_accepts_the_fixture_signatures() {
 
 #[test]
 fn merge_of_tool_built_singles_and_a_fit() {
-    if !tools(&[("mke2fs", "-V"), ("gzip", "--version")]) {
+    if !have_all(&["mke2fs", "gzip"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

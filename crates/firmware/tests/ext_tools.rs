@@ -3,160 +3,23 @@
 //!
 //! Skipped (with a message) when a tool is missing, unless `HASHWARD_REQUIRE_TOOLS=1`.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
 use std::process::Command;
 
-use hashward_firmware::unpack::{Collected, MemorySink, run_in_memory};
+use hashward_firmware::unpack::run_in_memory;
 use hashward_fixtures::Tree;
 use hashward_fixtures::ext2::{Options, build, build_with};
-
-/// What a path is, comparable between a directory on disk and an unpacked image.
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    Dir,
-    File(Vec<u8>),
-    Symlink(Vec<u8>),
-    Special(String),
-}
-
-fn tool(name: &str) -> bool {
-    match Command::new(name).arg("-V").output() {
-        Ok(_) => true,
-        Err(_) if std::env::var("HASHWARD_REQUIRE_TOOLS").as_deref() == Ok("1") => {
-            panic!("{name} is required (HASHWARD_REQUIRE_TOOLS=1) but missing")
-        }
-        Err(_) => {
-            eprintln!("skipping: {name} not installed");
-            false
-        }
-    }
-}
-
-/// A directory with nested dirs, files of many sizes, links and (as root) device nodes.
-fn populate(root: &Path) -> bool {
-    let w = |p: &str, d: &[u8]| {
-        let p = root.join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, d).unwrap();
-    };
-    w(
-        "etc/init.d/S70cgminer",
-        b"#!/bin/sh\nexec /usr/bin/cgminer --api-listen\n",
-    );
-    w("etc/empty", b"");
-    w("etc/one", b"1");
-    w("etc/page", &[b'p'; 4096]);
-    let noisy: Vec<u8> = (0..150_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    w("usr/bin/bmminer", &noisy);
-    let text: Vec<u8> = (0..20_000)
-        .flat_map(|i| format!("line {i} of a config\n").into_bytes())
-        .collect();
-    w("usr/share/doc/long.txt", &text);
-    std::fs::create_dir_all(root.join("config/empty/deeper")).unwrap();
-    std::os::unix::fs::symlink("busybox", root.join("etc/sh")).unwrap();
-    std::os::unix::fs::symlink("/".to_owned() + &"long/".repeat(30), root.join("etc/longlink")).unwrap();
-    std::fs::hard_link(root.join("usr/bin/bmminer"), root.join("usr/bin/cgminer")).unwrap();
-    // Device nodes need root; without it the test still covers everything else.
-    let dev = root.join("dev");
-    std::fs::create_dir_all(&dev).unwrap();
-    Command::new("mknod")
-        .arg(dev.join("null"))
-        .args(["c", "1", "3"])
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("mkfifo")
-            .arg(dev.join("fifo"))
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
-fn from_disk(root: &Path) -> BTreeMap<String, Seen> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let md = std::fs::symlink_metadata(&p).unwrap();
-            let ft = md.file_type();
-            let seen = if ft.is_dir() {
-                stack.push(p.clone());
-                Seen::Dir
-            } else if ft.is_symlink() {
-                Seen::Symlink(
-                    std::fs::read_link(&p)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                )
-            } else if ft.is_file() {
-                Seen::File(std::fs::read(&p).unwrap())
-            } else if ft.is_char_device() {
-                let r = md.rdev();
-                Seen::Special(format!("char {}:{}", libc_major(r), libc_minor(r)))
-            } else if ft.is_fifo() {
-                Seen::Special("fifo 0:0".into())
-            } else {
-                continue;
-            };
-            m.insert(rel, seen);
-        }
-    }
-    m
-}
-
-fn libc_major(dev: u64) -> u64 {
-    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
-}
-
-fn libc_minor(dev: u64) -> u64 {
-    ((dev >> 12) & 0xffff_ff00) | (dev & 0xff)
-}
-
-fn from_sink(sink: &MemorySink) -> BTreeMap<String, Seen> {
-    let mut m = BTreeMap::new();
-    for (p, c) in &sink.entries {
-        let p = String::from_utf8(p.clone()).unwrap();
-        let seen = match c {
-            Collected::Dir => Seen::Dir,
-            Collected::File(d) => Seen::File(d.clone()),
-            Collected::Symlink(t) => Seen::Symlink(t.clone()),
-            Collected::Hardlink(t) => Seen::File(
-                sink.file(std::str::from_utf8(t).unwrap())
-                    .expect("hard link to a file")
-                    .to_vec(),
-            ),
-            Collected::Special(w, a, b) => Seen::Special(format!("{w} {a}:{b}")),
-        };
-        assert!(m.insert(p.clone(), seen).is_none(), "{p} twice");
-    }
-    m
-}
-
-fn compare(want: &BTreeMap<String, Seen>, got: &BTreeMap<String, Seen>, what: &str) {
-    let wk: Vec<&String> = want.keys().collect();
-    let gk: Vec<&String> = got.keys().collect();
-    assert_eq!(wk, gk, "{what}: paths differ");
-    for (k, v) in want {
-        assert!(&got[k] == v, "{what}: {k} differs");
-    }
-}
+use support::{Seen, assert_same_listing, listing_of_dir, listing_of_sink, rootfs_tempdir, run, tool};
 
 #[test]
 fn mke2fs_images_read_back() {
-    if !tool("mke2fs") {
+    let Some(mke2fs) = tool("mke2fs") else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    populate(&root);
-    let mut want = from_disk(&root);
+    };
+    let (tmp, root) = rootfs_tempdir();
+    let mut want = listing_of_dir(&root);
     want.insert("lost+found".into(), Seen::Dir);
     let variants: &[&[&str]] = &[
         &["-t", "ext2"],
@@ -190,7 +53,7 @@ fn mke2fs_images_read_back() {
     ];
     for (i, extra) in variants.iter().enumerate() {
         let img = tmp.path().join(format!("img{i}"));
-        let out = Command::new("mke2fs")
+        let out = Command::new(&mke2fs)
             .args(["-q", "-F", "-L", "linux", "-E", "root_owner=0:0"])
             .args(*extra)
             .arg("-d")
@@ -217,7 +80,7 @@ fn mke2fs_images_read_back() {
         let (r, sink) = run_in_memory("ext", &bytes, 1 << 30);
         let r = r.unwrap_or_else(|e| panic!("{extra:?}: {e}"));
         assert!(sink.problems.is_empty(), "{extra:?}: {:?}", sink.problems);
-        compare(&want, &from_sink(&sink), &format!("{extra:?}"));
+        assert_same_listing(&format!("{extra:?}"), &want, &listing_of_sink(&sink));
         assert_eq!(r.consumed, Some(8 << 20), "{extra:?}");
         assert_eq!(r.details["volume_name"], "linux");
         let rev = if extra.contains(&"-r") { 0 } else { 1 };
@@ -257,9 +120,9 @@ fn fixture_tree() -> Tree {
 
 #[test]
 fn fixture_writer_passes_e2fsck() {
-    if !tool("e2fsck") {
+    let Some(e2fsck) = tool("e2fsck") else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let t = fixture_tree();
     // 4 MiB and the demo's 32 MiB (4 KiB blocks) with the plain entry point, then custom layouts.
@@ -284,13 +147,8 @@ fn fixture_writer_passes_e2fsck() {
     for (i, (what, img)) in images.iter().enumerate() {
         let path = tmp.path().join(format!("fx{i}"));
         std::fs::write(&path, img).unwrap();
-        let out = Command::new("e2fsck").args(["-fn"]).arg(&path).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{what} #{i}: e2fsck said:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        eprintln!("{what} #{i}");
+        run(Command::new(&e2fsck).args(["-fn"]).arg(&path));
         let (r, sink) = run_in_memory("ext", img, 1 << 30);
         r.unwrap();
         assert!(sink.problems.is_empty(), "{:?}", sink.problems);
@@ -310,12 +168,7 @@ fn engine_unpacks_gzipped_fixture_ext2() {
     gz.write_all(&img).unwrap();
     let path = tmp.path().join("minerfs.image.gz");
     std::fs::write(&path, gz.finish().unwrap()).unwrap();
-    let opts = hashward_firmware::UnpackOptions {
-        out: tmp.path().join("out"),
-        limits: hashward_firmware::Limits::default(),
-        carve: false,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(tmp.path().join("out"), false);
     let report = hashward_firmware::unpack_image(&path, &opts, None).unwrap();
     let formats: Vec<&str> = report.nodes.iter().map(|n| n.format.as_str()).collect();
     assert!(formats.contains(&"ext"), "{formats:?}");

@@ -4,43 +4,19 @@
 //! Skipped (with a line on stderr) when squashfs-tools is missing, unless
 //! `HASHWARD_REQUIRE_TOOLS=1`, in which case a missing tool fails the test.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 
 use hashward_firmware::unpack::{Collected, MemorySink, run_in_memory};
+use hashward_fixtures::Tree;
 use hashward_fixtures::squashfs::{self, Compression, Options};
 use hashward_fixtures::tree::sha256_hex;
-use hashward_fixtures::{Node, Tree};
-
-/// path → (kind, sha256 of content or link target or device numbers).
-type Listing = BTreeMap<String, (String, String)>;
-
-fn tool(name: &str) -> Option<PathBuf> {
-    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    if std::env::var("HASHWARD_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!("{name} is required (HASHWARD_REQUIRE_TOOLS=1) but not installed");
-    }
-    eprintln!("skip: {name} not installed");
-    None
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{
+    Seen, assert_hardlink_group, assert_same_listing, listing_of_dir, listing_of_sink, run, tool, write_tree,
+};
 
 /// Pseudo-random, poorly compressible bytes.
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
@@ -89,96 +65,13 @@ fn sample_tree(with_device: bool) -> Tree {
     t
 }
 
-/// Write `tree` into `dir` (devices are left to the caller).
-fn materialise(tree: &Tree, dir: &Path) {
-    for (path, node) in &tree.nodes {
-        let p = dir.join(path);
-        match node {
-            Node::Dir => std::fs::create_dir_all(&p).unwrap(),
-            Node::File { data, mode } => {
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(&p, data).unwrap();
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
-            }
-            Node::Symlink(t) => {
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::os::unix::fs::symlink(t, &p).unwrap();
-            }
-            Node::Hardlink(_) | Node::CharDev(..) => {}
-        }
-    }
-    for (path, node) in &tree.nodes {
-        if let Node::Hardlink(t) = node {
-            let p = dir.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::hard_link(dir.join(t), &p).unwrap();
-        }
-    }
-}
-
-/// What a directory on disk holds, hard links listed as the files they are.
-fn listing_of_dir(root: &Path) -> Listing {
-    fn walk(root: &Path, dir: &Path, out: &mut Listing) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let md = std::fs::symlink_metadata(&p).unwrap();
-            let ft = md.file_type();
-            let v = if ft.is_dir() {
-                walk(root, &p, out);
-                ("dir".into(), String::new())
-            } else if ft.is_symlink() {
-                (
-                    "symlink".into(),
-                    std::fs::read_link(&p).unwrap().to_string_lossy().into_owned(),
-                )
-            } else if ft.is_file() {
-                ("file".into(), sha256_hex(&std::fs::read(&p).unwrap()))
-            } else if ft.is_char_device() || ft.is_block_device() {
-                let rdev = md.rdev();
-                let (major, minor) = (
-                    ((rdev >> 8) & 0xfff) as u32,
-                    ((rdev & 0xff) | ((rdev >> 12) & !0xff)) as u32,
-                );
-                let what = if ft.is_char_device() { "char" } else { "block" };
-                ("device".into(), format!("{what} {major}:{minor}"))
-            } else if ft.is_fifo() {
-                ("device".into(), "fifo 0:0".into())
-            } else if ft.is_socket() {
-                ("device".into(), "socket 0:0".into())
-            } else {
-                ("other".into(), String::new())
-            };
-            out.insert(rel, v);
-        }
-    }
-    let mut out = Listing::new();
-    walk(root, root, &mut out);
-    out
-}
-
-/// What hashward read, hard links resolved to their target's content.
-fn listing_of_sink(sink: &MemorySink) -> Listing {
-    let mut out = Listing::new();
-    for (path, c) in &sink.entries {
-        let path = String::from_utf8(path.clone()).unwrap();
-        let v = match c {
-            Collected::Dir => ("dir".into(), String::new()),
-            Collected::File(d) => ("file".into(), sha256_hex(d)),
-            Collected::Symlink(t) => ("symlink".into(), String::from_utf8_lossy(t).into_owned()),
-            Collected::Hardlink(t) => {
-                let t = String::from_utf8(t.clone()).unwrap();
-                let d = sink
-                    .file(&t)
-                    .unwrap_or_else(|| panic!("hard link {path} to unknown {t}"));
-                ("file".into(), sha256_hex(d))
-            }
-            Collected::Special(what, a, b) => ("device".into(), format!("{what} {a}:{b}")),
-        };
-        assert!(out.insert(path.clone(), v).is_none(), "{path} emitted twice");
-    }
-    out
+/// Write `tree` into `dir`, device nodes included (the test needs root for `mknod`).
+fn write_tree_with_devices(tree: &Tree, dir: &Path) {
+    assert!(
+        write_tree(tree, dir) == *tree,
+        "{}: mknod failed (not root?)",
+        dir.display()
+    );
 }
 
 /// Read an image file with hashward and compare with the directory it was made from.
@@ -189,18 +82,11 @@ fn check_image(img: &Path, src: &Path) -> MemorySink {
     assert!(sink.problems.is_empty(), "{}: {:?}", img.display(), sink.problems);
     assert!(!sink.entries.is_empty(), "{}", img.display());
     assert_eq!(unpacked.consumed, Some(data.len() as u64), "{}", img.display());
-    let want = listing_of_dir(src);
-    let got = listing_of_sink(&sink);
-    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{}: missing {missing:?}, extra {extra:?}",
-        img.display()
+    assert_same_listing(
+        &img.display().to_string(),
+        &listing_of_dir(src),
+        &listing_of_sink(&sink),
     );
-    for (k, v) in &want {
-        assert_eq!(&got[k], v, "{}: {k}", img.display());
-    }
     // Parents come before their contents.
     let names = sink.names();
     for (i, n) in names.iter().enumerate() {
@@ -209,20 +95,6 @@ fn check_image(img: &Path, src: &Path) -> MemorySink {
         }
     }
     sink
-}
-
-/// Hard links in the source come back as hard links to one shared path.
-fn check_hardlinks(sink: &MemorySink, group: &[&str]) {
-    let mut files = 0;
-    for name in group {
-        let (_, c) = sink.entries.iter().find(|(p, _)| p == name.as_bytes()).unwrap();
-        match c {
-            Collected::File(_) => files += 1,
-            Collected::Hardlink(t) => assert!(group.iter().any(|g| g.as_bytes() == t.as_slice())),
-            other => panic!("{name}: {other:?}"),
-        }
-    }
-    assert_eq!(files, 1, "{group:?}");
 }
 
 /// Build `img` from `src`; with `pseudo`, also add `dev/ttyS0` as a pseudo file (no mknod needed).
@@ -250,14 +122,12 @@ fn mksquashfs_images_read_back() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("root");
     let tree = sample_tree(false);
-    materialise(&tree, &src);
+    write_tree(&tree, &src);
     // The pseudo definition adds dev/ttyS0 to the image; mirror it for the comparison.
     let want_dir = tmp.path().join("want");
-    materialise(&tree, &want_dir);
-    std::fs::create_dir_all(want_dir.join("dev")).unwrap();
-    run(Command::new("mknod")
-        .arg(want_dir.join("dev/ttyS0"))
-        .args(["c", "4", "64"]));
+    let mut want_tree = tree.clone();
+    want_tree.chardev("dev/ttyS0", 4, 64);
+    write_tree_with_devices(&want_tree, &want_dir);
 
     let cases: &[(&str, &[&str])] = &[
         ("gzip", &["-comp", "gzip"]),
@@ -280,13 +150,13 @@ fn mksquashfs_images_read_back() {
         let img = tmp.path().join(format!("{name}.sqfs"));
         mksquashfs(&src, &img, args, true);
         let sink = check_image(&img, &want_dir);
-        check_hardlinks(&sink, &["bin/busybox", "bin/ls", "sbin/init"]);
+        assert_hardlink_group(&sink, &["bin/busybox", "bin/ls", "sbin/init"]);
     }
 }
 
 #[test]
 fn mksquashfs_sparse_files_read_back() {
-    if tool("mksquashfs").is_none() || tool("truncate").is_none() {
+    if !support::have_all(&["mksquashfs", "truncate"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -331,6 +201,7 @@ fn unsquashfs_list(img: &Path) -> Vec<(char, String, Option<String>)> {
         return Vec::new();
     };
     let out = run(Command::new(un).args(["-lls", "-n"]).arg(img));
+    let out = String::from_utf8_lossy(&out);
     let mut v = Vec::new();
     for line in out.lines() {
         let Some(ty) = line.chars().next() else { continue };
@@ -358,11 +229,7 @@ fn fixture_images_pass_unsquashfs() {
     let tmp = tempfile::tempdir().unwrap();
     let tree = sample_tree(true);
     let want_dir = tmp.path().join("want");
-    materialise(&tree, &want_dir);
-    std::fs::create_dir_all(want_dir.join("dev")).unwrap();
-    run(Command::new("mknod")
-        .arg(want_dir.join("dev/ttyS0"))
-        .args(["c", "4", "64"]));
+    write_tree_with_devices(&tree, &want_dir);
     let want = listing_of_dir(&want_dir);
     let un = tool("unsquashfs").unwrap();
     let comps = [
@@ -394,17 +261,23 @@ fn fixture_images_pass_unsquashfs() {
                 if path.is_empty() {
                     continue;
                 }
-                let (kind, hash) = &want[path];
-                let expect = match kind.as_str() {
-                    "dir" => 'd',
-                    "file" => '-',
-                    "symlink" => 'l',
-                    _ => 'c',
+                let expect = match &want[path] {
+                    Seen::Dir => 'd',
+                    Seen::File(_) => '-',
+                    Seen::Symlink(t) => {
+                        assert_eq!(
+                            target.as_deref().map(str::as_bytes),
+                            Some(&t[..]),
+                            "{comp:?} {path}"
+                        );
+                        'l'
+                    }
+                    Seen::Special(s) if s.starts_with("block ") => 'b',
+                    Seen::Special(s) if s.starts_with("fifo ") => 'p',
+                    Seen::Special(s) if s.starts_with("socket ") => 's',
+                    Seen::Special(_) => 'c',
                 };
                 assert_eq!(*ty, expect, "{comp:?} {path}");
-                if *ty == 'l' {
-                    assert_eq!(target.as_deref(), Some(hash.as_str()), "{comp:?} {path}");
-                }
             }
             let out = tmp.path().join(format!("out{i}-{}", opts.block_size));
             run(Command::new(&un).args(["-n", "-d"]).arg(&out).arg(&img));
@@ -423,22 +296,17 @@ fn fixture_images_pass_unsquashfs() {
 
 #[test]
 fn engine_unpacks_a_mksquashfs_image() {
-    use hashward_firmware::unpack::{Limits, UnpackOptions, unpack_image};
+    use hashward_firmware::unpack::unpack_image;
     if tool("mksquashfs").is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("root");
     let tree = sample_tree(false);
-    materialise(&tree, &src);
+    write_tree(&tree, &src);
     let img = tmp.path().join("rootfs.sqfs");
     mksquashfs(&src, &img, &["-comp", "xz"], true);
-    let opts = UnpackOptions {
-        out: tmp.path().join("out"),
-        limits: Limits::default(),
-        carve: true,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(tmp.path().join("out"), true);
     let report = unpack_image(&img, &opts, None).unwrap();
     let find = |suffix: &str| {
         report
@@ -473,7 +341,7 @@ fn mksquashfs_xattrs_and_every_inode_type() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("root");
-    materialise(&sample_tree(false), &src);
+    write_tree(&sample_tree(false), &src);
     std::fs::create_dir_all(src.join("dev")).unwrap();
     // Real special files (the test runs as root in CI; skip what cannot be made).
     let made = Command::new("mknod")

@@ -3,34 +3,23 @@
 //!
 //! When a tool is missing the test prints a skip line, unless `HASHWARD_REQUIRE_TOOLS=1`.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+mod support;
+
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hashward_firmware::unpack::{Collected, MemorySink, run_in_memory};
-use hashward_firmware::{UnpackOptions, unpack_image};
+use hashward_firmware::unpack::{MemorySink, run_in_memory};
+use hashward_firmware::unpack_image;
+use hashward_fixtures::Tree;
 use hashward_fixtures::ubi::{build_ubifs, ubinize};
-use hashward_fixtures::{Node, Tree};
+use support::{
+    assert_hardlink_group, assert_same_listing, hardlink_groups, listing_of_sink, listing_of_tree, run, tool,
+    write_tree,
+};
 
 /// S9 geometry: PEB 128 KiB, pages and sub-pages 2048, so LEB = 131072 − 4096.
 const LEB: usize = 126_976;
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/bin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var("HASHWARD_REQUIRE_TOOLS").as_deref() == Ok("1") {
-            panic!("{name} is required (HASHWARD_REQUIRE_TOOLS=1) but not installed");
-        }
-        println!("SKIP: {name} not installed");
-    }
-    found
-}
 
 /// The tree every image is built from: nested directories, files of many sizes (empty, one
 /// byte, exactly one block, multi-block compressible and incompressible), symlinks, a hard link
@@ -63,83 +52,13 @@ fn sample() -> Tree {
     t
 }
 
-/// Write `t` into `dir`; returns the tree actually written (without the device when `mknod`
-/// is not permitted).
-fn materialize(t: &Tree, dir: &Path) -> Tree {
-    let mut out = t.clone();
-    for (path, node) in &t.nodes {
-        let p = dir.join(path);
-        match node {
-            Node::Dir => std::fs::create_dir_all(&p).unwrap(),
-            Node::File { data, mode } => {
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(&p, data).unwrap();
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
-            }
-            Node::Symlink(target) => {
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::os::unix::fs::symlink(target, &p).unwrap();
-            }
-            Node::Hardlink(_) | Node::CharDev(..) => {} // after the files they name
-        }
-    }
-    for (path, node) in &t.nodes {
-        let p = dir.join(path);
-        match node {
-            Node::Hardlink(target) => std::fs::hard_link(dir.join(target), &p).unwrap(),
-            Node::CharDev(major, minor) => {
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                let ok = Command::new("mknod")
-                    .arg(&p)
-                    .arg("c")
-                    .arg(major.to_string())
-                    .arg(minor.to_string())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if !ok {
-                    println!("note: mknod not permitted; image built without {path}");
-                    out.nodes.remove(path);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The sink must hold exactly the tree: every path and kind, every file's bytes, every link
-/// target, the device numbers. Of a hard-linked pair, whichever came first is the file.
+/// target, the device numbers. Of a hard-linked group, one is the file, the rest link to it.
 fn assert_same(sink: &MemorySink, t: &Tree, what: &str) {
     assert!(sink.problems.is_empty(), "{what}: problems {:?}", sink.problems);
-    let got: BTreeMap<String, &Collected> = sink
-        .entries
-        .iter()
-        .map(|(p, c)| (String::from_utf8_lossy(p).into_owned(), c))
-        .collect();
-    assert_eq!(got.len(), sink.entries.len(), "{what}: duplicate entries");
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        t.nodes.keys().collect::<Vec<_>>(),
-        "{what}: paths"
-    );
-    for (path, node) in &t.nodes {
-        let c = got[path.as_str()];
-        let ok = match (node, c) {
-            (Node::Dir, Collected::Dir) => true,
-            (Node::File { data, .. }, Collected::File(d)) => d == data,
-            (Node::Symlink(a), Collected::Symlink(b)) => a.as_bytes() == &b[..],
-            (Node::CharDev(a, b), Collected::Special("char", x, y)) => (a, b) == (x, y),
-            (Node::Hardlink(target), Collected::Hardlink(b)) => target.as_bytes() == &b[..],
-            (Node::Hardlink(target), Collected::File(d)) => {
-                Some(&d[..]) == t.content(target)
-                    && matches!(got[target.as_str()], Collected::Hardlink(x) if x == path.as_bytes())
-            }
-            (Node::File { .. }, Collected::Hardlink(b)) => {
-                matches!(t.nodes.get(&*String::from_utf8_lossy(b)), Some(Node::Hardlink(x)) if x == path)
-            }
-            _ => false,
-        };
-        assert!(ok, "{what}: {path}: {node:?} came back as {c:?}");
+    assert_same_listing(what, &listing_of_tree(t), &listing_of_sink(sink));
+    for group in hardlink_groups(t) {
+        assert_hardlink_group(sink, &group);
     }
 }
 
@@ -175,18 +94,11 @@ fn ubinize_tool(ubinize_bin: &Path, vol: &Path, out: &Path, work: &Path) {
         ),
     )
     .unwrap();
-    let st = Command::new(ubinize_bin)
+    run(Command::new(ubinize_bin)
         .arg("-o")
         .arg(out)
         .args(["-m", "2048", "-p", "128KiB", "-s", "2048"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "ubinize: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+        .arg(&cfg));
 }
 
 #[test]
@@ -197,7 +109,7 @@ fn debian_tools_images_read_back_exactly() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    let t = materialize(&sample(), &root);
+    let t = write_tree(&sample(), &root);
     // mkfs.ubifs records the ownership and mode of the root directory too; that is not an entry.
     for compr in ["lzo", "zlib", "zstd", "none"] {
         let vol = work.path().join(format!("vol-{compr}.ubifs"));
@@ -243,16 +155,13 @@ fn own_writer_reads_back_and_wraps_like_ubinize() {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    let t2 = materialize(&t, &root);
+    let t2 = write_tree(&t, &root);
     let mkvol = work.path().join("vol.ubifs");
-    let st = Command::new(&mkfs)
+    run(Command::new(&mkfs)
         .arg("-r")
         .arg(&root)
         .args(["-m", "2048", "-e", "126976", "-c", "1024", "-o"])
-        .arg(&mkvol)
-        .status()
-        .unwrap();
-    assert!(st.success());
+        .arg(&mkvol));
     let img = ubinize(
         &[("rootfs", 0, &std::fs::read(&mkvol).unwrap())],
         128 << 10,
@@ -280,12 +189,7 @@ fn engine_recurses_from_a_misnamed_s9_image() {
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("angstrom_rootfs.jffs2");
     std::fs::write(&path, &img).unwrap();
-    let opts = UnpackOptions {
-        out: work.path().join("out"),
-        limits: Default::default(),
-        carve: true,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(work.path().join("out"), true);
     let report = unpack_image(&path, &opts, None).unwrap();
     let formats: Vec<&str> = report.nodes.iter().map(|n| n.format.as_str()).collect();
     assert!(
@@ -336,12 +240,7 @@ fn engine_carves_ubi_and_ubifs_out_of_a_blob() {
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("nand.bin");
     std::fs::write(&path, &blob).unwrap();
-    let opts = UnpackOptions {
-        out: work.path().join("out"),
-        limits: Default::default(),
-        carve: true,
-        keys: Vec::new(),
-    };
+    let opts = support::unpack_options(work.path().join("out"), true);
     let report = unpack_image(&path, &opts, None).unwrap();
     let found: Vec<(&str, u64)> = report
         .nodes
@@ -379,18 +278,11 @@ fn ubinize_static_and_dynamic_volumes() {
     )
     .unwrap();
     let out = work.path().join("img.ubi");
-    let st = Command::new(&ubinize_bin)
+    run(Command::new(&ubinize_bin)
         .arg("-o")
         .arg(&out)
         .args(["-m", "2048", "-p", "128KiB", "-s", "2048"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "ubinize: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+        .arg(&cfg));
     let (r, sink) = run_in_memory("ubi", &std::fs::read(&out).unwrap(), 1 << 26);
     let u = r.unwrap();
     assert!(sink.problems.is_empty(), "{:?}", sink.problems);

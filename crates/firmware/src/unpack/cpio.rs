@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, Read};
 
-use super::tar::{Cursor, DataReader, ProblemCap};
+use super::sink::ProblemCap;
+use super::tar::{Cursor, DataReader};
 use super::{Access, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked};
 
 /// The cpio format.
@@ -221,13 +222,10 @@ impl Format for Cpio {
     }
 
     fn unpack(&self, input: Input<'_>, _ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        let mut sink = ProblemCap::new(sink);
-        let r = match input {
-            Input::Stream(r) => read_cpio(r, &mut sink),
-            Input::Blob(b) => read_cpio(&mut b.reader(), &mut sink),
-        };
-        sink.finish();
-        r
+        ProblemCap::around(sink, |sink| match input {
+            Input::Stream(r) => read_cpio(r, sink),
+            Input::Blob(b) => read_cpio(&mut b.reader(), sink),
+        })
     }
 }
 

@@ -864,35 +864,28 @@ impl<'a> Engine<'a> {
         if let Some(rec) = self.entries.get_mut(f.index) {
             rec.size = Some(d.size);
             rec.sha256 = Some(sha_hex);
+            // A refused file was never created; one the file system failed on is cut short.
+            match &d.error {
+                Some(WriteError::Refused(_)) => rec.not_created = true,
+                Some(WriteError::Io(_)) => rec.truncated = true,
+                None => {}
+            }
         }
-        match d.error {
-            Some(WriteError::Refused(why)) => {
-                if let Some(rec) = self.entries.get_mut(f.index) {
-                    rec.not_created = true;
-                }
-                let msg = format!("entry {rel} not written: {why}");
-                let at = Loc {
-                    path: &rel,
-                    offset: f.offset,
-                    excerpt: None,
-                };
-                self.file_finding(RuleId::FW_ESCAPE, None, &f.place, at, msg);
-                return;
-            }
-            Some(WriteError::Io(why)) => {
-                if let Some(rec) = self.entries.get_mut(f.index) {
-                    rec.truncated = true;
-                }
-                let msg = format!("file entry {rel} not written: {why}");
-                let at = Loc {
-                    path: &rel,
-                    offset: f.offset,
-                    excerpt: None,
-                };
-                self.file_finding(RuleId::FW_MALFORMED, None, &f.place, at, msg);
-                return;
-            }
-            None => {}
+        if let Some(err) = d.error {
+            let (rule, msg) = match err {
+                WriteError::Refused(why) => (RuleId::FW_ESCAPE, format!("entry {rel} not written: {why}")),
+                WriteError::Io(why) => (
+                    RuleId::FW_MALFORMED,
+                    format!("file entry {rel} not written: {why}"),
+                ),
+            };
+            let at = Loc {
+                path: &rel,
+                offset: f.offset,
+                excerpt: None,
+            };
+            self.file_finding(rule, None, &f.place, at, msg);
+            return;
         }
         if !f.complete || d.size == 0 {
             return;

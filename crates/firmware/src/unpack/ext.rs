@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::rc::Rc;
 
-use super::jffs2::CappedProblems;
+use super::sink::ProblemCap;
 use super::{Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Sink, Unpacked};
 
 /// The `ext` format.
@@ -709,10 +709,7 @@ impl Format for Ext {
         let Input::Blob(blob) = input else {
             return Err(FormatError::Unsupported("ext needs random access".into()));
         };
-        let mut capped = CappedProblems::new(sink);
-        let r = unpack_blob(blob, &mut capped);
-        capped.finish();
-        r
+        ProblemCap::around(sink, |sink| unpack_blob(blob, sink))
     }
 }
 

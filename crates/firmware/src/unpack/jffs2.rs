@@ -24,6 +24,7 @@ use std::io::{self, Read};
 use std::rc::Rc;
 
 use super::codec::{Codec, decompress};
+use super::sink::ProblemCap;
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked,
 };
@@ -659,54 +660,7 @@ impl Format for Jffs2 {
         let Input::Blob(blob) = input else {
             return Err(FormatError::Unsupported("jffs2 needs random access".into()));
         };
-        let mut capped = CappedProblems::new(sink);
-        let r = unpack_blob(blob, &mut capped);
-        capped.finish();
-        r
-    }
-}
-
-/// Forwards entries, and at most [`MAX_PROBLEMS`] problems: hostile images can make one
-/// problem per 4 bytes, which must not become millions of report lines.
-pub(crate) struct CappedProblems<'s> {
-    inner: &'s mut dyn Sink,
-    shown: usize,
-    dropped: u64,
-}
-
-/// Problems passed on per container before they are only counted.
-pub(crate) const MAX_PROBLEMS: usize = 100;
-
-impl<'s> CappedProblems<'s> {
-    pub(crate) fn new(inner: &'s mut dyn Sink) -> CappedProblems<'s> {
-        CappedProblems {
-            inner,
-            shown: 0,
-            dropped: 0,
-        }
-    }
-
-    /// Report how many problems were not passed on.
-    pub(crate) fn finish(self) {
-        if self.dropped > 0 {
-            self.inner
-                .problem(None, format!("{} further problems not listed", self.dropped));
-        }
-    }
-}
-
-impl Sink for CappedProblems<'_> {
-    fn entry(&mut self, entry: Entry<'_>) -> Result<(), FormatError> {
-        self.inner.entry(entry)
-    }
-
-    fn problem(&mut self, offset: Option<u64>, message: String) {
-        if self.shown < MAX_PROBLEMS {
-            self.shown += 1;
-            self.inner.problem(offset, message);
-        } else {
-            self.dropped += 1;
-        }
+        ProblemCap::around(sink, |sink| unpack_blob(blob, sink))
     }
 }
 
@@ -1290,7 +1244,7 @@ mod tests {
         let (r, sink) = run_in_memory("jffs2", &img, 1 << 20);
         r.unwrap();
         assert_eq!(sink.file("f").unwrap(), b"x");
-        assert_eq!(sink.problems.len(), MAX_PROBLEMS + 1);
+        assert_eq!(sink.problems.len() as u64, crate::unpack::sink::MAX_PROBLEMS + 1);
         assert!(sink.problems.last().unwrap().contains("further problems"));
     }
 

@@ -60,6 +60,56 @@ pub fn file<'a>(path: &'a [u8], data: &'a mut dyn Read, offset: Option<u64>) -> 
     }
 }
 
+/// Problems passed on one by one per container; past this, they are only counted.
+pub(crate) const MAX_PROBLEMS: u64 = 1000;
+
+/// A sink wrapper that passes entries on unchanged, and problems up to [`MAX_PROBLEMS`]; the
+/// rest are counted and reported as one summary line by [`ProblemCap::finish`]. Hostile input
+/// can make a problem every few bytes (a damaged member, node or block each), which must not
+/// become millions of findings. Every format that can report problems without bound wraps its
+/// sink in one, per container.
+pub(crate) struct ProblemCap<'s> {
+    inner: &'s mut dyn Sink,
+    seen: u64,
+}
+
+impl<'s> ProblemCap<'s> {
+    /// Wrap a sink.
+    pub(crate) fn new(inner: &'s mut dyn Sink) -> ProblemCap<'s> {
+        ProblemCap { inner, seen: 0 }
+    }
+
+    /// Report how many problems were held back, if any (`"N further problems not listed"`).
+    pub(crate) fn finish(self) {
+        if self.seen > MAX_PROBLEMS {
+            let more = self.seen - MAX_PROBLEMS;
+            self.inner
+                .problem(None, format!("{more} further problems not listed"));
+        }
+    }
+
+    /// Run `f` with `sink` wrapped in a cap, then report what was held back.
+    pub(crate) fn around<T>(sink: &mut dyn Sink, f: impl FnOnce(&mut ProblemCap<'_>) -> T) -> T {
+        let mut cap = ProblemCap::new(sink);
+        let r = f(&mut cap);
+        cap.finish();
+        r
+    }
+}
+
+impl Sink for ProblemCap<'_> {
+    fn entry(&mut self, entry: Entry<'_>) -> Result<(), FormatError> {
+        self.inner.entry(entry)
+    }
+
+    fn problem(&mut self, offset: Option<u64>, message: String) {
+        self.seen += 1;
+        if self.seen <= MAX_PROBLEMS {
+            self.inner.problem(offset, message);
+        }
+    }
+}
+
 /// What a [`MemorySink`] stored for one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Collected {
@@ -141,5 +191,42 @@ impl Sink for MemorySink {
             Some(o) => format!("{o:#x}: {message}"),
             None => message,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_cap_passes_entries_and_summarises_the_rest() {
+        let mut mem = MemorySink::with_budget(16);
+        let n = MAX_PROBLEMS + 5;
+        ProblemCap::around(&mut mem, |cap| {
+            for i in 0..n {
+                cap.problem(Some(i), format!("problem {i}"));
+            }
+            cap.entry(file(b"f", &mut &b"data"[..], None)).unwrap();
+        });
+        assert_eq!(mem.file("f"), Some(&b"data"[..]));
+        assert_eq!(mem.problems.len() as u64, MAX_PROBLEMS + 1);
+        assert_eq!(mem.problems[0], "0x0: problem 0");
+        assert_eq!(
+            mem.problems[MAX_PROBLEMS as usize - 1],
+            format!("{:#x}: problem {}", MAX_PROBLEMS - 1, MAX_PROBLEMS - 1)
+        );
+        assert_eq!(mem.problems.last().unwrap(), "5 further problems not listed");
+    }
+
+    #[test]
+    fn problem_cap_adds_nothing_up_to_the_cap() {
+        let mut mem = MemorySink::default();
+        let mut cap = ProblemCap::new(&mut mem);
+        for _ in 0..MAX_PROBLEMS {
+            cap.problem(None, "p".into());
+        }
+        cap.finish();
+        assert_eq!(mem.problems.len() as u64, MAX_PROBLEMS);
+        assert!(mem.problems.iter().all(|p| p == "p"));
     }
 }

@@ -13,6 +13,7 @@
 
 use std::io::{self, BufRead, Read};
 
+use super::sink::ProblemCap;
 use super::{Access, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked};
 
 /// The tar format.
@@ -52,53 +53,10 @@ impl Format for Tar {
     }
 
     fn unpack(&self, input: Input<'_>, _ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
-        let mut sink = ProblemCap::new(sink);
-        let r = match input {
-            Input::Stream(r) => read_tar(r, &mut sink),
-            Input::Blob(b) => read_tar(&mut b.reader(), &mut sink),
-        };
-        sink.finish();
-        r
-    }
-}
-
-/// Problems reported individually per container; past this, they are only counted.
-pub(crate) const MAX_PROBLEMS: u64 = 1000;
-
-/// A sink wrapper that passes on at most [`MAX_PROBLEMS`] problems and then one summary, so a
-/// hostile archive of a million damaged members does not become a million findings.
-/// Shared with the cpio and zip readers.
-pub(crate) struct ProblemCap<'s> {
-    inner: &'s mut dyn Sink,
-    seen: u64,
-}
-
-impl<'s> ProblemCap<'s> {
-    /// Wrap a sink.
-    pub(crate) fn new(inner: &'s mut dyn Sink) -> ProblemCap<'s> {
-        ProblemCap { inner, seen: 0 }
-    }
-
-    /// Report how many problems were held back, if any.
-    pub(crate) fn finish(&mut self) {
-        if self.seen > MAX_PROBLEMS {
-            let more = self.seen - MAX_PROBLEMS;
-            self.inner
-                .problem(None, format!("{more} further problems not listed"));
-        }
-    }
-}
-
-impl Sink for ProblemCap<'_> {
-    fn entry(&mut self, entry: Entry<'_>) -> Result<(), FormatError> {
-        self.inner.entry(entry)
-    }
-
-    fn problem(&mut self, offset: Option<u64>, message: String) {
-        self.seen += 1;
-        if self.seen <= MAX_PROBLEMS {
-            self.inner.problem(offset, message);
-        }
+        ProblemCap::around(sink, |sink| match input {
+            Input::Stream(r) => read_tar(r, sink),
+            Input::Blob(b) => read_tar(&mut b.reader(), sink),
+        })
     }
 }
 

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
+use super::sink::ProblemCap;
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked,
 };
@@ -57,8 +58,6 @@ const VOL_STATIC: u8 = 2;
 /// PEB sizes accepted (NOR flash goes down to a few KiB, large NAND to a few MiB).
 const MIN_PEB: u64 = 4096;
 const MAX_PEB: u64 = 8 << 20;
-/// Problems reported one by one before they are only counted.
-const MAX_PROBLEMS: u32 = 64;
 /// The UBIFS node magic, little-endian `0x06101831`, to name a volume `.ubifs`.
 const UBIFS_MAGIC: [u8; 4] = [0x31, 0x18, 0x10, 0x06];
 
@@ -275,23 +274,6 @@ fn parse_vtbl(buf: &[u8]) -> BTreeMap<u32, Result<VtblRec, String>> {
     out
 }
 
-/// Collects problems, reporting the first few and counting the rest.
-struct Problems {
-    shown: u32,
-    hidden: u32,
-}
-
-impl Problems {
-    fn report(&mut self, sink: &mut dyn Sink, offset: u64, msg: String) {
-        if self.shown < MAX_PROBLEMS {
-            self.shown += 1;
-            sink.problem(Some(offset), msg);
-        } else {
-            self.hidden += 1;
-        }
-    }
-}
-
 impl Format for Ubi {
     fn info(&self) -> &'static FormatInfo {
         &UBI_INFO
@@ -324,7 +306,7 @@ impl Format for Ubi {
         // what the input could hold is refused so a forged lnum cannot make us emit gigabytes.
         let lnum_cap = peb_count.saturating_mul(2).saturating_add(16);
 
-        let mut probs = Problems { shown: 0, hidden: 0 };
+        let mut sink = ProblemCap::new(sink);
         let mut map: BTreeMap<(u32, u32), LebRef> = BTreeMap::new();
         let (mut empty, mut bad, mut foreign, mut internal) = (0u64, 0u64, 0u64, 0u64);
         let mut last_ubi = 0u64;
@@ -361,15 +343,14 @@ impl Format for Ubi {
                     // Like the kernel: a damaged EC header still lets the VID header speak, with
                     // the image's offsets.
                     last_ubi = peb + 1;
-                    probs.report(sink, base, format!("PEB {peb}: {why}"));
+                    sink.problem(Some(base), format!("PEB {peb}: {why}"));
                     (vid_off, data_off)
                 }
             };
             if u64::from(this_data) >= peb_size {
                 bad += 1;
-                probs.report(
-                    sink,
-                    base,
+                sink.problem(
+                    Some(base),
                     format!("PEB {peb}: data offset {this_data} past the PEB"),
                 );
                 continue;
@@ -377,7 +358,7 @@ impl Format for Ubi {
             let mut vh = [0u8; HDR_LEN];
             if blob.read_exact_at(base + u64::from(this_vid), &mut vh).is_err() {
                 bad += 1;
-                probs.report(sink, base, format!("PEB {peb}: volume-id header truncated"));
+                sink.problem(Some(base), format!("PEB {peb}: volume-id header truncated"));
                 continue;
             }
             let vid = match parse_vid(&vh) {
@@ -388,12 +369,12 @@ impl Format for Ubi {
                 }
                 Hdr::NoMagic => {
                     bad += 1;
-                    probs.report(sink, base, format!("PEB {peb}: no volume-id header"));
+                    sink.problem(Some(base), format!("PEB {peb}: no volume-id header"));
                     continue;
                 }
                 Hdr::Bad(why) => {
                     bad += 1;
-                    probs.report(sink, base, format!("PEB {peb}: {why}; PEB skipped"));
+                    sink.problem(Some(base), format!("PEB {peb}: {why}; PEB skipped"));
                     continue;
                 }
             };
@@ -403,9 +384,8 @@ impl Format for Ubi {
             }
             if u64::from(vid.lnum) >= lnum_cap {
                 bad += 1;
-                probs.report(
-                    sink,
-                    base,
+                sink.problem(
+                    Some(base),
                     format!("PEB {peb}: LEB number {} out of range", vid.lnum),
                 );
                 continue;
@@ -417,9 +397,8 @@ impl Format for Ubi {
             };
             match map.get(&(vid.vol_id, vid.lnum)) {
                 Some(old) if old.vid.sqnum > vid.sqnum => {}
-                Some(old) if old.vid.sqnum == vid.sqnum => probs.report(
-                    sink,
-                    base,
+                Some(old) if old.vid.sqnum == vid.sqnum => sink.problem(
+                    Some(base),
                     format!(
                         "PEBs {} and {peb} both hold LEB {} of volume {} with sequence {}; keeping the first",
                         old.peb, vid.lnum, vid.vol_id, vid.sqnum
@@ -441,12 +420,12 @@ impl Format for Ubi {
                 let avail = blob.len().saturating_sub(off).min(vtbl_len);
                 match blob.read_vec(off, avail) {
                     Ok(buf) => copies.push((off, parse_vtbl(&buf))),
-                    Err(e) => probs.report(sink, off, format!("volume table copy {lnum}: {e}")),
+                    Err(e) => sink.problem(Some(off), format!("volume table copy {lnum}: {e}")),
                 }
             }
         }
         if copies.is_empty() {
-            probs.report(sink, 0, "no volume table (layout volume missing)".into());
+            sink.problem(Some(0), "no volume table (layout volume missing)".into());
         }
         let ids: BTreeSet<u32> = copies.iter().flat_map(|(_, c)| c.keys().copied()).collect();
         for id in ids {
@@ -462,7 +441,7 @@ impl Format for Ubi {
                         .iter()
                         .find_map(|(o, c)| c.get(&id).and_then(|r| r.as_ref().err()).map(|w| (*o, w.clone())))
                         .unwrap_or((0, String::new()));
-                    probs.report(sink, off, format!("volume {id}: {why}"));
+                    sink.problem(Some(off), format!("volume {id}: {why}"));
                 }
             }
         }
@@ -505,9 +484,8 @@ impl Format for Ubi {
                 "lebs": lebs.len(),
             });
             if data_pad >= leb_size {
-                probs.report(
-                    sink,
-                    0,
+                sink.problem(
+                    Some(0),
                     format!("volume {vol_id}: data pad {data_pad} swallows the LEB"),
                 );
                 volumes.push(info);
@@ -515,7 +493,7 @@ impl Format for Ubi {
             }
             let usable = leb_size - data_pad;
             let plan = match plan_volume(vol_type, &lebs, usable, peb_size, vol_id, &mut |o, m| {
-                probs.report(sink, o, m)
+                sink.problem(Some(o), m)
             }) {
                 Some(p) => p,
                 None => {
@@ -559,17 +537,14 @@ impl Format for Ubi {
                 offset,
             });
             for off in std::mem::take(&mut rd.short) {
-                probs.report(
-                    sink,
-                    off,
+                sink.problem(
+                    Some(off),
                     "LEB data cut off by the end of the input; filled with 0xFF".into(),
                 );
             }
             res?;
         }
-        if probs.hidden > 0 {
-            sink.problem(None, format!("{} more UBI problems not listed", probs.hidden));
-        }
+        sink.finish();
         let details = serde_json::json!({
             "peb_size": peb_size,
             "vid_hdr_offset": vid_off,

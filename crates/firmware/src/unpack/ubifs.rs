@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
 
 use super::codec::{Codec, decompress};
+use super::sink::ProblemCap;
 use super::ubi::ubi_crc;
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked,
@@ -83,8 +84,6 @@ const MAX_LEVEL: u16 = 64;
 /// Directory depth and path length accepted while rebuilding the tree.
 const MAX_DEPTH: usize = 512;
 const MAX_PATH: usize = 64 << 10;
-/// Problems reported one by one before they are only counted.
-const MAX_PROBLEMS: u32 = 100;
 /// Leaf nodes taken from the index. About 4 GiB of file data in 4 KiB blocks, far beyond any
 /// firmware volume; keeps the per-leaf records (inodes, names, block locations) around 100 MiB
 /// even when every leaf is forged to be as costly as possible.
@@ -279,23 +278,6 @@ struct Dent {
     at: u64,
 }
 
-struct Problems<'s> {
-    sink: &'s mut dyn Sink,
-    shown: u32,
-    hidden: u32,
-}
-
-impl Problems<'_> {
-    fn report(&mut self, offset: Option<u64>, msg: String) {
-        if self.shown < MAX_PROBLEMS {
-            self.shown += 1;
-            self.sink.problem(offset, msg);
-        } else {
-            self.hidden += 1;
-        }
-    }
-}
-
 fn codec_name(c: u16) -> &'static str {
     match c {
         0 => "none",
@@ -308,7 +290,7 @@ fn codec_name(c: u16) -> &'static str {
 
 /// The newest valid master node in LEBs 1 and 2. Masters are appended at `min_io`-aligned
 /// offsets, so each LEB is scanned at that step until erased flash.
-fn find_master(vol: &Vol<'_>, min_io: u64, probs: &mut Problems<'_>) -> Option<Master> {
+fn find_master(vol: &Vol<'_>, min_io: u64, probs: &mut ProblemCap<'_>) -> Option<Master> {
     let step = (MST_LEN as u64).div_ceil(min_io) * min_io;
     let mut best: Option<Master> = None;
     for lnum in 1u32..=2 {
@@ -343,7 +325,7 @@ fn find_master(vol: &Vol<'_>, min_io: u64, probs: &mut Problems<'_>) -> Option<M
             offs += step;
         }
         if !found {
-            probs.report(
+            probs.problem(
                 Some(u64::from(lnum) * vol.leb),
                 format!("no valid master node in LEB {lnum}"),
             );
@@ -488,13 +470,13 @@ fn read_journal(
     vol: &Vol<'_>,
     sb: &Super,
     mst: &Master,
-    probs: &mut Problems<'_>,
+    probs: &mut ProblemCap<'_>,
     budget: &mut Budget,
 ) -> (Vec<(u64, JNode)>, u64) {
     let log_lebs = sb.log_lebs.min(sb.leb_cnt).min(1024);
     let min_io = u64::from(sb.min_io);
     if log_lebs == 0 || mst.log_lnum < 3 || mst.log_lnum >= 3 + log_lebs {
-        probs.report(
+        probs.problem(
             None,
             format!(
                 "log LEB {} outside the log area; journal not replayed",
@@ -546,7 +528,7 @@ fn read_journal(
             refs < 1 << 16
         });
         if stale {
-            probs.report(
+            probs.problem(
                 None,
                 "no commit-start node for the current commit; journal not replayed".into(),
             );
@@ -560,7 +542,7 @@ fn read_journal(
     let main_first = 3 + u64::from(log_lebs);
     for (&lnum, &offs) in &buds {
         if u64::from(lnum) < main_first || u64::from(lnum) >= u64::from(sb.leb_cnt) {
-            probs.report(
+            probs.problem(
                 None,
                 format!("journal bud in LEB {lnum} outside the main area; skipped"),
             );
@@ -604,12 +586,12 @@ fn read_journal(
                     nodes.push((sq, n));
                 }
                 Ok(None) => {}
-                Err(e) => probs.report(Some(at), format!("journal {e}")),
+                Err(e) => probs.problem(Some(at), format!("journal {e}")),
             }
             true
         });
         if full {
-            probs.report(
+            probs.problem(
                 None,
                 "journal larger than the node budget; the rest is ignored".into(),
             );
@@ -617,7 +599,7 @@ fn read_journal(
         }
         if let Some(at) = end {
             // Normal after a power cut in the last bud: the write in progress is torn.
-            probs.report(
+            probs.problem(
                 Some(at),
                 format!("journal bud in LEB {lnum} ends in a torn or damaged node"),
             );
@@ -631,7 +613,7 @@ fn read_journal(
 fn walk_index(
     vol: &Vol<'_>,
     mst: &Master,
-    probs: &mut Problems<'_>,
+    probs: &mut ProblemCap<'_>,
 ) -> Result<(Vec<Leaf>, u64), FormatError> {
     // Every index node is at least IDX_HDR + one branch; every real leaf (a data node with a
     // few bytes, a dentry with a short name) takes at least 56 bytes of flash.
@@ -645,7 +627,7 @@ fn walk_index(
         vec![(mst.root_lnum, mst.root_offs, mst.root_len, None)];
     while let Some((lnum, offs, len, want_level)) = stack.pop() {
         if !visited.insert((lnum, offs)) {
-            probs.report(
+            probs.problem(
                 None,
                 format!("index node {lnum}:{offs} referenced twice (cycle?); skipped"),
             );
@@ -659,14 +641,14 @@ fn walk_index(
         let b = match vol.node(lnum, offs, len, IDX_NODE) {
             Ok(b) => b,
             Err(e) => {
-                probs.report(where_, format!("index {e}; subtree skipped"));
+                probs.problem(where_, format!("index {e}; subtree skipped"));
                 continue;
             }
         };
         let child_cnt = usize::from(le16(&b, 24));
         let level = le16(&b, 26);
         if want_level.is_some_and(|w| w != level) || level > MAX_LEVEL {
-            probs.report(
+            probs.problem(
                 where_,
                 format!("index node {lnum}:{offs} at level {level}, expected {want_level:?}"),
             );
@@ -674,7 +656,7 @@ fn walk_index(
         }
         let room = b.len().saturating_sub(IDX_HDR);
         if child_cnt == 0 || room < child_cnt * BRANCH_MIN {
-            probs.report(
+            probs.problem(
                 where_,
                 format!("index node {lnum}:{offs} with {child_cnt} branches in {room} bytes"),
             );
@@ -688,7 +670,7 @@ fn walk_index(
             if level == 0 {
                 if leaves.len() as u64 >= max_leaves {
                     // Keep what was found: a partial tree beats none.
-                    probs.report(
+                    probs.problem(
                         None,
                         format!("more than {max_leaves} index leaves; the rest is ignored"),
                     );
@@ -740,13 +722,9 @@ impl Format for Ubifs {
             blob,
             leb: u64::from(sb.leb_size),
         };
-        let mut probs = Problems {
-            sink,
-            shown: 0,
-            hidden: 0,
-        };
+        let mut probs = ProblemCap::new(sink);
         if u64::from(sb.leb_cnt) * vol.leb > blob.len() {
-            probs.report(
+            probs.problem(
                 None,
                 format!(
                     "superblock counts {} LEBs, the input holds {} bytes",
@@ -781,7 +759,7 @@ impl Format for Ubifs {
                 }
                 k => {
                     bad_leaves += 1;
-                    probs.report(at, format!("index leaf with key type {k}"));
+                    probs.problem(at, format!("index leaf with key type {k}"));
                     continue;
                 }
             };
@@ -799,7 +777,7 @@ impl Format for Ubifs {
                     });
                 } else {
                     bad_leaves += 1;
-                    probs.report(
+                    probs.problem(
                         at,
                         format!("data node {}:{} length {}", leaf.lnum, leaf.offs, leaf.len),
                     );
@@ -810,13 +788,13 @@ impl Format for Ubifs {
                 Ok(b) => b,
                 Err(e) => {
                     bad_leaves += 1;
-                    probs.report(at, format!("{e}; skipped"));
+                    probs.problem(at, format!("{e}; skipped"));
                     continue;
                 }
             };
             if key_at(&b, CH_LEN) != leaf.key {
                 bad_leaves += 1;
-                probs.report(
+                probs.problem(
                     at,
                     format!(
                         "node {}:{} key differs from its index entry",
@@ -838,7 +816,7 @@ impl Format for Ubifs {
             };
             if let Err(e) = parsed {
                 bad_leaves += 1;
-                probs.report(Some(at), e);
+                probs.problem(Some(at), e);
             }
         }
         drop(leaves);
@@ -896,7 +874,7 @@ impl Format for Ubifs {
         let mut seen_dirs: HashSet<u32> = HashSet::from([1]);
         let mut first_path: HashMap<u32, Vec<u8>> = HashMap::new();
         if !inodes.contains_key(&1) {
-            probs.report(None, "root inode 1 missing".into());
+            probs.problem(None, "root inode 1 missing".into());
         }
         // Depth-first from the root: (directory inode, its path, depth).
         let mut stack: Vec<(u32, Vec<u8>, usize)> = vec![(1, Vec::new(), 0)];
@@ -912,7 +890,7 @@ impl Format for Ubifs {
                 }
                 p.extend_from_slice(&d.name);
                 let Some(ino) = inodes.get(&d.ino) else {
-                    probs.report(
+                    probs.problem(
                         Some(d.at),
                         format!("entry `{}` names missing inode {}", show(&p), d.ino),
                     );
@@ -921,24 +899,24 @@ impl Format for Ubifs {
                 let fmt = ino.mode & 0o170000;
                 let perm = Some(ino.mode & 0o7777);
                 if dtype_of(fmt) != Some(d.dtype) {
-                    probs.report(
+                    probs.problem(
                         Some(d.at),
                         format!("entry `{}` type {} disagrees with its inode", show(&p), d.dtype),
                     );
                 }
                 if fmt == 0o040000 {
                     if !seen_dirs.insert(d.ino) {
-                        probs.report(
+                        probs.problem(
                             Some(d.at),
                             format!("directory `{}` linked twice (cycle?); skipped", show(&p)),
                         );
                         continue;
                     }
                     if depth + 1 > MAX_DEPTH || p.len() > MAX_PATH {
-                        probs.report(Some(d.at), format!("directory `{}` too deep; skipped", show(&p)));
+                        probs.problem(Some(d.at), format!("directory `{}` too deep; skipped", show(&p)));
                         continue;
                     }
-                    probs.sink.entry(Entry {
+                    probs.entry(Entry {
                         path: &p,
                         kind: EntryKind::Dir,
                         mode: perm,
@@ -955,7 +933,7 @@ impl Format for Ubifs {
                         mode: perm,
                         offset: Some(d.at),
                     };
-                    probs.sink.entry(e)?;
+                    probs.entry(e)?;
                     emitted += 1;
                     continue;
                 }
@@ -970,7 +948,7 @@ impl Format for Ubifs {
                         // A forged size far past the last block would stream zeros for ever.
                         let extent = refs.last().map(|r| (u64::from(r.block) + 1) * BLOCK).unwrap_or(0);
                         if size > extent.saturating_add(blob.len()) {
-                            probs.report(
+                            probs.problem(
                                 offset,
                                 format!("file `{}` size {size} far past its data", show(&p)),
                             );
@@ -987,23 +965,23 @@ impl Format for Ubifs {
                             problems: Vec::new(),
                             more_problems: 0,
                         };
-                        let res = probs.sink.entry(Entry {
+                        let res = probs.entry(Entry {
                             path: &p,
                             kind: EntryKind::File(&mut rd),
                             mode: perm,
                             offset,
                         });
                         for (o, m) in std::mem::take(&mut rd.problems) {
-                            probs.report(o, format!("file `{}`: {m}", show(&p)));
+                            probs.problem(o, format!("file `{}`: {m}", show(&p)));
                         }
                         if rd.more_problems > 0 {
                             let n = rd.more_problems;
-                            probs.report(offset, format!("file `{}`: {n} more damaged blocks", show(&p)));
+                            probs.problem(offset, format!("file `{}`: {n} more damaged blocks", show(&p)));
                         }
                         res?;
                     }
                     0o120000 => {
-                        probs.sink.entry(Entry {
+                        probs.entry(Entry {
                             path: &p,
                             kind: EntryKind::Symlink(&ino.data),
                             mode: perm,
@@ -1015,7 +993,7 @@ impl Format for Ubifs {
                         let major = (dev & 0xfff00) >> 8;
                         let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
                         let what = if fmt == 0o020000 { "char" } else { "block" };
-                        probs.sink.entry(Entry {
+                        probs.entry(Entry {
                             path: &p,
                             kind: EntryKind::Special { what, major, minor },
                             mode: perm,
@@ -1024,7 +1002,7 @@ impl Format for Ubifs {
                     }
                     0o010000 | 0o140000 => {
                         let what = if fmt == 0o010000 { "fifo" } else { "socket" };
-                        probs.sink.entry(Entry {
+                        probs.entry(Entry {
                             path: &p,
                             kind: EntryKind::Special {
                                 what,
@@ -1036,7 +1014,7 @@ impl Format for Ubifs {
                         })?;
                     }
                     other => {
-                        probs.report(
+                        probs.problem(
                             offset,
                             format!("entry `{}` has file type {other:#o}; skipped", show(&p)),
                         );
@@ -1048,17 +1026,12 @@ impl Format for Ubifs {
         }
         let orphan_dirs = dirs.len();
         if orphan_dirs > 0 {
-            probs.report(
+            probs.problem(
                 None,
                 format!("{orphan_dirs} directories not reachable from the root"),
             );
         }
-        if probs.hidden > 0 {
-            let n = probs.hidden;
-            probs
-                .sink
-                .problem(None, format!("{n} more UBIFS problems not listed"));
-        }
+        probs.finish();
         let details = serde_json::json!({
             "leb_size": sb.leb_size,
             "leb_cnt": sb.leb_cnt,

@@ -15,7 +15,7 @@
 use std::io::{self, Read};
 
 use super::codec::{xz_reader, zstd_reader};
-use super::tar::ProblemCap;
+use super::sink::ProblemCap;
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked,
 };
@@ -64,12 +64,7 @@ impl Format for Zip {
 
     fn unpack(&self, input: Input<'_>, _ctx: &Ctx<'_>, sink: &mut dyn Sink) -> Result<Unpacked, FormatError> {
         match input {
-            Input::Blob(b) => {
-                let mut sink = ProblemCap::new(sink);
-                let r = read_zip(b, &mut sink);
-                sink.finish();
-                r
-            }
+            Input::Blob(b) => ProblemCap::around(sink, |sink| read_zip(b, sink)),
             Input::Stream(_) => Err(FormatError::Unsupported("zip needs random access".into())),
         }
     }
@@ -720,7 +715,7 @@ mod tests {
         let img = zip_entries(&raw);
         let (r, sink) = run_in_memory("zip", &img, 1 << 20);
         r.unwrap();
-        assert_eq!(sink.problems.len() as u64, crate::unpack::tar::MAX_PROBLEMS + 1);
+        assert_eq!(sink.problems.len() as u64, crate::unpack::sink::MAX_PROBLEMS + 1);
         assert!(sink.problems.last().unwrap().contains("2000 further problems"));
     }
 
