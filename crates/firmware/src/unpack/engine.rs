@@ -13,8 +13,9 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
@@ -202,63 +203,50 @@ pub fn unpack_image(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
 
-    let cache: DirCache = Default::default();
-    let (tx, rx) = mpsc::sync_channel::<Msg>(WRITER_QUEUE);
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let ctx = RunCtx {
+        opts,
+        root,
+        started: Instant::now(),
+        image_sha: image_sha.clone(),
+        progress,
+        shared: Shared::default(),
+        cache: DirCache::default(),
+    };
     std::thread::scope(|scope| {
-        let (wroot, wcache, carve) = (root.clone(), cache.clone(), opts.carve);
-        let spawned = std::thread::Builder::new()
-            .name("hashward-writer".into())
-            .spawn_scoped(scope, move || writer::run(wroot, wcache, carve, rx, done_tx));
-        if let Err(e) = spawned {
-            return Err(UnpackError::Output {
-                path: opts.out.clone(),
-                reason: format!("cannot start the writer thread: {e}"),
-            });
-        }
-        let mut eng = Engine {
-            opts,
-            root,
-            started: Instant::now(),
-            image_sha: image_sha.clone(),
-            total: 0,
-            count: 0,
-            entries: Vec::new(),
-            by_path: HashMap::new(),
-            nodes: Vec::new(),
-            findings: Vec::new(),
-            suppressed: HashMap::new(),
-            queue: VecDeque::new(),
-            exhausted: None,
-            progress,
-            stats: UnpackStats::default(),
-            cache,
-            tx,
-            done_rx,
-            next_id: 0,
-            in_flight: HashMap::new(),
-            io_buf: Vec::new(),
-        };
+        let mut eng = Engine::start(scope, &ctx)?;
         let top = Place {
             root: Vec::new(),
             layers: Arc::new(Vec::new()),
             carrier: String::new(),
             parent: Arc::from(""),
             depth: 0,
-            ancestors: Rc::new(vec![hex_to_arr(&image_sha)]),
+            ancestors: Arc::new(vec![hex_to_arr(&image_sha)]),
         };
         eng.examine(&blob, &top, Vec::new(), &name, "");
-        loop {
-            eng.sync();
-            let Some(p) = eng.queue.pop_front() else { break };
-            if eng.exhausted.is_some() {
-                break;
-            }
-            eng.examine_file(p);
-        }
         eng.sync();
+        // The first layer's containers are independent (a package's rootfs images, kernel,
+        // ramdisk): give about half of them, by size, to a second engine on its own threads.
+        let (mine, theirs) = eng.split_queue();
+        eng.queue.extend(mine);
+        let ctx = &ctx;
+        let helper = (!theirs.is_empty()).then(|| {
+            scope.spawn(move || -> Result<Part, UnpackError> {
+                let mut other = Engine::start(scope, ctx)?;
+                other.queue.extend(theirs);
+                other.drain();
+                Ok(other.into_part())
+            })
+        });
+        eng.drain();
+        if let Some(h) = helper {
+            let part = h.join().map_err(|_| UnpackError::Output {
+                path: opts.out.clone(),
+                reason: "the second unpacking thread failed".into(),
+            })??;
+            eng.absorb(part);
+        }
         Ok(eng.finish(meta.len()))
-        // Dropping the engine closes the channel; the writer thread ends and is joined here.
+        // Dropping an engine closes its channel; its writer thread ends and is joined here.
     })
 }
 
@@ -319,7 +307,7 @@ struct Place {
     /// Nesting depth (number of formats in `layers`).
     depth: u32,
     /// sha256 of every file from the image down to the carrier, to stop extraction loops.
-    ancestors: Rc<Vec<[u8; 32]>>,
+    ancestors: Arc<Vec<[u8; 32]>>,
 }
 
 /// A written file waiting to be probed.
@@ -405,16 +393,14 @@ struct Engine<'a> {
     root: PathBuf,
     started: Instant,
     image_sha: String,
-    total: u64,
-    count: u64,
+    /// Budgets shared by every engine of the run.
+    shared: &'a Shared,
     entries: Vec<EntryRecord>,
     by_path: HashMap<String, usize>,
     nodes: Vec<NodeRecord>,
     findings: Vec<Finding>,
     suppressed: HashMap<RuleId, usize>,
     queue: VecDeque<Pending>,
-    /// A run-wide limit (total size, entries, time) was reached: stop everything.
-    exhausted: Option<LimitKind>,
     progress: Option<Progress<'a>>,
     stats: UnpackStats,
     /// Directories known to be real directories under the root (shared with the writer).
@@ -428,6 +414,43 @@ struct Engine<'a> {
     in_flight: HashMap<usize, InFlight>,
     /// Read buffer reused for every file (allocating it per file costs more than the copy).
     io_buf: Vec<u8>,
+}
+
+/// What every engine of one run shares: the run-wide budgets.
+#[derive(Default)]
+struct Shared {
+    /// Bytes written.
+    total: AtomicU64,
+    /// Entries recorded.
+    count: AtomicU64,
+    /// A run-wide limit (total size, entries, time) was reached: stop everything.
+    exhausted: Mutex<Option<LimitKind>>,
+}
+
+impl Shared {
+    fn exhausted(&self) -> Option<LimitKind> {
+        *self.exhausted.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What an engine needs to start: the same for every engine of a run.
+struct RunCtx<'a> {
+    opts: &'a UnpackOptions,
+    root: PathBuf,
+    started: Instant,
+    image_sha: String,
+    progress: Option<Progress<'a>>,
+    shared: Shared,
+    cache: DirCache,
+}
+
+/// What a second engine hands back when its branches are done.
+struct Part {
+    entries: Vec<EntryRecord>,
+    nodes: Vec<NodeRecord>,
+    findings: Vec<Finding>,
+    suppressed: HashMap<RuleId, usize>,
+    stats: UnpackStats,
 }
 
 /// Chunks queued to the writer at most (each up to 256 KiB): bounds the memory in transit.
@@ -444,6 +467,114 @@ struct InFlight {
 }
 
 impl<'a> Engine<'a> {
+    /// An engine with its writer thread running in `scope`.
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'a>,
+        ctx: &'a RunCtx<'a>,
+    ) -> Result<Engine<'a>, UnpackError> {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(WRITER_QUEUE);
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let (wroot, wcache, carve) = (ctx.root.clone(), ctx.cache.clone(), ctx.opts.carve);
+        std::thread::Builder::new()
+            .name("hashward-writer".into())
+            .spawn_scoped(scope, move || writer::run(wroot, wcache, carve, rx, done_tx))
+            .map_err(|e| UnpackError::Output {
+                path: ctx.opts.out.clone(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Engine {
+            opts: ctx.opts,
+            root: ctx.root.clone(),
+            started: ctx.started,
+            image_sha: ctx.image_sha.clone(),
+            shared: &ctx.shared,
+            entries: Vec::new(),
+            by_path: HashMap::new(),
+            nodes: Vec::new(),
+            findings: Vec::new(),
+            suppressed: HashMap::new(),
+            queue: VecDeque::new(),
+            progress: ctx.progress,
+            stats: UnpackStats::default(),
+            cache: ctx.cache.clone(),
+            tx,
+            done_rx,
+            next_id: 0,
+            in_flight: HashMap::new(),
+            io_buf: Vec::new(),
+        })
+    }
+
+    /// Examine queued files until none are left (each may queue more).
+    fn drain(&mut self) {
+        loop {
+            self.sync();
+            let Some(p) = self.queue.pop_front() else { break };
+            if self.shared.exhausted().is_some() {
+                break;
+            }
+            self.examine_file(p);
+        }
+        self.sync();
+    }
+
+    /// Split the queue in two by file size (largest first, alternating), in a fixed order.
+    fn split_queue(&mut self) -> (Vec<Pending>, Vec<Pending>) {
+        let queued: Vec<Pending> = self.queue.drain(..).collect();
+        let mut items: Vec<(u64, Pending)> = queued
+            .into_iter()
+            .map(|p| {
+                let size = fs::metadata(self.abs(&p.parts)).map(|m| m.len()).unwrap_or(0);
+                (size, p)
+            })
+            .collect();
+        items.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.parts.cmp(&b.1.parts)));
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        for (i, (_, p)) in items.into_iter().enumerate() {
+            if i % 2 == 0 { mine.push(p) } else { theirs.push(p) }
+        }
+        (mine, theirs)
+    }
+
+    /// Everything this engine recorded, for the engine that started it.
+    fn into_part(self) -> Part {
+        Part {
+            entries: self.entries,
+            nodes: self.nodes,
+            findings: self.findings,
+            suppressed: self.suppressed,
+            stats: self.stats,
+        }
+    }
+
+    /// Take in what a second engine recorded.
+    fn absorb(&mut self, part: Part) {
+        for e in part.entries {
+            match self.by_path.get(&e.path) {
+                Some(&i) => self.entries[i] = e,
+                None => {
+                    self.by_path.insert(e.path.clone(), self.entries.len());
+                    self.entries.push(e);
+                }
+            }
+        }
+        self.nodes.extend(part.nodes);
+        for f in part.findings {
+            self.finding(f);
+        }
+        for (rule, n) in part.suppressed {
+            *self.suppressed.entry(rule).or_default() += n;
+        }
+        let (a, b) = (&mut self.stats, part.stats);
+        a.files += b.files;
+        a.dirs += b.dirs;
+        a.links += b.links;
+        a.specials += b.specials;
+        a.bytes += b.bytes;
+        a.containers += b.containers;
+        a.carved += b.carved;
+    }
+
     fn finish(mut self, image_size: u64) -> UnpackReport {
         let mut extra = Vec::new();
         for (rule, n) in &self.suppressed {
@@ -515,10 +646,15 @@ impl<'a> Engine<'a> {
             hit.kind,
             LimitKind::TotalSize | LimitKind::Entries | LimitKind::Time
         ) {
-            if self.exhausted.is_some() {
+            let mut ex = self
+                .shared
+                .exhausted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if ex.is_some() {
                 return;
             }
-            self.exhausted = Some(hit.kind);
+            *ex = Some(hit.kind);
         }
         let at = if place.carrier.is_empty() {
             "the image".to_owned()
@@ -571,7 +707,7 @@ impl<'a> Engine<'a> {
         let mut ancestors = (*p.place.ancestors).clone();
         ancestors.push(p.sha);
         let place = Place {
-            ancestors: Rc::new(ancestors),
+            ancestors: Arc::new(ancestors),
             ..p.place
         };
         let mut dir = p.parts.clone();
@@ -786,7 +922,7 @@ impl<'a> Engine<'a> {
         let mut probes = 0u64;
         let mut chunks = 0u64;
         for (start, fmt) in candidates {
-            if start < next_free || start == 0 || self.exhausted.is_some() {
+            if start < next_free || start == 0 || self.shared.exhausted().is_some() {
                 continue;
             }
             probes += 1;
@@ -914,9 +1050,9 @@ impl<'a> Engine<'a> {
     }
 
     fn record(&mut self, rec: EntryRecord) -> usize {
-        self.count += 1;
+        let count = self.shared.count.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(f) = self.progress {
-            f(self.count, self.total);
+            f(count, self.shared.total.load(Ordering::Relaxed));
         }
         if let Some(&i) = self.by_path.get(&rec.path) {
             self.entries[i] = rec;
@@ -997,7 +1133,7 @@ impl<'a> Engine<'a> {
                     LimitKind::FileSize,
                     format!("{rel} exceeds {} bytes", lim.max_file_bytes),
                 ))
-            } else if self.total + n as u64 > lim.max_total_bytes {
+            } else if self.shared.total.load(Ordering::Relaxed) + n as u64 > lim.max_total_bytes {
                 Some((
                     LimitKind::TotalSize,
                     format!("output exceeds {} bytes", lim.max_total_bytes),
@@ -1017,7 +1153,7 @@ impl<'a> Engine<'a> {
                 break Err(FormatError::Io(io::Error::other("writer thread stopped")));
             }
             size += n as u64;
-            self.total += n as u64;
+            self.shared.total.fetch_add(n as u64, Ordering::Relaxed);
             *allowance -= n as u64;
             if let Err(hit) = lim.check_time(self.started) {
                 break Err(FormatError::Limit(hit));
@@ -1340,13 +1476,13 @@ impl<'e, 'a> ChildSink<'e, 'a> {
 impl Sink for ChildSink<'_, '_> {
     fn entry(&mut self, e: Entry<'_>) -> Result<(), FormatError> {
         let lim = self.eng.opts.limits;
-        if let Some(kind) = self.eng.exhausted {
+        if let Some(kind) = self.eng.shared.exhausted() {
             return Err(FormatError::Limit(LimitHit {
                 kind,
                 detail: "run-wide limit already reached".into(),
             }));
         }
-        if self.eng.count >= lim.max_entries {
+        if self.eng.shared.count.load(Ordering::Relaxed) >= lim.max_entries {
             return Err(FormatError::Limit(LimitHit {
                 kind: LimitKind::Entries,
                 detail: format!("more than {} entries", lim.max_entries),
