@@ -1275,38 +1275,22 @@ impl<'a> Engine<'a> {
                         );
                     }
                 }
-                Walk::Outside => {
+                walk => {
+                    let (rule, why) = match walk {
+                        Walk::Outside => (
+                            RuleId::FW_ESCAPE,
+                            format!("in {} leads outside the extraction root", display(&place.carrier)),
+                        ),
+                        _ => (RuleId::FW_MALFORMED, "is part of a loop".to_owned()),
+                    };
                     rec.not_created = true;
-                    let msg = format!(
-                        "symlink {rel_in} -> {shown} in {} leads outside the extraction root; recorded, not created",
-                        display(&place.carrier)
-                    );
-                    self.file_finding(
-                        RuleId::FW_ESCAPE,
-                        None,
-                        place,
-                        Loc {
-                            path: &rel,
-                            offset: l.offset,
-                            excerpt: Some(&l.target),
-                        },
-                        msg,
-                    );
-                }
-                Walk::Loop => {
-                    rec.not_created = true;
-                    let msg = format!("symlink {rel_in} -> {shown} is part of a loop; recorded, not created");
-                    self.file_finding(
-                        RuleId::FW_MALFORMED,
-                        None,
-                        place,
-                        Loc {
-                            path: &rel,
-                            offset: l.offset,
-                            excerpt: Some(&l.target),
-                        },
-                        msg,
-                    );
+                    let msg = format!("symlink {rel_in} -> {shown} {why}; recorded, not created");
+                    let at = Loc {
+                        path: &rel,
+                        offset: l.offset,
+                        excerpt: Some(&l.target),
+                    };
+                    self.file_finding(rule, None, place, at, msg);
                 }
             }
             self.record(rec);

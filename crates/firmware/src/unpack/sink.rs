@@ -194,6 +194,43 @@ impl Sink for MemorySink {
     }
 }
 
+/// Test helper: every entry of `sink` is in `tree` with the same kind, content hash, link
+/// target or device, and nothing of `tree` (plus `extra_dirs`) is missing.
+#[cfg(test)]
+pub(crate) fn assert_matches_tree(sink: &MemorySink, tree: &hashward_fixtures::Tree, extra_dirs: &[&str]) {
+    let mut want = tree.manifest("");
+    for d in extra_dirs {
+        want.insert((*d).to_owned(), ("dir".into(), String::new()));
+    }
+    for (path, got) in &sink.entries {
+        let path = String::from_utf8_lossy(path).into_owned();
+        let Some((kind, hash)) = want.remove(&path) else {
+            panic!("unexpected {path}")
+        };
+        match got {
+            Collected::Dir => assert_eq!(kind, "dir", "{path}"),
+            Collected::File(d) => {
+                assert_eq!(kind, "file", "{path}");
+                assert_eq!(hashward_fixtures::tree::sha256_hex(d), hash, "{path}");
+            }
+            Collected::Symlink(t) => assert_eq!(
+                (kind.as_str(), hash.as_bytes()),
+                ("symlink", t.as_slice()),
+                "{path}"
+            ),
+            Collected::Hardlink(t) => assert_eq!(
+                (kind.as_str(), hash.as_bytes()),
+                ("hardlink", t.as_slice()),
+                "{path}"
+            ),
+            Collected::Special(w, a, b) => {
+                assert_eq!(format!("{w} {a}:{b}"), hash.replace("device ", ""), "{path}")
+            }
+        }
+    }
+    assert!(want.is_empty(), "missing {want:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
