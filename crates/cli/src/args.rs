@@ -101,6 +101,9 @@ pub struct UnpackArgs {
     /// Do not search unidentified blobs for embedded formats.
     #[arg(long)]
     pub no_carve: bool,
+    /// Containers unpacked at once (0: one per CPU, 2 to 4).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub jobs: usize,
     /// Most bytes written in total (e.g. 16G).
     #[arg(long, value_parser = parse_size, default_value = "16G")]
     pub max_total: u64,

@@ -136,6 +136,7 @@ fn openssl_signed_bmu_verifies_and_the_engine_unpacks_it_to_the_ext2_image() {
     fs::write(&path, &bmu).unwrap();
     let opts = UnpackOptions {
         keys: keys.to_vec(),
+        jobs: 0,
         ..support::unpack_options(d.join("out"), false)
     };
     let report = unpack_image(&path, &opts, None).unwrap();

@@ -21,6 +21,7 @@ fn run(bytes: &[u8], name: &str, limits: Limits) -> (UnpackReport, tempfile::Tem
         limits,
         carve: true,
         keys: Vec::new(),
+        jobs: 0,
     };
     let report = unpack_image(&image, &opts, None).unwrap();
     (report, dir)
@@ -157,6 +158,7 @@ fn the_output_directory_must_be_empty() {
         limits: Limits::default(),
         carve: true,
         keys: vec![],
+        jobs: 0,
     };
     assert!(unpack_image(&image, &opts, None).is_err());
     assert!(unpack_image(Path::new("/nonexistent/image"), &opts, None).is_err());

@@ -25,6 +25,7 @@ fn unpack(s: &Sample) -> (UnpackReport, tempfile::TempDir) {
         limits: Limits::default(),
         carve: true,
         keys,
+        jobs: 0,
     };
     (unpack_image(&image, &opts, None).unwrap(), dir)
 }

@@ -54,6 +54,7 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
                     key: k.clone(),
                 })
                 .collect(),
+            jobs: 0,
         };
         let spinner = Spinner::new(out.quiet, s.file_name);
         let report = unpack_image(&image, &opts, Some(&|e, b| spinner.update(e, b)));

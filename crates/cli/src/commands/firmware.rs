@@ -42,6 +42,7 @@ pub fn options(a: &UnpackArgs) -> anyhow::Result<UnpackOptions> {
         },
         carve: !a.no_carve,
         keys,
+        jobs: a.jobs,
     })
 }
 
@@ -84,6 +85,7 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let options = serde_json::json!({
         "out": a.out, "carve": !a.no_carve, "keys": a.keys, "max_total": a.max_total, "max_file": a.max_file,
         "max_ratio": a.max_ratio, "max_depth": a.max_depth, "max_entries": a.max_entries, "timeout": a.timeout,
+        "jobs": a.jobs,
     });
     case::record(
         g,

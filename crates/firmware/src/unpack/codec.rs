@@ -54,10 +54,13 @@ pub fn decompress(codec: Codec, input: &[u8], max_out: usize) -> Result<Vec<u8>,
             }
             Ok(input.to_vec())
         }
-        Codec::Zlib => bounded(&mut flate2::read::ZlibDecoder::new(input)),
-        Codec::Deflate => bounded(&mut flate2::read::DeflateDecoder::new(input)),
+        Codec::Zlib => inflate(input, max_out, true),
+        Codec::Deflate => inflate(input, max_out, false),
         Codec::Lzma => bounded(&mut lzma_reader(input)?),
-        Codec::Xz => bounded(&mut xz_reader(input)),
+        Codec::Xz => match simple_xz(input) {
+            Some(x) => x.decode(input, max_out),
+            None => bounded(&mut xz_reader(input)),
+        },
         Codec::Zstd => bounded(&mut zstd_reader(input)?),
         Codec::Lzo => {
             lzo::decompress(input, max_out).map_err(|e| FormatError::malformed(0, format!("lzo: {e:?}")))
@@ -69,6 +72,202 @@ pub fn decompress(codec: Codec, input: &[u8], max_out: usize) -> Result<Vec<u8>,
             out.truncate(n);
             Ok(out)
         }
+    }
+}
+
+thread_local! {
+    /// One inflater per thread, reset between blocks: a new one costs a 40 KiB allocation and
+    /// its initialisation, more than inflating a 4 KiB UBIFS or JFFS2 node.
+    static INFLATER: std::cell::RefCell<Option<(flate2::Decompress, bool)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Inflate one zlib (`zlib`) or raw deflate block of at most `max_out` bytes. A block cut
+/// short yields what it held, as a streaming decoder would; a corrupt one is an error.
+fn inflate(input: &[u8], max_out: usize, zlib: bool) -> Result<Vec<u8>, FormatError> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    INFLATER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let d = match &mut *slot {
+            Some((d, z)) if *z == zlib => {
+                d.reset(zlib);
+                d
+            }
+            other => &mut other.insert((Decompress::new(zlib), zlib)).0,
+        };
+        let mut out = Vec::with_capacity(max_out.min(1 << 20) + 1);
+        loop {
+            let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
+            let rest = input.get(consumed..).unwrap_or_default();
+            let before = (d.total_in(), out.len());
+            let status = d
+                .decompress_vec(rest, &mut out, FlushDecompress::Finish)
+                .map_err(|e| FormatError::malformed(0, format!("corrupt deflate stream: {e}")))?;
+            if out.len() > max_out {
+                return Err(FormatError::malformed(
+                    0,
+                    format!(
+                        "{} block inflates past {max_out} bytes",
+                        if zlib { "Zlib" } else { "Deflate" }
+                    ),
+                ));
+            }
+            if status == Status::StreamEnd {
+                return Ok(out);
+            }
+            if out.len() == out.capacity() {
+                // Room for one byte past the bound, to tell "exactly max_out" from "more".
+                out.reserve((out.capacity()).min(max_out + 1 - out.len()).max(1));
+                continue;
+            }
+            if (d.total_in(), out.len()) == before {
+                return Ok(out);
+            }
+        }
+    })
+}
+
+/// The layout of an `.xz` stream of one block with one LZMA2 filter and a CRC32 or no check:
+/// what `mksquashfs` writes for every block. Such a stream is decoded as raw LZMA2 and its
+/// check computed with `crc32fast` (the general reader's byte-at-a-time CRC32 costs a tenth
+/// of the decoding time).
+struct SimpleXz {
+    /// The LZMA2 data.
+    data: std::ops::Range<usize>,
+    dict_size: u32,
+    /// Where the CRC32 is stored, if the stream has one.
+    crc_at: Option<usize>,
+    uncompressed: u64,
+}
+
+/// Parse `b` as a [`SimpleXz`]; `None` for anything else (the general reader takes it).
+fn simple_xz(b: &[u8]) -> Option<SimpleXz> {
+    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..9 {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let crc = |r: std::ops::Range<usize>| Some(crc32fast::hash(b.get(r)?));
+    let le32 = |at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    // Stream header: magic, flags (check type), CRC32 of the flags.
+    if b.get(..6)? != b"\xfd7zXZ\0" || b[6] != 0 || le32(8)? != crc(6..8)? {
+        return None;
+    }
+    let check = b[7];
+    let check_len = match check {
+        0 => 0,
+        1 => 4,
+        _ => return None,
+    };
+    // Stream footer: CRC32, backward size, flags, "YZ".
+    let n = b.len();
+    if n < 12 + 12
+        || &b[n - 2..] != b"YZ"
+        || b[n - 4..n - 2] != b[6..8]
+        || le32(n - 12)? != crc(n - 8..n - 2)?
+    {
+        return None;
+    }
+    let index_len = (u64::from(le32(n - 8)?) + 1) * 4;
+    let index_at = n.checked_sub(12)?.checked_sub(usize::try_from(index_len).ok()?)?;
+    // Index: indicator, one record (unpadded size, uncompressed size), padding, CRC32.
+    let mut at = index_at;
+    if *b.get(at)? != 0 {
+        return None;
+    }
+    at += 1;
+    if varint(b, &mut at)? != 1 {
+        return None;
+    }
+    let unpadded = usize::try_from(varint(b, &mut at)?).ok()?;
+    let uncompressed = varint(b, &mut at)?;
+    let index_end = n - 12;
+    if le32(index_end - 4)? != crc(index_at..index_end - 4)? {
+        return None;
+    }
+    // Block header: size, flags, optional sizes, one filter (LZMA2, one property byte).
+    let bh = 12;
+    let header_len = (usize::from(*b.get(bh)?) + 1) * 4;
+    if *b.get(bh)? == 0 || le32(bh + header_len - 4)? != crc(bh..bh + header_len - 4)? {
+        return None;
+    }
+    let flags = *b.get(bh + 1)?;
+    if flags & 0x3f != 0 {
+        return None; // more than one filter, or reserved bits
+    }
+    let mut at = bh + 2;
+    if flags & 0x40 != 0 {
+        varint(b, &mut at)?;
+    }
+    if flags & 0x80 != 0 {
+        varint(b, &mut at)?;
+    }
+    if varint(b, &mut at)? != 0x21 || varint(b, &mut at)? != 1 {
+        return None;
+    }
+    let props = *b.get(at)?;
+    if props > 40 {
+        return None;
+    }
+    let dict_size = if props == 40 {
+        u32::MAX
+    } else {
+        (2 | (u32::from(props) & 1)) << (props / 2 + 11)
+    };
+    // Block padding aligns the header and data to four bytes; the check follows.
+    let data_start = bh + header_len;
+    let data_end = bh.checked_add(unpadded)?.checked_sub(check_len)?;
+    let check_at = data_end.div_ceil(4) * 4;
+    if data_end <= data_start || check_at + check_len != index_at {
+        return None;
+    }
+    Some(SimpleXz {
+        data: data_start..data_end,
+        dict_size,
+        crc_at: (check_len == 4).then_some(check_at),
+        uncompressed,
+    })
+}
+
+impl SimpleXz {
+    fn decode(&self, b: &[u8], max_out: usize) -> Result<Vec<u8>, FormatError> {
+        if self.uncompressed > max_out as u64 {
+            return Err(FormatError::malformed(
+                0,
+                format!("Xz block inflates past {max_out} bytes"),
+            ));
+        }
+        let data = b.get(self.data.clone()).unwrap_or_default();
+        let mut r = lzma_rust2::Lzma2Reader::new_mem_limit(data, self.dict_size, LZMA_MEM_LIMIT_KB, None)
+            .map_err(|e| FormatError::malformed(0, format!("xz: {e}")))?;
+        let mut out = Vec::with_capacity(self.uncompressed as usize);
+        (&mut r).take(self.uncompressed + 1).read_to_end(&mut out)?;
+        if out.len() as u64 != self.uncompressed {
+            return Err(FormatError::malformed(
+                0,
+                format!(
+                    "xz block holds {} bytes, its index says {}",
+                    out.len(),
+                    self.uncompressed
+                ),
+            ));
+        }
+        if let Some(at) = self.crc_at {
+            let stored = b
+                .get(at..at + 4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            if stored != Some(crc32fast::hash(&out)) {
+                return Err(FormatError::malformed(0, "xz block fails its CRC32 check"));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -189,6 +388,48 @@ mod tests {
         assert!(decompress(Codec::Lz4, &l4, 100).is_err());
         assert!(decompress(Codec::Lzo, b"\x00\x01garbage", 1000).is_err());
         assert!(decompress(Codec::Xz, b"garbage", 1000).is_err());
+    }
+
+    fn xz(data: &[u8], check: lzma_rust2::CheckType) -> Vec<u8> {
+        let mut o = lzma_rust2::XzOptions::with_preset(1);
+        o.set_check_sum_type(check);
+        let mut w = lzma_rust2::XzWriter::new(Vec::new(), o).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn single_block_xz_takes_the_fast_path_and_is_checked() {
+        let data: Vec<u8> = (0..200_000u32)
+            .map(|i| (i % 251) as u8 ^ (i / 997) as u8)
+            .collect();
+        for check in [lzma_rust2::CheckType::Crc32, lzma_rust2::CheckType::None] {
+            let x = xz(&data, check);
+            assert!(simple_xz(&x).is_some(), "{check:?}");
+            assert_eq!(decompress(Codec::Xz, &x, data.len()).unwrap(), data);
+            assert!(decompress(Codec::Xz, &x, data.len() - 1).is_err());
+        }
+        // A flipped byte in the data is caught by the CRC32 or by the decoder.
+        let mut x = xz(&data, lzma_rust2::CheckType::Crc32);
+        let mid = x.len() / 2;
+        x[mid] ^= 0x40;
+        assert!(decompress(Codec::Xz, &x, data.len()).is_err());
+        // A wrong stored CRC32 is caught by the fast path itself.
+        let mut x = xz(&data, lzma_rust2::CheckType::Crc32);
+        let s = simple_xz(&x).unwrap();
+        let at = s.crc_at.unwrap();
+        x[at] ^= 1;
+        assert!(simple_xz(&x).is_some());
+        assert!(decompress(Codec::Xz, &x, data.len()).is_err());
+        // Other checks go to the general reader, which still decodes them.
+        let x = xz(&data, lzma_rust2::CheckType::Crc64);
+        assert!(simple_xz(&x).is_none());
+        assert_eq!(decompress(Codec::Xz, &x, data.len()).unwrap(), data);
+        // Truncations never panic.
+        let x = xz(&data, lzma_rust2::CheckType::Crc32);
+        for n in (0..x.len()).step_by(97) {
+            let _ = decompress(Codec::Xz, &x[..n], data.len());
+        }
     }
 
     #[test]

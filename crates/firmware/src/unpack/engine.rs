@@ -8,14 +8,14 @@
 //! already extracted, so that no chain of links can lead out.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::{self, File};
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
@@ -131,7 +131,7 @@ pub struct UnpackReport {
     pub image_sha256: String,
     /// Size of the image.
     pub image_size: u64,
-    /// Every entry, in extraction order.
+    /// Every entry, sorted by path.
     pub entries: Vec<EntryRecord>,
     /// Every container opened.
     pub nodes: Vec<NodeRecord>,
@@ -189,15 +189,8 @@ pub fn unpack_image(
     if !meta.is_file() {
         return Err(err(io::Error::other("not a regular file")));
     }
-    let mut hasher = Sha256::new();
-    io::copy(
-        &mut io::BufReader::with_capacity(1 << 20, &file),
-        &mut HashWriter(&mut hasher),
-    )
-    .map_err(err)?;
-    let image_sha = hex::encode(hasher.finalize());
     let root = prepare_out(&opts.out)?;
-    let blob = Blob::from_file(file).map_err(err)?;
+    let blob = Blob::from_file(file.try_clone().map_err(err)?).map_err(err)?;
     let name = image
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -207,53 +200,132 @@ pub fn unpack_image(
         opts,
         root,
         started: Instant::now(),
-        image_sha: image_sha.clone(),
+        image_sha: ImageHash::default(),
         progress,
         shared: Shared::default(),
         cache: DirCache::default(),
+        pool: Pool::new(),
     };
-    std::thread::scope(|scope| {
-        let mut eng = Engine::start(scope, &ctx)?;
+    let jobs = match opts.jobs {
+        0 => std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, MAX_JOBS),
+        n => n.min(MAX_JOBS),
+    };
+    let report = std::thread::scope(|scope| {
+        let ctx = &ctx;
+        // The image's hash is needed only for findings and loop checks: compute it beside the
+        // first layer instead of before it.
+        scope.spawn(|| ctx.image_sha.compute(&file));
+        // Helper engines wait on the pool from the start, so that each container is taken up
+        // as soon as it lands, while the layer holding it is still being unpacked.
+        let helpers: Vec<_> = (1..jobs)
+            .map(|_| {
+                scope.spawn(move || -> Result<Part, UnpackError> {
+                    let mut other = Engine::start(scope, ctx)?;
+                    other.drain(false);
+                    Ok(other.into_part())
+                })
+            })
+            .collect();
+        let mut eng = match Engine::start(scope, ctx) {
+            Ok(e) => e,
+            Err(e) => {
+                ctx.pool.close();
+                return Err(e);
+            }
+        };
         let top = Place {
             root: Vec::new(),
             layers: Arc::new(Vec::new()),
             carrier: String::new(),
             parent: Arc::from(""),
             depth: 0,
-            ancestors: Arc::new(vec![hex_to_arr(&image_sha)]),
+            ancestors: Arc::new(Vec::new()),
         };
         eng.examine(&blob, &top, Vec::new(), &name, "");
-        eng.sync();
-        // The first layer's containers are independent (a package's rootfs images, kernel,
-        // ramdisk): give about half of them, by size, to a second engine on its own threads.
-        let (mine, theirs) = eng.split_queue();
-        eng.queue.extend(mine);
-        let ctx = &ctx;
-        let helper = (!theirs.is_empty()).then(|| {
-            scope.spawn(move || -> Result<Part, UnpackError> {
-                let mut other = Engine::start(scope, ctx)?;
-                other.queue.extend(theirs);
-                other.drain();
-                Ok(other.into_part())
-            })
-        });
-        eng.drain();
-        if let Some(h) = helper {
-            let part = h.join().map_err(|_| UnpackError::Output {
-                path: opts.out.clone(),
-                reason: "the second unpacking thread failed".into(),
-            })??;
-            eng.absorb(part);
+        eng.drain(true);
+        let mut failed = None;
+        for h in helpers {
+            match h.join() {
+                Ok(Ok(part)) => eng.absorb(part),
+                Ok(Err(e)) => failed = Some(e),
+                Err(_) => {
+                    failed = Some(UnpackError::Output {
+                        path: opts.out.clone(),
+                        reason: "an unpacking thread failed".into(),
+                    })
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(eng.finish(meta.len()))
         // Dropping an engine closes its channel; its writer thread ends and is joined here.
-    })
+    })?;
+    match ctx
+        .image_sha
+        .failed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        Some(e) => Err(err(e)),
+        None => Ok(report),
+    }
 }
 
-fn hex_to_arr(h: &str) -> [u8; 32] {
-    let mut a = [0u8; 32];
-    let _ = hex::decode_to_slice(h, &mut a);
-    a
+/// The image's sha256, computed on its own thread while the engines start.
+#[derive(Default)]
+struct ImageHash {
+    done: OnceLock<([u8; 32], String)>,
+    failed: Mutex<Option<io::Error>>,
+}
+
+impl ImageHash {
+    fn compute(&self, file: &File) {
+        use std::os::unix::fs::FileExt;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        loop {
+            match file.read_at(&mut buf, at) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    at += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                    break;
+                }
+            }
+        }
+        let sha: [u8; 32] = hasher.finalize().into();
+        let _ = self.done.set((sha, hex::encode(sha)));
+    }
+
+    /// The hash, waiting for it if need be.
+    fn bytes(&self) -> [u8; 32] {
+        self.done.wait().0
+    }
+
+    fn hex(&self) -> String {
+        self.done.wait().1.clone()
+    }
+}
+
+/// Engines at most, whatever the machine: each holds its buffers and its formats' state.
+const MAX_JOBS: usize = 4;
+
+/// The file a finding is about, for ordering.
+fn finding_path(f: &Finding) -> &str {
+    match &f.subject {
+        Subject::FirmwareFile { path, .. } => path,
+        _ => "",
+    }
 }
 
 fn prepare_out(out: &Path) -> Result<PathBuf, UnpackError> {
@@ -272,18 +344,6 @@ fn prepare_out(out: &Path) -> Result<PathBuf, UnpackError> {
         Err(_) => fs::create_dir_all(out).map_err(|e| bad(e.to_string()))?,
     }
     out.canonicalize().map_err(|e| bad(e.to_string()))
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.update(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Where in the image a finding points.
@@ -392,7 +452,7 @@ struct Engine<'a> {
     opts: &'a UnpackOptions,
     root: PathBuf,
     started: Instant,
-    image_sha: String,
+    image_sha: &'a ImageHash,
     /// Budgets shared by every engine of the run.
     shared: &'a Shared,
     entries: Vec<EntryRecord>,
@@ -400,15 +460,19 @@ struct Engine<'a> {
     nodes: Vec<NodeRecord>,
     findings: Vec<Finding>,
     suppressed: HashMap<RuleId, usize>,
-    queue: VecDeque<Pending>,
+    /// Files waiting to be probed, shared by every engine of the run.
+    pool: &'a Pool,
     progress: Option<Progress<'a>>,
     stats: UnpackStats,
     /// Directories known to be real directories under the root (shared with the writer).
     cache: DirCache,
-    /// To the writer thread.
-    tx: SyncSender<Msg>,
+    /// To the writer threads, in batches; `lane` is the one the current file goes to.
+    lanes: Vec<Lane>,
+    lane: usize,
     /// From the writer thread.
-    done_rx: Receiver<Done>,
+    done_rx: Receiver<Vec<Done>>,
+    /// Read buffers the writer has finished with.
+    spare_rx: Receiver<Vec<u8>>,
     next_id: usize,
     /// Files handed to the writer whose report has not come back yet.
     in_flight: HashMap<usize, InFlight>,
@@ -433,15 +497,125 @@ impl Shared {
     }
 }
 
+/// Files waiting to be probed, shared by every engine of a run. A free engine takes the
+/// largest waiting file (large containers first keeps the engines' finishing times close), or
+/// waits while another engine may still add some.
+struct Pool {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+struct PoolState {
+    waiting: BinaryHeap<Queued>,
+    /// Engines holding work whose children may still come (the first engine starts so).
+    busy: usize,
+    /// No more work will be handed out (an engine failed).
+    closed: bool,
+    seq: u64,
+}
+
+/// A pending file in the pool: largest first, then first come.
+struct Queued {
+    size: u64,
+    seq: u64,
+    pending: Pending,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.size, self.seq) == (other.size, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.size.cmp(&other.size).then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+impl Pool {
+    fn new() -> Pool {
+        Pool {
+            state: Mutex::new(PoolState {
+                waiting: BinaryHeap::new(),
+                busy: 1,
+                closed: false,
+                seq: 0,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, pending: Pending, size: u64) {
+        let mut st = self.lock();
+        let seq = st.seq;
+        st.seq += 1;
+        st.waiting.push(Queued { size, seq, pending });
+        drop(st);
+        self.ready.notify_one();
+    }
+
+    /// The next file to examine, once the caller's previous one (`was_busy`) is finished;
+    /// `None` when the pool is empty and no engine can add to it.
+    fn take(&self, was_busy: bool) -> Option<Pending> {
+        let mut st = self.lock();
+        if was_busy {
+            st.busy -= 1;
+        }
+        loop {
+            if st.closed {
+                return None;
+            }
+            if let Some(q) = st.waiting.pop() {
+                st.busy += 1;
+                return Some(q.pending);
+            }
+            if st.busy == 0 {
+                drop(st);
+                self.ready.notify_all();
+                return None;
+            }
+            st = self.ready.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Stop handing out work and wake every waiting engine.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Closes the pool if an engine unwinds, so that the others do not wait for it forever.
+struct Leave<'p>(&'p Pool);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.close();
+        }
+    }
+}
+
 /// What an engine needs to start: the same for every engine of a run.
 struct RunCtx<'a> {
     opts: &'a UnpackOptions,
     root: PathBuf,
     started: Instant,
-    image_sha: String,
+    image_sha: ImageHash,
     progress: Option<Progress<'a>>,
     shared: Shared,
     cache: DirCache,
+    pool: Pool,
 }
 
 /// What a second engine hands back when its branches are done.
@@ -453,8 +627,24 @@ struct Part {
     stats: UnpackStats,
 }
 
-/// Chunks queued to the writer at most (each up to 256 KiB): bounds the memory in transit.
-const WRITER_QUEUE: usize = 16;
+/// Batches queued to the writer at most: with `BATCH_BYTES`, bounds the memory in transit.
+const WRITER_QUEUE: usize = 4;
+/// A batch goes to the writer once its buffers hold this much, or it has `BATCH_MSGS`
+/// messages, or the engine waits for the writer.
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_MSGS: usize = 256;
+
+/// Writer threads per engine: files are dealt out between them, so that creating, hashing
+/// and scanning the output of one fast container can use more than one core.
+const WRITERS: usize = 2;
+
+/// One writer thread's channel and the batch being filled for it.
+struct Lane {
+    tx: SyncSender<Vec<Msg>>,
+    outbox: Vec<Msg>,
+    /// Buffer bytes the batch holds.
+    bytes: usize,
+}
 
 /// What the engine remembers about a file the writer is still working on.
 struct InFlight {
@@ -472,68 +662,69 @@ impl<'a> Engine<'a> {
         scope: &'scope std::thread::Scope<'scope, 'a>,
         ctx: &'a RunCtx<'a>,
     ) -> Result<Engine<'a>, UnpackError> {
-        let (tx, rx) = mpsc::sync_channel::<Msg>(WRITER_QUEUE);
-        let (done_tx, done_rx) = mpsc::channel::<Done>();
-        let (wroot, wcache, carve) = (ctx.root.clone(), ctx.cache.clone(), ctx.opts.carve);
-        std::thread::Builder::new()
-            .name("hashward-writer".into())
-            .spawn_scoped(scope, move || writer::run(wroot, wcache, carve, rx, done_tx))
-            .map_err(|e| UnpackError::Output {
-                path: ctx.opts.out.clone(),
-                reason: format!("cannot start the writer thread: {e}"),
-            })?;
+        let (done_tx, done_rx) = mpsc::channel::<Vec<Done>>();
+        let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+        let mut lanes = Vec::new();
+        for _ in 0..WRITERS {
+            let (tx, rx) = mpsc::sync_channel::<Vec<Msg>>(WRITER_QUEUE);
+            let (wroot, wcache, carve) = (ctx.root.clone(), ctx.cache.clone(), ctx.opts.carve);
+            let ch = writer::Channels {
+                rx,
+                done: done_tx.clone(),
+                spare: spare_tx.clone(),
+            };
+            std::thread::Builder::new()
+                .name("hashward-writer".into())
+                .spawn_scoped(scope, move || writer::run(wroot, wcache, carve, ch))
+                .map_err(|e| UnpackError::Output {
+                    path: ctx.opts.out.clone(),
+                    reason: format!("cannot start a writer thread: {e}"),
+                })?;
+            lanes.push(Lane {
+                tx,
+                outbox: Vec::new(),
+                bytes: 0,
+            });
+        }
         Ok(Engine {
             opts: ctx.opts,
             root: ctx.root.clone(),
             started: ctx.started,
-            image_sha: ctx.image_sha.clone(),
+            image_sha: &ctx.image_sha,
             shared: &ctx.shared,
             entries: Vec::new(),
             by_path: HashMap::new(),
             nodes: Vec::new(),
             findings: Vec::new(),
             suppressed: HashMap::new(),
-            queue: VecDeque::new(),
+            pool: &ctx.pool,
             progress: ctx.progress,
             stats: UnpackStats::default(),
             cache: ctx.cache.clone(),
-            tx,
+            lanes,
+            lane: 0,
             done_rx,
+            spare_rx,
             next_id: 0,
             in_flight: HashMap::new(),
             io_buf: Vec::new(),
         })
     }
 
-    /// Examine queued files until none are left (each may queue more).
-    fn drain(&mut self) {
+    /// Examine files from the pool until no engine has any left. `busy`: this engine holds
+    /// work whose children may still land (the image, for the first engine).
+    fn drain(&mut self, mut busy: bool) {
+        let _leave = Leave(self.pool);
         loop {
+            // Everything this engine wrote is in the pool before it counts as free.
             self.sync();
-            let Some(p) = self.queue.pop_front() else { break };
+            let Some(p) = self.pool.take(busy) else { break };
+            busy = true;
             if self.shared.exhausted().is_some() {
-                break;
+                continue;
             }
             self.examine_file(p);
         }
-        self.sync();
-    }
-
-    /// Split the queue in two by file size (largest first, alternating), in a fixed order.
-    fn split_queue(&mut self) -> (Vec<Pending>, Vec<Pending>) {
-        let queued: Vec<Pending> = self.queue.drain(..).collect();
-        let mut items: Vec<(u64, Pending)> = queued
-            .into_iter()
-            .map(|p| {
-                let size = fs::metadata(self.abs(&p.parts)).map(|m| m.len()).unwrap_or(0);
-                (size, p)
-            })
-            .collect();
-        items.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.parts.cmp(&b.1.parts)));
-        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
-        for (i, (_, p)) in items.into_iter().enumerate() {
-            if i % 2 == 0 { mine.push(p) } else { theirs.push(p) }
-        }
-        (mine, theirs)
     }
 
     /// Everything this engine recorded, for the engine that started it.
@@ -581,17 +772,25 @@ impl<'a> Engine<'a> {
             extra.push(Finding::new(
                 *rule,
                 Subject::FirmwareImage {
-                    sha256: self.image_sha.clone(),
+                    sha256: self.image_sha.hex(),
                 },
                 format!("{n} more {rule} findings were not listed"),
             ));
         }
         extra.sort_by_key(|f| f.rule);
+        // The engines share the work as it comes, so the order things were found in differs
+        // between runs: report them in an order that does not.
+        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self.nodes
+            .sort_by(|a, b| (&a.path, a.offset, a.layers.len()).cmp(&(&b.path, b.offset, b.layers.len())));
+        self.findings.sort_by(|a, b| {
+            (a.rule, finding_path(a), &a.message).cmp(&(b.rule, finding_path(b), &b.message))
+        });
         self.findings.extend(extra);
         self.stats.seconds = self.started.elapsed().as_secs_f64();
         self.stats.peak_rss_bytes = peak_rss_bytes();
         UnpackReport {
-            image_sha256: self.image_sha,
+            image_sha256: self.image_sha.hex(),
             image_size,
             entries: self.entries,
             nodes: self.nodes,
@@ -622,7 +821,7 @@ impl<'a> Engine<'a> {
         let mut f = Finding::new(
             rule,
             Subject::FirmwareFile {
-                image_sha256: self.image_sha.clone(),
+                image_sha256: self.image_sha.hex(),
                 path: at.path.to_owned(),
             },
             message,
@@ -683,7 +882,8 @@ impl<'a> Engine<'a> {
     /// Probe a queued file, unpack it or carve it.
     fn examine_file(&mut self, p: Pending) {
         let rel = p.parts.join("/");
-        if p.place.ancestors.contains(&p.sha) {
+        tracing::debug!(file = %rel, at = ?self.started.elapsed(), "examining");
+        if p.place.ancestors.contains(&p.sha) || p.sha == self.image_sha.bytes() {
             let msg =
                 format!("{rel} is identical to a file it was extracted from; not unpacked again (loop)");
             self.file_finding(
@@ -864,6 +1064,7 @@ impl<'a> Engine<'a> {
             layers = %place.layers.join("/"),
             entries = produced,
             status,
+            at = ?self.started.elapsed(),
             "container done"
         );
         self.nodes.push(NodeRecord {
@@ -973,19 +1174,67 @@ impl<'a> Engine<'a> {
         writer::clear_slot(path)
     }
 
-    /// Wait until the writer has finished everything sent so far, and take in its reports.
+    /// Wait until the writers have finished everything sent so far, and take in their reports.
     fn sync(&mut self) {
         let (ack, wait) = mpsc::channel();
-        if self.tx.send(Msg::Barrier(ack)).is_ok() {
-            let _ = wait.recv();
+        let mut asked = 0;
+        for lane in 0..self.lanes.len() {
+            self.lane = lane;
+            if self.post(Msg::Barrier(ack.clone())).is_ok() && self.flush().is_ok() {
+                asked += 1;
+            }
+        }
+        drop(ack);
+        for _ in 0..asked {
+            if wait.recv().is_err() {
+                break;
+            }
         }
         self.collect();
     }
 
+    /// Add a message to the current lane's batch; send the batch when it is full.
+    fn post(&mut self, m: Msg) -> Result<(), FormatError> {
+        let full = {
+            let lane = &mut self.lanes[self.lane];
+            if let Msg::Data { buf, .. } = &m {
+                lane.bytes += buf.capacity();
+            }
+            lane.outbox.push(m);
+            lane.bytes >= BATCH_BYTES || lane.outbox.len() >= BATCH_MSGS
+        };
+        if full {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Send the current lane's batch.
+    fn flush(&mut self) -> Result<(), FormatError> {
+        let lane = &mut self.lanes[self.lane];
+        if lane.outbox.is_empty() {
+            return Ok(());
+        }
+        lane.bytes = 0;
+        let batch = std::mem::take(&mut lane.outbox);
+        lane.tx
+            .send(batch)
+            .map_err(|_| FormatError::Io(io::Error::other("writer thread stopped")))
+    }
+
+    /// A read buffer of `writer::CHUNK` bytes: one the writer gave back, or a new one.
+    fn read_buffer(&mut self) -> Vec<u8> {
+        self.spare_rx
+            .try_recv()
+            .unwrap_or_else(|_| vec![0; writer::CHUNK])
+    }
+
     /// Take in the writer's reports that have arrived.
     fn collect(&mut self) {
-        while let Ok(done) = self.done_rx.try_recv() {
-            self.landed(done);
+        while let Ok(batch) = self.done_rx.try_recv() {
+            for done in batch {
+                self.landed(done);
+            }
         }
     }
 
@@ -1040,12 +1289,13 @@ impl<'a> Engine<'a> {
             }
         };
         if let Some(carve) = carve {
-            self.queue.push_back(Pending {
+            let p = Pending {
                 parts: f.parts,
                 place: f.place,
                 sha: d.sha,
                 carve,
-            });
+            };
+            self.pool.push(p, d.size);
         }
     }
 
@@ -1107,27 +1357,42 @@ impl<'a> Engine<'a> {
         let id = self.next_id;
         self.next_id += 1;
         let index = self.record(Self::base_record(place, rel.clone(), "file", offset, mode));
-        if self
-            .tx
-            .send(Msg::Begin {
-                id,
-                parts: parts.clone(),
-            })
-            .is_err()
-        {
-            return Err(FormatError::Io(io::Error::other("writer thread stopped")));
-        }
+        self.lane = id % self.lanes.len();
+        self.post(Msg::Begin {
+            id,
+            parts: parts.clone(),
+        })?;
         let mut size = 0u64;
         let lim = self.opts.limits;
-        let mut buf = std::mem::take(&mut self.io_buf);
-        buf.resize(256 << 10, 0);
+        let mut buf = match std::mem::take(&mut self.io_buf) {
+            b if b.len() == writer::CHUNK => b,
+            _ => self.read_buffer(),
+        };
+        let mut failed: Option<FormatError> = None;
         let outcome: Result<(), FormatError> = loop {
-            let n = match data.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e.into()),
-            };
+            if let Some(e) = failed.take() {
+                break Err(e);
+            }
+            // Fill the buffer (formats often hand out one node or block at a time): fewer,
+            // larger writes. Bytes read before a read error are still written.
+            let (mut n, mut eof) = (0, false);
+            while n < buf.len() {
+                match data.read(&mut buf[n..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(e.into());
+                        break;
+                    }
+                }
+            }
+            if n == 0 {
+                break failed.map_or(Ok(()), Err);
+            }
             let limit = if size + n as u64 > lim.max_file_bytes {
                 Some((
                     LimitKind::FileSize,
@@ -1149,8 +1414,22 @@ impl<'a> Engine<'a> {
             if let Some((kind, detail)) = limit {
                 break Err(FormatError::Limit(LimitHit { kind, detail }));
             }
-            if self.tx.send(Msg::Data(buf[..n].to_vec())).is_err() {
-                break Err(FormatError::Io(io::Error::other("writer thread stopped")));
+            // A large chunk travels in the read buffer itself; a small one is copied, so that
+            // small files do not each hold a whole buffer while they wait in a batch.
+            let msg = if n >= writer::CHUNK / 4 {
+                let fresh = self.read_buffer();
+                Msg::Data {
+                    buf: std::mem::replace(&mut buf, fresh),
+                    len: n,
+                }
+            } else {
+                Msg::Data {
+                    buf: buf[..n].to_vec(),
+                    len: n,
+                }
+            };
+            if let Err(e) = self.post(msg) {
+                break Err(e);
             }
             size += n as u64;
             self.shared.total.fetch_add(n as u64, Ordering::Relaxed);
@@ -1158,9 +1437,12 @@ impl<'a> Engine<'a> {
             if let Err(hit) = lim.check_time(self.started) {
                 break Err(FormatError::Limit(hit));
             }
+            if eof {
+                break failed.map_or(Ok(()), Err);
+            }
         };
         self.io_buf = buf;
-        let _ = self.tx.send(Msg::End);
+        let _ = self.post(Msg::End);
         self.stats.files += 1;
         self.stats.bytes += size;
         if outcome.is_err()

@@ -5,6 +5,7 @@
 //! where each entry lands, enforces the limits, contains paths and links, recurses into what
 //! it extracted, and carves known signatures out of unidentified blobs.
 
+mod ahead;
 mod blob;
 pub mod codec;
 mod engine;
@@ -224,6 +225,8 @@ pub struct UnpackOptions {
     pub carve: bool,
     /// Keys for signature verification.
     pub keys: Vec<VerifyKey>,
+    /// Engines working at once (each with its own writer thread); 0: one per CPU, 2 to 4.
+    pub jobs: usize,
 }
 
 /// Run the whole engine on `data` as an image, with tight limits, in a scratch directory that
@@ -253,6 +256,7 @@ pub fn fuzz_engine(data: &[u8]) {
             },
             carve: true,
             keys: Vec::new(),
+            jobs: 2,
         };
         let _ = unpack_image(&image, &opts, None);
     }

@@ -30,10 +30,18 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 
+use super::ahead::{self, Ahead, Decoded};
 use super::codec::{self, Codec};
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, FormatInfo, Input, Magic, Sink, Unpacked,
 };
+
+/// Blocks decoded ahead of the reader at most (each at most a block size, 1 MiB).
+const AHEAD_WINDOW: usize = 16;
+/// Fewer planned blocks than this are decoded inline: threads would not pay for themselves.
+const MIN_PLAN: usize = 8;
+/// Planned blocks at most; the rest are decoded inline.
+const MAX_PLAN: usize = 1 << 20;
 
 /// The `squashfs` format.
 pub struct Squashfs;
@@ -128,8 +136,33 @@ impl Format for Squashfs {
             Input::Stream(_) => return Err(FormatError::Unsupported("squashfs needs random access".into())),
         };
         let sb = Superblock::read(blob)?;
-        let fs = Fs::open(blob, &sb, sink)?;
-        fs.walk(sink)?;
+        let mut fs = Fs::open(blob, &sb, sink)?;
+        let helpers = if fs.codec == Codec::None {
+            0
+        } else {
+            ahead::helpers()
+        };
+        if helpers > 0 {
+            let plan = fs.plan();
+            if plan.len() >= MIN_PLAN {
+                fs.ahead = Some(Ahead::new(plan, AHEAD_WINDOW));
+            }
+        }
+        match fs.ahead.as_ref() {
+            Some(a) => std::thread::scope(|s| {
+                for _ in 0..helpers {
+                    let fs = &fs;
+                    // A helper that cannot start leaves its share to the reader.
+                    let _ = std::thread::Builder::new()
+                        .name("hashward-squashfs".into())
+                        .spawn_scoped(s, move || a.work(&|(pos, word)| fs.decode_block(pos, word)));
+                }
+                let r = fs.walk(sink);
+                a.stop();
+                r
+            })?,
+            None => fs.walk(sink)?,
+        }
         let consumed = sb.bytes_used.div_ceil(PAD).saturating_mul(PAD).min(blob.len());
         Ok(Unpacked {
             consumed: Some(consumed),
@@ -517,6 +550,8 @@ struct Fs<'b> {
     codec: Codec,
     inodes: MetaTable,
     dirs: MetaTable,
+    /// Data and fragment blocks in the order `walk` reads them, decoded ahead on helpers.
+    ahead: Option<Ahead<(u64, u32)>>,
 }
 
 impl<'b> Fs<'b> {
@@ -534,6 +569,7 @@ impl<'b> Fs<'b> {
             codec,
             inodes: empty(),
             dirs: empty(),
+            ahead: None,
         };
         fs.inodes = MetaTable::load(&fs, sb.inode_table, sb.directory_table, "inode", sink)?;
         let dir_end = fs.directory_table_end();
@@ -977,9 +1013,132 @@ impl<'b> Fs<'b> {
         Ok(())
     }
 
-    /// Read one data or fragment block of `disk` bytes at `pos` (size word `word`), expecting
-    /// `want` bytes of output.
+    /// The data and fragment blocks `walk` will read, in its order: the same depth-first
+    /// traversal, without the entries. Damage makes the two part ways at worst, and then the
+    /// reader decodes inline; it never changes what is extracted.
+    fn plan(&self) -> Vec<(u64, u32)> {
+        let mut plan = Vec::new();
+        let sb = &self.sb;
+        let Some(root_at) = self.inodes.locate(sb.root_inode >> 16, sb.root_inode as u16) else {
+            return plan;
+        };
+        let Ok(Inode {
+            kind: Kind::Dir { block, offset, size },
+            ..
+        }) = self.inode(root_at)
+        else {
+            return plan;
+        };
+        let mut budget = self.dirs.data.len();
+        let max_entries = u64::from(sb.inode_count).saturating_mul(4).saturating_add(4096);
+        let mut entries = 0u64;
+        let mut visited: HashSet<usize> = HashSet::from([root_at]);
+        let mut linked: HashSet<usize> = HashSet::new();
+        let mut frags = Fragments::default();
+        let mut last_fragment = None;
+        let bs = u64::from(sb.block_size);
+        let Ok(root) = self.listing(block, offset, size, &mut budget) else {
+            return plan;
+        };
+        // (length of the directory's path prefix, its listing)
+        let mut stack = vec![(0usize, root)];
+        while let Some((prefix, listing)) = stack.last_mut() {
+            let prefix = *prefix;
+            let kid = match self.next_child(listing) {
+                Ok(Some(kid)) => kid,
+                _ => {
+                    stack.pop();
+                    continue;
+                }
+            };
+            entries += 1;
+            let path_len = prefix + kid.name.len();
+            if entries > max_entries || plan.len() >= MAX_PLAN {
+                break;
+            }
+            if path_len > MAX_PATH {
+                continue;
+            }
+            let Some(at) = self.inodes.locate(u64::from(kid.block), kid.offset) else {
+                continue;
+            };
+            let Ok(inode) = self.inode(at) else { continue };
+            match inode.kind {
+                Kind::Dir { block, offset, size } => {
+                    if !visited.insert(at) || stack.len() >= MAX_DEPTH {
+                        continue;
+                    }
+                    if let Ok(l) = self.listing(block, offset, size, &mut budget) {
+                        stack.push((path_len + 1, l));
+                    }
+                }
+                Kind::File(f) => {
+                    if linked.contains(&at) {
+                        continue;
+                    }
+                    if inode.nlink > 1 && linked.len() < MAX_LINK_MEMORY / Links::OVERHEAD {
+                        linked.insert(at);
+                    }
+                    // As `FileData::new` and `FileData::fill` read it.
+                    let mut fragment = f.fragment;
+                    let mut blocks = if fragment.is_some() {
+                        f.size / bs
+                    } else {
+                        f.size.div_ceil(bs)
+                    };
+                    let listed = (f.list.len() / 4) as u64;
+                    let mut size = f.size;
+                    if blocks > listed {
+                        blocks = listed;
+                        size = size.min(listed * bs);
+                        fragment = None;
+                    }
+                    let mut pos = f.start;
+                    for w in f.list.chunks_exact(4).take(blocks as usize) {
+                        let word = le32(w, 0) & (BLOCK_UNCOMPRESSED | 0x00ff_ffff);
+                        let disk = word & !BLOCK_UNCOMPRESSED;
+                        if disk != 0 {
+                            plan.push((pos, word));
+                            pos = pos.saturating_add(u64::from(disk));
+                        }
+                    }
+                    if let Some((index, _)) = fragment
+                        && size > blocks * bs
+                        && last_fragment != Some(index)
+                    {
+                        last_fragment = Some(index);
+                        if let Ok(entry) = self.fragment_entry(&mut frags, index) {
+                            plan.push(entry);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        plan
+    }
+
+    /// One data or fragment block at `pos` (size word `word`), expecting `want` bytes of
+    /// output: from the helpers when they decoded it ahead.
     fn data_block(&self, pos: u64, word: u32, want: usize) -> Result<Vec<u8>, String> {
+        let decode = |(pos, word): (u64, u32)| self.decode_block(pos, word);
+        let out = match &self.ahead {
+            Some(a) => a
+                .take((pos, word), &decode)
+                .unwrap_or_else(|| decode((pos, word))),
+            None => decode((pos, word)),
+        }?;
+        if out.len() < want {
+            return Err(format!(
+                "block at {pos:#x} holds {} bytes, {want} expected",
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Read and decompress one data or fragment block of `disk` bytes at `pos`.
+    fn decode_block(&self, pos: u64, word: u32) -> Decoded {
         let size = word & !BLOCK_UNCOMPRESSED;
         if size > self.sb.block_size {
             return Err(format!(
@@ -994,19 +1153,12 @@ impl<'b> Fs<'b> {
             .blob
             .read_vec(pos, u64::from(size))
             .map_err(|e| e.to_string())?;
-        let out = if word & BLOCK_UNCOMPRESSED != 0 {
-            raw
+        if word & BLOCK_UNCOMPRESSED != 0 {
+            Ok(raw)
         } else {
             codec::decompress(self.codec, &raw, self.sb.block_size as usize)
-                .map_err(|e| format!("block at {pos:#x}: {e}"))?
-        };
-        if out.len() < want {
-            return Err(format!(
-                "block at {pos:#x} holds {} bytes, {want} expected",
-                out.len()
-            ));
+                .map_err(|e| format!("block at {pos:#x}: {e}"))
         }
-        Ok(out)
     }
 
     /// Fragment `index`'s decompressed block, through the cache.
@@ -1023,6 +1175,12 @@ impl<'b> Fs<'b> {
     }
 
     fn load_fragment(&self, frags: &mut Fragments, index: u32) -> Result<Vec<u8>, String> {
+        let (start, word) = self.fragment_entry(frags, index)?;
+        self.data_block(start, word, 0)
+    }
+
+    /// Where fragment block `index` is stored, and its size word.
+    fn fragment_entry(&self, frags: &mut Fragments, index: u32) -> Result<(u64, u32), String> {
         if index >= self.sb.fragment_count {
             return Err(format!("fragment {index} of {}", self.sb.fragment_count));
         }
@@ -1048,7 +1206,7 @@ impl<'b> Fs<'b> {
         if word & !BLOCK_UNCOMPRESSED == 0 {
             return Err(format!("fragment {index} is empty"));
         }
-        self.data_block(start, word, 0)
+        Ok((start, word))
     }
 }
 
@@ -1400,6 +1558,35 @@ mod tests {
                 assert!(matches!(kinds[0], Collected::File(_)), "{opts:?}");
                 assert_eq!(kinds[1], &Collected::Hardlink(b"a-link-before".to_vec()));
                 assert_eq!(kinds[2], &Collected::Hardlink(b"a-link-before".to_vec()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_plan_is_the_order_the_walk_reads_blocks_in() {
+        for compression in ALL {
+            for fragments in [true, false] {
+                let opts = Options {
+                    compression,
+                    fragments,
+                    ..Options::default()
+                };
+                let blob = Blob::from_vec(build_with(&sample(), &opts));
+                let sb = Superblock::read(&blob).unwrap();
+                let mut sink = MemorySink::with_budget(1 << 30);
+                let mut fs = Fs::open(&blob, &sb, &mut sink).unwrap();
+                let plan = fs.plan();
+                assert!(plan.len() >= MIN_PLAN, "{opts:?}: {} blocks", plan.len());
+                fs.ahead = Some(Ahead::new(plan.clone(), 3));
+                std::thread::scope(|s| {
+                    let a = fs.ahead.as_ref().unwrap();
+                    let fs = &fs;
+                    s.spawn(move || a.work(&|(p, w)| fs.decode_block(p, w)));
+                    fs.walk(&mut sink).unwrap();
+                    a.stop();
+                    assert_eq!(a.progress(), (plan.len(), 0), "{opts:?}");
+                });
+                assert_eq!(got(&sink), expected(&sample()), "{opts:?}");
             }
         }
     }

@@ -5,6 +5,11 @@
 //! hundreds of microseconds per create), so overlapping the two is the single biggest win on
 //! trees of thousands of files. Messages are ordered: a file's chunks follow its `Begin` and
 //! precede its `End`; a `Barrier` is answered once everything before it is on disk.
+//!
+//! Messages travel in batches, and reports come back in batches: one hand-over per file
+//! would wake the other thread thousands of times a second, and on two cores those wake-ups
+//! cost more than the work. Large chunks travel in the engine's own read buffers, which come
+//! back on the `spare` channel to be filled again, so that no byte is copied twice.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -26,8 +31,8 @@ pub(crate) type DirCache = Arc<Mutex<HashSet<Vec<String>>>>;
 pub(crate) enum Msg {
     /// Start file `id` at `parts` (relative to the root).
     Begin { id: usize, parts: Vec<String> },
-    /// The next bytes of the current file.
-    Data(Vec<u8>),
+    /// The next bytes of the current file: the first `len` bytes of the buffer.
+    Data { buf: Vec<u8>, len: usize },
     /// The current file is complete.
     End,
     /// Answer once everything sent before is done.
@@ -97,27 +102,51 @@ pub(crate) fn clear_slot(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Size of the engine's read buffers: chunks of at least a quarter of it travel in the buffer
+/// itself (and come back on `spare`); smaller ones are copied into a buffer of their own.
+pub(crate) const CHUNK: usize = 256 << 10;
+
+/// The writer's channels.
+pub(crate) struct Channels {
+    /// Batches of messages from the engine.
+    pub(crate) rx: Receiver<Vec<Msg>>,
+    /// Batches of reports to the engine.
+    pub(crate) done: Sender<Vec<Done>>,
+    /// Read buffers going back to the engine.
+    pub(crate) spare: Sender<Vec<u8>>,
+}
+
 /// The writer loop: runs until the engine drops its sender.
-pub(crate) fn run(root: PathBuf, cache: DirCache, carve: bool, rx: Receiver<Msg>, done: Sender<Done>) {
+pub(crate) fn run(root: PathBuf, cache: DirCache, carve: bool, ch: Channels) {
     let mut current: Option<Current> = None;
-    for msg in rx {
-        match msg {
-            Msg::Begin { id, parts } => current = Some(Current::open(&root, &cache, id, &parts, carve)),
-            Msg::Data(chunk) => {
-                if let Some(c) = current.as_mut() {
-                    c.write(&chunk);
+    let mut reports = Vec::new();
+    for batch in ch.rx {
+        for msg in batch {
+            match msg {
+                Msg::Begin { id, parts } => current = Some(Current::open(&root, &cache, id, &parts, carve)),
+                Msg::Data { buf, len } => {
+                    if let Some(c) = current.as_mut() {
+                        c.write(&buf[..len.min(buf.len())]);
+                    }
+                    if buf.capacity() == CHUNK {
+                        let _ = ch.spare.send(buf);
+                    }
+                }
+                Msg::End => {
+                    if let Some(c) = current.take() {
+                        reports.push(c.finish());
+                    }
+                }
+                Msg::Barrier(ack) => {
+                    if !reports.is_empty() && ch.done.send(std::mem::take(&mut reports)).is_err() {
+                        return;
+                    }
+                    let _ = ack.send(());
                 }
             }
-            Msg::End => {
-                if let Some(c) = current.take()
-                    && done.send(c.finish()).is_err()
-                {
-                    return;
-                }
-            }
-            Msg::Barrier(ack) => {
-                let _ = ack.send(());
-            }
+        }
+        if !reports.is_empty() && ch.done.send(std::mem::take(&mut reports)).is_err() {
+            return;
         }
     }
 }
@@ -158,19 +187,26 @@ impl Current {
         }
         let mut path = root.to_path_buf();
         path.extend(parts);
-        if let Err(why) = clear_slot(&path) {
-            c.error = Some(WriteError::Io(why));
-            return c;
-        }
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        {
+        let create = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+        };
+        // Almost every name is new: try first, and clear the slot only when something is there
+        // (`create_new` never follows or reuses what it finds).
+        let opened = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match clear_slot(&path) {
+                Ok(()) => create().map_err(|e| e.to_string()),
+                Err(why) => Err(why),
+            },
+            other => other.map_err(|e| e.to_string()),
+        };
+        match opened {
             Ok(f) => c.file = Some(f),
-            Err(e) => c.error = Some(WriteError::Io(e.to_string())),
+            Err(why) => c.error = Some(WriteError::Io(why)),
         }
         c
     }

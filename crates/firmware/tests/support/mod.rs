@@ -78,6 +78,7 @@ pub fn unpack_options(out: PathBuf, carve: bool) -> UnpackOptions {
         limits: Limits::default(),
         carve,
         keys: Vec::new(),
+        jobs: 0,
     }
 }
 
