@@ -1276,7 +1276,8 @@ impl<'a> Engine<'a> {
             return;
         }
         // Decide now, from what streamed past, whether the file is worth opening again.
-        let carve = if identify(&d.head, Some(d.size), false).is_some() {
+        let carve = if d.scan_skipped || identify(&d.head, Some(d.size), false).is_some() {
+            // (A skipped scan: the head named a format; `examine` carves if it does not hold.)
             Some(None)
         } else {
             match d.scan {

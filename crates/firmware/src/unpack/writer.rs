@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use super::HEAD_LEN;
 use super::engine::CarveScan;
+use super::{HEAD_LEN, identify};
 
 /// Directories known to be real directories under the root, shared by both threads.
 pub(crate) type DirCache = Arc<Mutex<HashSet<Vec<String>>>>;
@@ -54,6 +54,8 @@ pub(crate) struct Done {
     pub(crate) sha: [u8; 32],
     pub(crate) head: Vec<u8>,
     pub(crate) scan: Option<CarveScan>,
+    /// The scan stopped once the head named a format: the engine opens the file anyway.
+    pub(crate) scan_skipped: bool,
     pub(crate) dirs_created: u64,
     pub(crate) error: Option<WriteError>,
 }
@@ -158,6 +160,7 @@ struct Current {
     size: u64,
     head: Vec<u8>,
     scan: Option<CarveScan>,
+    scan_skipped: bool,
     dirs_created: u64,
     error: Option<WriteError>,
 }
@@ -171,6 +174,7 @@ impl Current {
             size: 0,
             head: Vec::new(),
             scan: carve.then(CarveScan::new),
+            scan_skipped: false,
             dirs_created: 0,
             error: None,
         };
@@ -218,6 +222,15 @@ impl Current {
         if self.head.len() < HEAD_LEN {
             let take = (HEAD_LEN - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
+            // A file whose head names a format is opened again whatever the scan finds (and
+            // searched there after the format's end): scanning it here would be wasted.
+            if self.head.len() == HEAD_LEN
+                && self.scan.is_some()
+                && identify(&self.head, None, false).is_some()
+            {
+                self.scan = None;
+                self.scan_skipped = true;
+            }
         }
         if let Some(sc) = self.scan.as_mut() {
             sc.feed(chunk);
@@ -238,6 +251,7 @@ impl Current {
             sha: self.hasher.finalize().into(),
             head: self.head,
             scan: self.scan,
+            scan_skipped: self.scan_skipped,
             dirs_created: self.dirs_created,
             error: self.error,
         }
