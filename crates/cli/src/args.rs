@@ -117,7 +117,7 @@ pub struct UnpackArgs {
     #[arg(long, default_value_t = 16)]
     pub max_depth: u32,
     /// Most entries (files, directories, links).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 500_000)]
     pub max_entries: u64,
     /// Wall-clock limit in seconds.
     #[arg(long, default_value_t = 1800)]

@@ -6,13 +6,7 @@ use hashward_store::{Case, RunRecord, RunStatus};
 
 use crate::args::Global;
 
-/// An extracted file to remember.
-pub struct Artifact {
-    pub path: String,
-    pub sha256: String,
-    pub size: u64,
-    pub kind: String,
-}
+pub use hashward_store::ArtifactRef as Artifact;
 
 /// Open the case named by `--case` / `HASHWARD_CASE`.
 pub fn open(path: &str) -> anyhow::Result<Case> {
@@ -27,7 +21,7 @@ pub fn record(
     started: chrono::DateTime<chrono::Utc>,
     inputs: &[InputRecord],
     findings: &[Finding],
-    artifacts: Vec<Artifact>,
+    artifacts: &[Artifact<'_>],
 ) -> anyhow::Result<Option<i64>> {
     if g.no_store {
         return Ok(None);
@@ -39,18 +33,9 @@ pub fn record(
     run.status = RunStatus::Ok;
     run.exit_code = exit_status(findings, g);
     run.inputs = inputs.to_vec();
-    run.extracted = artifacts
-        .into_iter()
-        .map(|a| hashward_store::Artifact {
-            path: a.path,
-            sha256: a.sha256,
-            size: a.size,
-            kind: a.kind,
-        })
-        .collect();
     run.findings = findings.to_vec();
     let id = case
-        .record(&run)
+        .record_with(&run, artifacts)
         .with_context(|| format!("recording the run in {}", g.case))?;
     Ok(Some(id.0))
 }

@@ -33,10 +33,10 @@ fn unpack(s: &Sample) -> (UnpackReport, tempfile::TempDir) {
 /// The manifest form of an extracted entry: (kind, sha256 or target).
 fn entry_sig(e: &EntryRecord) -> (String, String) {
     match e.kind.as_str() {
-        "file" => ("file".into(), e.sha256.clone().unwrap_or_default()),
+        "file" => ("file".into(), e.sha256.as_deref().unwrap_or_default().to_owned()),
         "dir" => ("dir".into(), String::new()),
-        "device" => ("device".into(), e.target.clone().unwrap_or_default()),
-        k => (k.into(), e.target.clone().unwrap_or_default()),
+        "device" => ("device".into(), e.target.as_deref().unwrap_or_default().to_owned()),
+        k => (k.into(), e.target.as_deref().unwrap_or_default().to_owned()),
     }
 }
 

@@ -18,7 +18,7 @@ use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Row, Sqlite, SqliteExecutor}
 
 use crate::StoreError;
 use crate::record::{
-    ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts, StoredArtifact,
+    ArtifactRef, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts, StoredArtifact,
     StoredFinding, subject_columns,
 };
 
@@ -145,7 +145,14 @@ impl Case {
     /// returns its id. If the process dies at any point before this returns, the case is left
     /// exactly as it was: the run is either all there or not there at all.
     pub fn record(&mut self, run: &RunRecord) -> Result<RunId, StoreError> {
-        self.block(|conn, location| record(conn, location, run))
+        self.block(|conn, location| record(conn, location, run, &[]))
+    }
+
+    /// [`Case::record`], with more extracted artifacts borrowed rather than copied into the
+    /// record (they follow `run.extracted`): a run that extracted a million files need not
+    /// hold a second copy of every path and hash.
+    pub fn record_with(&mut self, run: &RunRecord, extracted: &[ArtifactRef<'_>]) -> Result<RunId, StoreError> {
+        self.block(|conn, location| record(conn, location, run, extracted))
     }
 
     /// The `limit` most recent runs (by start time, newest first), with their counts.
@@ -508,6 +515,7 @@ fn count(row: &SqliteRow, column: &'static str, location: &str) -> Result<u64, S
 }
 
 /// One artifact row, borrowed from the record.
+#[derive(Clone)]
 struct ArtifactRow<'a> {
     role: ArtifactRole,
     path: &'a str,
@@ -546,7 +554,12 @@ fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
     sql
 }
 
-async fn record(conn: &mut SqliteConnection, location: &str, run: &RunRecord) -> Result<RunId, StoreError> {
+async fn record(
+    conn: &mut SqliteConnection,
+    location: &str,
+    run: &RunRecord,
+    more: &[ArtifactRef<'_>],
+) -> Result<RunId, StoreError> {
     // Encode and check everything before the transaction: a record that cannot be stored
     // leaves no trace and holds no lock.
     let options = serde_json::to_string(&run.options).map_err(|source| StoreError::Encode {
@@ -572,6 +585,9 @@ async fn record(conn: &mut SqliteConnection, location: &str, run: &RunRecord) ->
             size: to_i64(a.size, location, "artifact size")?,
             kind: Some(&a.kind),
         });
+    }
+    for a in more {
+        to_i64(a.size, location, "artifact size")?;
     }
     let mut findings = Vec::with_capacity(run.findings.len());
     for f in &run.findings {
@@ -618,7 +634,7 @@ async fn record(conn: &mut SqliteConnection, location: &str, run: &RunRecord) ->
         .fetch_one(&mut *tx)
         .await
         .map_err(query_err(location, "inserting the run"))?;
-        insert_artifacts(&mut tx, location, id, &artifacts).await?;
+        insert_artifacts(&mut tx, location, id, &artifacts, more).await?;
         insert_findings(&mut tx, location, id, &findings).await?;
         Ok::<_, StoreError>(id)
     }
@@ -644,9 +660,28 @@ async fn insert_artifacts(
     location: &str,
     run: i64,
     rows: &[ArtifactRow<'_>],
+    more: &[ArtifactRef<'_>],
 ) -> Result<(), StoreError> {
+    // The borrowed artifacts become rows one batch at a time, after the others.
+    let mut batch = Vec::with_capacity(ARTIFACT_BATCH);
+    let mut more = more.iter().map(|a| ArtifactRow {
+        role: ArtifactRole::Extracted,
+        path: a.path,
+        sha256: a.sha256,
+        size: i64::try_from(a.size).unwrap_or(i64::MAX),
+        kind: Some(a.kind),
+    });
+    let mut rows = rows.iter().cloned();
     let full: Arc<str> = insert_sql("artifacts", ARTIFACT_COLUMNS, ARTIFACT_BATCH).into();
-    for (b, chunk) in rows.chunks(ARTIFACT_BATCH).enumerate() {
+    for b in 0usize.. {
+        batch.clear();
+        batch.extend(rows.by_ref().take(ARTIFACT_BATCH));
+        let room = ARTIFACT_BATCH - batch.len();
+        batch.extend(more.by_ref().take(room));
+        if batch.is_empty() {
+            break;
+        }
+        let chunk = batch.as_slice();
         let sql: Arc<str> = if chunk.len() == ARTIFACT_BATCH {
             Arc::clone(&full)
         } else {

@@ -90,7 +90,7 @@ mod record;
 pub use case::Case;
 pub use error::StoreError;
 pub use record::{
-    Artifact, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts,
+    Artifact, ArtifactRef, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts,
     StoredArtifact, StoredFinding,
 };
 

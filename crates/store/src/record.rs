@@ -95,6 +95,20 @@ pub struct Artifact {
     pub kind: String,
 }
 
+/// One file a run produced, borrowed from whatever holds it: for runs that extract more files
+/// than are worth copying (see [`crate::Case::record_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArtifactRef<'a> {
+    /// Path relative to the extraction root.
+    pub path: &'a str,
+    /// sha256 of its bytes, lower-case hex.
+    pub sha256: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// What it is (see [`Artifact::kind`]).
+    pub kind: &'a str,
+}
+
 /// Everything one command run leaves in the case; [`crate::Case::record`] writes it in one
 /// transaction.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,7 +36,7 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let samples = hashward_fixtures::samples::all();
     let mut inputs = Vec::new();
     let mut findings = Vec::new();
-    let mut artifacts = Vec::new();
+    let mut reports = Vec::new();
     let mut results = Vec::new();
     for s in &samples {
         let image = dir.join(s.file_name);
@@ -72,7 +72,6 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             size: report.image_size,
         });
         findings.extend(report.findings.iter().cloned());
-        artifacts.extend(super::firmware::artifacts(&report));
         results.push(serde_json::json!({
             "image": s.file_name,
             "description": s.description,
@@ -80,7 +79,9 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             "containers": report.nodes,
             "stats": report.stats,
         }));
+        reports.push(report);
     }
+    let artifacts: Vec<_> = reports.iter().flat_map(super::firmware::artifacts).collect();
     let env = Envelope {
         hashward: hashward_model::VERSION.to_owned(),
         command: "demo".into(),
@@ -95,7 +96,7 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         started,
         &env.inputs,
         &env.findings,
-        artifacts,
+        &artifacts,
     )?;
     out.emit(&env, &|w| {
         if let Some(id) = run_id {

@@ -94,7 +94,7 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         started,
         &inputs,
         &report.findings,
-        artifacts(&report),
+        &artifacts(&report),
     )?;
     let result = UnpackResult::new(&a.out, &report);
     let env = EnvelopeRef {
@@ -110,17 +110,18 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Extracted files as case artifacts.
-pub fn artifacts(report: &UnpackReport) -> Vec<Artifact> {
+/// Extracted files as case artifacts, borrowed from the report.
+pub fn artifacts(report: &UnpackReport) -> Vec<Artifact<'_>> {
     report
         .entries
         .iter()
-        .filter(|e| e.sha256.is_some())
-        .map(|e| Artifact {
-            path: e.path.clone(),
-            sha256: e.sha256.clone().unwrap_or_default(),
-            size: e.size.unwrap_or(0),
-            kind: e.kind.clone(),
+        .filter_map(|e| {
+            Some(Artifact {
+                path: &e.path,
+                sha256: e.sha256.as_ref()?,
+                size: e.size.unwrap_or(0),
+                kind: e.kind.as_str(),
+            })
         })
         .collect()
 }
@@ -245,7 +246,7 @@ pub fn write_text(
             "file" => human(e.size.unwrap_or(0)),
             "dir" => "/".to_owned(),
             "symlink" | "hardlink" => format!("-> {}", e.target.as_deref().unwrap_or("")),
-            _ => e.target.clone().unwrap_or_default(),
+            _ => e.target.as_deref().unwrap_or_default().to_owned(),
         };
         let note = if e.not_created {
             "  (recorded, not created)"

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::{CountingReader, RatioReader};
 use super::safepath::{self, Refusal};
+use super::record::{EntryType, Sha256Hex};
 use super::writer::{self, DirCache, Done, Msg, WriteError};
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, HEAD_LEN, Input, LimitHit, LimitKind, Sink,
@@ -37,16 +38,16 @@ pub struct EntryRecord {
     /// Path relative to the output root, `/`-separated.
     pub path: String,
     /// `file`, `dir`, `symlink`, `hardlink` or `device`.
-    pub kind: String,
+    pub kind: EntryType,
     /// Bytes written (files and hard links).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// sha256 of the content (files and hard links).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256Hex>,
     /// Link target as stored, or device description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub target: Option<Box<str>>,
     /// Formats from the image down to the container holding this entry (shared by every entry
     /// of the container: one allocation per container, not per entry).
     pub layers: Arc<Vec<String>>,
@@ -456,7 +457,7 @@ struct Engine<'a> {
     /// Budgets shared by every engine of the run.
     shared: &'a Shared,
     entries: Vec<EntryRecord>,
-    by_path: HashMap<String, usize>,
+    by_path: PathIndex,
     nodes: Vec<NodeRecord>,
     findings: Vec<Finding>,
     suppressed: HashMap<RuleId, usize>,
@@ -606,6 +607,41 @@ impl Drop for Leave<'_> {
     }
 }
 
+/// Record indices by path without a second copy of every path: keyed by a 64-bit hash of the
+/// path (randomly seeded), the rare collision kept aside with its full path.
+#[derive(Default)]
+struct PathIndex {
+    by_hash: HashMap<u64, usize>,
+    collided: HashMap<String, usize>,
+    seed: std::collections::hash_map::RandomState,
+}
+
+impl PathIndex {
+    fn get(&self, entries: &[EntryRecord], path: &str) -> Option<usize> {
+        use std::hash::BuildHasher;
+        match self.by_hash.get(&self.seed.hash_one(path)) {
+            Some(&i) if entries.get(i).is_some_and(|e| e.path == path) => Some(i),
+            _ => self.collided.get(path).copied(),
+        }
+    }
+
+    fn insert(&mut self, entries: &[EntryRecord], path: &str, index: usize) {
+        use std::collections::hash_map::Entry;
+        use std::hash::BuildHasher;
+        match self.by_hash.entry(self.seed.hash_one(path)) {
+            Entry::Vacant(v) => {
+                v.insert(index);
+            }
+            Entry::Occupied(mut o) if entries.get(*o.get()).is_none_or(|e| e.path == path) => {
+                o.insert(index);
+            }
+            Entry::Occupied(_) => {
+                self.collided.insert(path.to_owned(), index);
+            }
+        }
+    }
+}
+
 /// What an engine needs to start: the same for every engine of a run.
 struct RunCtx<'a> {
     opts: &'a UnpackOptions,
@@ -693,7 +729,7 @@ impl<'a> Engine<'a> {
             image_sha: &ctx.image_sha,
             shared: &ctx.shared,
             entries: Vec::new(),
-            by_path: HashMap::new(),
+            by_path: PathIndex::default(),
             nodes: Vec::new(),
             findings: Vec::new(),
             suppressed: HashMap::new(),
@@ -741,10 +777,10 @@ impl<'a> Engine<'a> {
     /// Take in what a second engine recorded.
     fn absorb(&mut self, part: Part) {
         for e in part.entries {
-            match self.by_path.get(&e.path) {
-                Some(&i) => self.entries[i] = e,
+            match self.by_path.get(&self.entries, &e.path) {
+                Some(i) => self.entries[i] = e,
                 None => {
-                    self.by_path.insert(e.path.clone(), self.entries.len());
+                    self.by_path.insert(&self.entries, &e.path, self.entries.len());
                     self.entries.push(e);
                 }
             }
@@ -780,7 +816,9 @@ impl<'a> Engine<'a> {
         extra.sort_by_key(|f| f.rule);
         // The engines share the work as it comes, so the order things were found in differs
         // between runs: report them in an order that does not.
-        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        // Paths are unique (a second entry of a path replaces the first), so an unstable
+        // sort is deterministic, and it sorts in place.
+        self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         self.nodes
             .sort_by(|a, b| (&a.path, a.offset, a.layers.len()).cmp(&(&b.path, b.offset, b.layers.len())));
         self.findings.sort_by(|a, b| {
@@ -1245,10 +1283,9 @@ impl<'a> Engine<'a> {
         };
         self.stats.dirs += d.dirs_created;
         let rel = f.parts.join("/");
-        let sha_hex = hex::encode(d.sha);
         if let Some(rec) = self.entries.get_mut(f.index) {
             rec.size = Some(d.size);
-            rec.sha256 = Some(sha_hex);
+            rec.sha256 = Some(Sha256Hex::from_digest(&d.sha));
             // A refused file was never created; one the file system failed on is cut short.
             match &d.error {
                 Some(WriteError::Refused(_)) => rec.not_created = true,
@@ -1305,12 +1342,12 @@ impl<'a> Engine<'a> {
         if let Some(f) = self.progress {
             f(count, self.shared.total.load(Ordering::Relaxed));
         }
-        if let Some(&i) = self.by_path.get(&rec.path) {
+        if let Some(i) = self.by_path.get(&self.entries, &rec.path) {
             self.entries[i] = rec;
             i
         } else {
             let i = self.entries.len();
-            self.by_path.insert(rec.path.clone(), i);
+            self.by_path.insert(&self.entries, &rec.path, i);
             self.entries.push(rec);
             i
         }
@@ -1319,13 +1356,13 @@ impl<'a> Engine<'a> {
     fn base_record(
         place: &Place,
         path: String,
-        kind: &str,
+        kind: EntryType,
         offset: Option<u64>,
         mode: Option<u32>,
     ) -> EntryRecord {
         EntryRecord {
             path,
-            kind: kind.to_owned(),
+            kind,
             size: None,
             sha256: None,
             target: None,
@@ -1351,13 +1388,13 @@ impl<'a> Engine<'a> {
     ) -> Result<(), FormatError> {
         self.collect();
         let rel = parts.join("/");
-        if self.by_path.contains_key(&rel) {
+        if self.by_path.get(&self.entries, &rel).is_some() {
             // A second entry of the same name replaces the first: let the first land first.
             self.sync();
         }
         let id = self.next_id;
         self.next_id += 1;
-        let index = self.record(Self::base_record(place, rel.clone(), "file", offset, mode));
+        let index = self.record(Self::base_record(place, rel.clone(), EntryType::File, offset, mode));
         self.lane = id % self.lanes.len();
         self.post(Msg::Begin {
             id,
@@ -1525,8 +1562,8 @@ impl<'a> Engine<'a> {
             full.extend(l.parts.iter().cloned());
             let rel = full.join("/");
             let shown = String::from_utf8_lossy(&l.target).into_owned();
-            let mut rec = Self::base_record(place, rel.clone(), "symlink", l.offset, l.mode);
-            rec.target = Some(shown.clone());
+            let mut rec = Self::base_record(place, rel.clone(), EntryType::Symlink, l.offset, l.mode);
+            rec.target = Some(shown.as_str().into());
             self.stats.links += 1;
             match follow(&l.parts, &l.target, &map) {
                 Walk::Inside => {
@@ -1839,8 +1876,8 @@ impl Sink for ChildSink<'_, '_> {
                         },
                         msg,
                     );
-                } else if !self.eng.by_path.contains_key(&rel) {
-                    let rec = Engine::base_record(place, rel, "dir", e.offset, e.mode);
+                } else if self.eng.by_path.get(&self.eng.entries, &rel).is_none() {
+                    let rec = Engine::base_record(place, rel, EntryType::Dir, e.offset, e.mode);
                     self.eng.record(rec);
                 }
                 Ok(())
@@ -1874,10 +1911,10 @@ impl Sink for ChildSink<'_, '_> {
                 Ok(())
             }
             EntryKind::Special { what, major, minor } => {
-                let mut rec = Engine::base_record(place, rel, "device", e.offset, e.mode);
+                let mut rec = Engine::base_record(place, rel, EntryType::Device, e.offset, e.mode);
                 rec.target = Some(match what {
-                    "char" | "block" => format!("{what} {major}:{minor}"),
-                    other => other.to_owned(),
+                    "char" | "block" => format!("{what} {major}:{minor}").into(),
+                    other => other.into(),
                 });
                 rec.not_created = true;
                 self.eng.stats.specials += 1;
@@ -1918,8 +1955,8 @@ impl ChildSink<'_, '_> {
         self.eng.sync();
         let place = self.place;
         let shown = String::from_utf8_lossy(target).into_owned();
-        let mut rec = Engine::base_record(place, rel.clone(), "hardlink", offset, mode);
-        rec.target = Some(shown.clone());
+        let mut rec = Engine::base_record(place, rel.clone(), EntryType::Hardlink, offset, mode);
+        rec.target = Some(shown.as_str().into());
         self.eng.stats.links += 1;
         let Ok(t) = safepath::resolve(&[], target) else {
             rec.not_created = true;
@@ -1943,9 +1980,13 @@ impl ChildSink<'_, '_> {
         let mut tparts = place.root.clone();
         tparts.extend(t.parts);
         let trel = tparts.join("/");
-        let src = self.eng.by_path.get(&trel).map(|&i| self.eng.entries[i].clone());
+        let src = self
+            .eng
+            .by_path
+            .get(&self.eng.entries, &trel)
+            .map(|i| self.eng.entries[i].clone());
         match src {
-            Some(src) if src.kind == "file" && *src.parent == *place.carrier => {
+            Some(src) if src.kind == EntryType::File && *src.parent == *place.carrier => {
                 let made = self
                     .eng
                     .ensure_dir(&parts[..parts.len() - 1])

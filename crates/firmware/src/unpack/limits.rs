@@ -34,7 +34,7 @@ impl Default for Limits {
             max_ratio: 200,
             ratio_floor: 64 << 20,
             max_depth: 16,
-            max_entries: 1_000_000,
+            max_entries: 500_000,
             max_time: Duration::from_secs(30 * 60),
         }
     }

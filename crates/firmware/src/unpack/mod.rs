@@ -11,6 +11,7 @@ pub mod codec;
 mod engine;
 mod error;
 mod limits;
+mod record;
 mod safepath;
 mod sink;
 mod writer;
@@ -39,6 +40,7 @@ use std::path::PathBuf;
 
 pub use blob::{Blob, BlobReader, MAX_READ_VEC};
 pub use engine::{EntryRecord, NodeRecord, UnpackReport, UnpackStats, unpack_image};
+pub use record::{EntryType, Sha256Hex};
 pub use error::{FormatError, LimitHit, LimitKind};
 pub use limits::Limits;
 pub use sink::{Collected, Entry, EntryKind, MemorySink, Sink, file};
