@@ -35,7 +35,10 @@ fn entry_sig(e: &EntryRecord) -> (String, String) {
     match e.kind.as_str() {
         "file" => ("file".into(), e.sha256.as_deref().unwrap_or_default().to_owned()),
         "dir" => ("dir".into(), String::new()),
-        "device" => ("device".into(), e.target.as_deref().unwrap_or_default().to_owned()),
+        "device" => (
+            "device".into(),
+            e.target.as_deref().unwrap_or_default().to_owned(),
+        ),
         k => (k.into(), e.target.as_deref().unwrap_or_default().to_owned()),
     }
 }

@@ -18,8 +18,8 @@ use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Row, Sqlite, SqliteExecutor}
 
 use crate::StoreError;
 use crate::record::{
-    ArtifactRef, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts, StoredArtifact,
-    StoredFinding, subject_columns,
+    ArtifactRef, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts,
+    StoredArtifact, StoredFinding, subject_columns,
 };
 
 /// The schema, embedded at build time from `crates/store/migrations/`.
@@ -151,7 +151,11 @@ impl Case {
     /// [`Case::record`], with more extracted artifacts borrowed rather than copied into the
     /// record (they follow `run.extracted`): a run that extracted a million files need not
     /// hold a second copy of every path and hash.
-    pub fn record_with(&mut self, run: &RunRecord, extracted: &[ArtifactRef<'_>]) -> Result<RunId, StoreError> {
+    pub fn record_with(
+        &mut self,
+        run: &RunRecord,
+        extracted: &[ArtifactRef<'_>],
+    ) -> Result<RunId, StoreError> {
         self.block(|conn, location| record(conn, location, run, extracted))
     }
 

@@ -90,8 +90,8 @@ mod record;
 pub use case::Case;
 pub use error::StoreError;
 pub use record::{
-    Artifact, ArtifactRef, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary, SeverityCounts,
-    StoredArtifact, StoredFinding,
+    Artifact, ArtifactRef, ArtifactRole, FindingFilter, RunId, RunRecord, RunStatus, RunSummary,
+    SeverityCounts, StoredArtifact, StoredFinding,
 };
 
 /// The case file used when the CLI is given none.

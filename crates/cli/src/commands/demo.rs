@@ -1,6 +1,7 @@
 //! `hashward demo`: build realistic sample Antminer-style images, unpack each, print the trees,
 //! and record the whole demo as one run in the case.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -28,10 +29,12 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     };
     let text = out.format == Format::Text;
     if text && !out.quiet {
-        println!(
+        // Written, not printed: a closed pipe is an error to return, not a panic.
+        writeln!(
+            std::io::stdout().lock(),
             "hashward demo: generating sample firmware images in {}\n",
             dir.display()
-        );
+        )?;
     }
     let samples = hashward_fixtures::samples::all();
     let mut inputs = Vec::new();
@@ -61,10 +64,10 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         spinner.finish();
         let report = report.with_context(|| format!("unpacking {}", s.file_name))?;
         if text {
-            println!("== {} — {}", s.file_name, s.description);
             let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "== {} — {}", s.file_name, s.description)?;
             super::firmware::write_text(&mut stdout, &image, &out_dir, &report, Some(8))?;
-            println!();
+            writeln!(stdout)?;
         }
         inputs.push(InputRecord {
             path: image.display().to_string(),

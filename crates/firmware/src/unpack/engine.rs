@@ -24,8 +24,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::limits::{CountingReader, RatioReader};
-use super::safepath::{self, Refusal};
 use super::record::{EntryType, Sha256Hex};
+use super::safepath::{self, Refusal};
 use super::writer::{self, DirCache, Done, Msg, WriteError};
 use super::{
     Access, Blob, Ctx, Entry, EntryKind, Format, FormatError, HEAD_LEN, Input, LimitHit, LimitKind, Sink,
@@ -1394,7 +1394,13 @@ impl<'a> Engine<'a> {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let index = self.record(Self::base_record(place, rel.clone(), EntryType::File, offset, mode));
+        let index = self.record(Self::base_record(
+            place,
+            rel.clone(),
+            EntryType::File,
+            offset,
+            mode,
+        ));
         self.lane = id % self.lanes.len();
         self.post(Msg::Begin {
             id,

@@ -40,9 +40,9 @@ use std::path::PathBuf;
 
 pub use blob::{Blob, BlobReader, MAX_READ_VEC};
 pub use engine::{EntryRecord, NodeRecord, UnpackReport, UnpackStats, unpack_image};
-pub use record::{EntryType, Sha256Hex};
 pub use error::{FormatError, LimitHit, LimitKind};
 pub use limits::Limits;
+pub use record::{EntryType, Sha256Hex};
 pub use sink::{Collected, Entry, EntryKind, MemorySink, Sink, file};
 
 /// How many leading bytes [`Format::probe`] sees (fewer if the input is shorter).
