@@ -85,6 +85,9 @@ pub enum Command {
 pub enum FirmwareCmd {
     /// Take an image apart recursively, every layer, into --out.
     Unpack(UnpackArgs),
+    /// Unpack an image, take its inventory and report what an attacker or the vendor could
+    /// use: weak credentials, remote-control paths and more.
+    Inspect(InspectArgs),
 }
 
 /// `hashward firmware unpack`
@@ -95,6 +98,26 @@ pub struct UnpackArgs {
     /// Directory to extract into; must not exist or be empty.
     #[arg(long, short)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub opts: UnpackOpts,
+}
+
+/// `hashward firmware inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The firmware image.
+    pub image: PathBuf,
+    /// Keep the extracted tree here (must not exist or be empty); by default it goes to a
+    /// temporary directory that is removed at the end.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: UnpackOpts,
+}
+
+/// How to unpack: keys, carving, parallelism and limits.
+#[derive(Debug, Args)]
+pub struct UnpackOpts {
     /// Public key (PEM: SPKI or PKCS#1) to verify vendor signatures with (repeatable).
     #[arg(long = "key")]
     pub keys: Vec<PathBuf>,

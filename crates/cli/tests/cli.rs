@@ -228,3 +228,59 @@ fn rules_lists_the_catalogue() {
     assert!(text.contains("FW-001") && text.contains("TRF-008"));
     assert_eq!(text.lines().count(), hashward_model::CATALOGUE.len());
 }
+
+#[test]
+fn inspect_reports_the_inventory_and_planted_credentials_and_records_them() {
+    let s = Scratch::new();
+    let sample = hashward_fixtures::samples::s21();
+    let img = s.write(sample.file_name, &sample.bytes);
+    let out = hashward()
+        .args(["firmware", "inspect", "--format", "json", "--case"])
+        .arg(s.path("case.db"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    // A high finding: exit 1 under the default --fail-on high.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["command"], "firmware inspect");
+    let accounts = v["result"]["inventory"]["accounts"].as_array().unwrap();
+    assert!(accounts.iter().any(|a| {
+        a["user"] == "miner"
+            && a["passwords"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["state"] == "known" && p["password"] == "miner")
+    }));
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"FW-005") && rules.contains(&"FW-006"),
+        "{rules:?}"
+    );
+    // Without --out the extracted tree was temporary: nothing is left next to the image.
+    assert_eq!(
+        std::fs::read_dir(s.dir.path()).unwrap().count(),
+        2,
+        "image and case only"
+    );
+    let f = hashward()
+        .args([
+            "case", "findings", "--rule", "FW-005", "--format", "json", "--case",
+        ])
+        .arg(s.path("case.db"))
+        .output()
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert!(!stored.as_array().unwrap().is_empty(), "{stored}");
+}

@@ -1,5 +1,10 @@
-//! Firmware images taken apart layer by layer: formats, the recursive unpacker and its safety rules.
+//! Firmware images taken apart layer by layer (formats, the recursive unpacker and its safety
+//! rules), inventoried, and searched for remote-control paths, weak credentials and the like.
 
+pub mod detect;
+pub mod inspect;
+pub mod inventory;
 pub mod unpack;
 
+pub use inspect::{InspectReport, inspect};
 pub use unpack::{Limits, UnpackOptions, UnpackReport, unpack_image};

@@ -89,6 +89,10 @@ rules! {
 pub struct RuleId(&'static str);
 
 impl RuleId {
+    /// Default, well-known or empty password for a system account.
+    pub const FW_ACCOUNT_PASSWORD: RuleId = RuleId("FW-005");
+    /// Default web interface credentials.
+    pub const FW_WEB_CREDENTIALS: RuleId = RuleId("FW-006");
     /// Unpacking limit reached.
     pub const FW_LIMIT: RuleId = RuleId("FW-100");
     /// Entry tries to escape the extraction root.

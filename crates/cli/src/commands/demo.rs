@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hashward_firmware::{UnpackOptions, unpack_image};
-use hashward_model::{Envelope, InputRecord};
+use hashward_firmware::{UnpackOptions, inspect};
+use hashward_model::{Envelope, InputRecord, RuleId};
 
 use super::Outcome;
 use crate::args::{DemoArgs, Format, Global};
@@ -60,13 +60,32 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             jobs: 0,
         };
         let spinner = Spinner::new(out.quiet, s.file_name);
-        let report = unpack_image(&image, &opts, Some(&|e, b| spinner.update(e, b)));
+        let inspected = inspect(&image, &opts, Some(&|e, b| spinner.update(e, b)));
         spinner.finish();
-        let report = report.with_context(|| format!("unpacking {}", s.file_name))?;
+        let inspected = inspected.with_context(|| format!("inspecting {}", s.file_name))?;
+        let report = &inspected.unpack;
         if text {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "== {} — {}", s.file_name, s.description)?;
-            super::firmware::write_text(&mut stdout, &image, &out_dir, &report, Some(8))?;
+            super::firmware::write_text(&mut stdout, &image, &out_dir, report, Some(8))?;
+            let unpacker = [RuleId::FW_LIMIT, RuleId::FW_ESCAPE, RuleId::FW_MALFORMED];
+            let planted: Vec<_> = inspected
+                .findings
+                .iter()
+                .filter(|f| !unpacker.contains(&f.rule))
+                .collect();
+            if !planted.is_empty() {
+                writeln!(stdout, "found:")?;
+                for f in planted {
+                    writeln!(
+                        stdout,
+                        "  {:<8} {}  {}",
+                        f.severity.as_str().to_uppercase(),
+                        f.rule,
+                        f.message
+                    )?;
+                }
+            }
             writeln!(stdout)?;
         }
         inputs.push(InputRecord {
@@ -74,15 +93,16 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             sha256: report.image_sha256.clone(),
             size: report.image_size,
         });
-        findings.extend(report.findings.iter().cloned());
+        findings.extend(inspected.findings.iter().cloned());
         results.push(serde_json::json!({
             "image": s.file_name,
             "description": s.description,
             "entries": report.entries.len(),
             "containers": report.nodes,
+            "inventory": inspected.inventory,
             "stats": report.stats,
         }));
-        reports.push(report);
+        reports.push(inspected.unpack);
     }
     let artifacts: Vec<_> = reports.iter().flat_map(super::firmware::artifacts).collect();
     let env = Envelope {
@@ -107,7 +127,6 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         }
         Ok(())
     })?;
-    Ok(Outcome {
-        findings: env.findings,
-    })
+    // The findings are planted: they are shown and recorded, and the demo still succeeds.
+    Ok(Outcome { findings: Vec::new() })
 }

@@ -11,7 +11,7 @@ use hashward_firmware::{Limits, UnpackOptions, unpack_image};
 use hashward_model::{EnvelopeRef, InputRecord, ResultParts};
 
 use super::Outcome;
-use crate::args::{FirmwareCmd, Global, UnpackArgs};
+use crate::args::{FirmwareCmd, Global, UnpackArgs, UnpackOpts};
 use crate::case::{self, Artifact};
 use crate::output::{Output, human};
 use crate::progress::Spinner;
@@ -19,18 +19,19 @@ use crate::progress::Spinner;
 pub fn run(cmd: &FirmwareCmd, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     match cmd {
         FirmwareCmd::Unpack(a) => unpack(a, g, out),
+        FirmwareCmd::Inspect(a) => super::inspect::inspect(a, g, out),
     }
 }
 
-/// The validated options of an unpack run.
-pub fn options(a: &UnpackArgs) -> anyhow::Result<UnpackOptions> {
+/// The validated options of an unpack run into `out`.
+pub fn options(a: &UnpackOpts, out: &Path) -> anyhow::Result<UnpackOptions> {
     let keys = a
         .keys
         .iter()
         .map(|p| load_key(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(UnpackOptions {
-        out: a.out.clone(),
+        out: out.to_owned(),
         limits: Limits {
             max_total_bytes: a.max_total,
             max_file_bytes: a.max_file,
@@ -61,9 +62,18 @@ pub fn load_key(path: &Path) -> anyhow::Result<VerifyKey> {
     Ok(VerifyKey { name, key })
 }
 
+/// The options as recorded with the run.
+pub(crate) fn recorded_options(o: &UnpackOpts, out: Option<&Path>) -> serde_json::Value {
+    serde_json::json!({
+        "out": out, "carve": !o.no_carve, "keys": o.keys, "max_total": o.max_total, "max_file": o.max_file,
+        "max_ratio": o.max_ratio, "max_depth": o.max_depth, "max_entries": o.max_entries, "timeout": o.timeout,
+        "jobs": o.jobs,
+    })
+}
+
 fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let started = chrono::Utc::now();
-    let opts = options(a)?;
+    let opts = options(&a.opts, &a.out)?;
     let spinner = Spinner::new(out.quiet, "unpacking");
     let report = unpack_image(&a.image, &opts, Some(&|e, b| spinner.update(e, b)));
     spinner.finish();
@@ -82,11 +92,7 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         sha256: report.image_sha256.clone(),
         size: report.image_size,
     }];
-    let options = serde_json::json!({
-        "out": a.out, "carve": !a.no_carve, "keys": a.keys, "max_total": a.max_total, "max_file": a.max_file,
-        "max_ratio": a.max_ratio, "max_depth": a.max_depth, "max_entries": a.max_entries, "timeout": a.timeout,
-        "jobs": a.jobs,
-    });
+    let options = recorded_options(&a.opts, Some(&a.out));
     case::record(
         g,
         "firmware unpack",

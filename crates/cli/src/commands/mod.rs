@@ -3,6 +3,7 @@
 pub mod case;
 pub mod demo;
 pub mod firmware;
+pub mod inspect;
 pub mod rules;
 
 /// What a finished command hands back to `main` for the exit status.

@@ -39,7 +39,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 pub use blob::{Blob, BlobReader, MAX_READ_VEC};
-pub use engine::{EntryRecord, NodeRecord, UnpackReport, UnpackStats, unpack_image};
+pub use engine::{EntryRecord, NodeRecord, Progress, UnpackError, UnpackReport, UnpackStats, unpack_image};
 pub use error::{FormatError, LimitHit, LimitKind};
 pub use limits::Limits;
 pub use record::{EntryType, Sha256Hex};

@@ -1,0 +1,165 @@
+//! Inventory of an extracted firmware tree: what an investigator needs listed before asking
+//! what is wrong with it. This first part covers accounts and web credentials; components,
+//! services, network surface, keys, endpoints and binaries follow.
+//!
+//! The inventory reads the tree `firmware unpack` wrote, through the entry list it reported:
+//! only regular files it extracted are opened, never through a link (`O_NOFOLLOW`), and each
+//! read is bounded.
+
+pub mod accounts;
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::unpack::{EntryRecord, EntryType};
+pub use accounts::{Account, DigestCredential, Password, PasswordSource};
+use accounts::{AccountFile, Cracker};
+
+/// Configuration-like files larger than this are not parsed.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// What the inventory found (`result.inventory` of `firmware inspect`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Inventory {
+    /// System accounts, per root file system.
+    pub accounts: Vec<Account>,
+    /// Web digest credentials.
+    pub web_credentials: Vec<DigestCredential>,
+}
+
+/// The extracted tree: the output root and the entries `firmware unpack` reported.
+pub struct Tree<'a> {
+    root: &'a Path,
+    entries: &'a [EntryRecord],
+}
+
+impl<'a> Tree<'a> {
+    /// A view of the tree under `root`.
+    pub fn new(root: &'a Path, entries: &'a [EntryRecord]) -> Tree<'a> {
+        Tree { root, entries }
+    }
+
+    /// Regular files that were written in full.
+    pub fn files(&self) -> impl Iterator<Item = &'a EntryRecord> + 'a {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == EntryType::File && !e.not_created)
+    }
+
+    /// The first `max` bytes of a file of the tree, or `None` if it cannot be read.
+    pub fn read(&self, e: &EntryRecord, max: u64) -> Option<Vec<u8>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.root.join(&e.path))
+            .ok()?;
+        let mut buf = Vec::new();
+        f.take(max).read_to_end(&mut buf).ok()?;
+        Some(buf)
+    }
+}
+
+/// Take the inventory of a tree.
+pub fn inventory(tree: &Tree<'_>) -> Inventory {
+    let files = tree
+        .files()
+        .filter(|e| accounts::classify(&e.path).is_some() && e.size.unwrap_or(0) <= MAX_CONFIG_BYTES);
+    from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_CONFIG_BYTES)?))))
+}
+
+/// Take the inventory of files given as (path in the tree, content): what [`inventory`] does
+/// once it has read them, and what the fuzz target calls.
+pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Inventory {
+    let mut cracker = Cracker::new();
+    // (rootfs, user) -> account, so that passwd and shadow lines meet.
+    let mut accounts: BTreeMap<(String, String), Account> = BTreeMap::new();
+    let mut web = Vec::new();
+    let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
+        .filter_map(|(p, b)| accounts::classify(p).map(|k| (p, k, b)))
+        .collect();
+    // passwd first, so that an account's uid and shell are known when its shadow lines come.
+    files.sort_by(|a, b| (a.1 != AccountFile::Passwd, a.0).cmp(&(b.1 != AccountFile::Passwd, b.0)));
+    for (path, kind, mut bytes) in files {
+        bytes.truncate(MAX_CONFIG_BYTES as usize);
+        let rootfs = accounts::rootfs_of(path);
+        let mut offset = 0u64;
+        for (n, raw) in bytes
+            .split_inclusive(|b| *b == b'\n')
+            .take(accounts::MAX_LINES)
+            .enumerate()
+        {
+            let line_at = offset;
+            offset += raw.len() as u64;
+            let text = String::from_utf8_lossy(raw);
+            let line = text.trim_end_matches(['\n', '\r']);
+            let at = |password| PasswordSource {
+                file: path.to_owned(),
+                line: n + 1,
+                offset: line_at,
+                text: line.to_owned(),
+                password,
+            };
+            match kind {
+                AccountFile::Passwd => {
+                    let Some((user, pw, uid, shell)) = accounts::passwd_line(line) else {
+                        continue;
+                    };
+                    let a = account(&mut accounts, &rootfs, user);
+                    a.uid = a.uid.or(uid);
+                    if a.shell.is_none() {
+                        a.shell = shell.map(str::to_owned);
+                    }
+                    let p = cracker.field(pw);
+                    if p != Password::Shadowed {
+                        a.passwords.push(at(p));
+                    }
+                }
+                AccountFile::Shadow => {
+                    let Some((user, pw)) = accounts::shadow_line(line) else {
+                        continue;
+                    };
+                    let p = cracker.field(pw);
+                    account(&mut accounts, &rootfs, user).passwords.push(at(p));
+                }
+                AccountFile::Digest => {
+                    let Some((user, realm, ha1)) = accounts::digest_line(line) else {
+                        continue;
+                    };
+                    web.push(DigestCredential {
+                        file: path.to_owned(),
+                        line: n + 1,
+                        offset: line_at,
+                        user: user.to_owned(),
+                        realm: realm.to_owned(),
+                        password: cracker.digest(user, realm, ha1),
+                    });
+                }
+            }
+        }
+    }
+    Inventory {
+        accounts: accounts.into_values().collect(),
+        web_credentials: web,
+    }
+}
+
+fn account<'m>(
+    accounts: &'m mut BTreeMap<(String, String), Account>,
+    rootfs: &str,
+    user: &str,
+) -> &'m mut Account {
+    accounts
+        .entry((rootfs.to_owned(), user.to_owned()))
+        .or_insert_with(|| Account {
+            rootfs: rootfs.to_owned(),
+            user: user.to_owned(),
+            uid: None,
+            shell: None,
+            passwords: Vec::new(),
+        })
+}

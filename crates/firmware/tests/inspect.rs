@@ -1,0 +1,204 @@
+//! `firmware inspect` on every generation: each planted credential is found, by rule and
+//! place; near misses (a strong password, a locked account, a digest for another realm) and the
+//! clean control image raise nothing above low.
+
+use hashward_firmware::inventory::Password;
+use hashward_firmware::{InspectReport, Limits, UnpackOptions, inspect};
+use hashward_fixtures::archive::{TarStyle, tar};
+use hashward_fixtures::rootfs;
+use hashward_fixtures::samples::{self, Sample};
+use hashward_model::{Finding, Severity};
+
+fn run(name: &str, bytes: &[u8]) -> (InspectReport, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join(name);
+    std::fs::write(&image, bytes).unwrap();
+    let opts = UnpackOptions {
+        out: dir.path().join("out"),
+        limits: Limits::default(),
+        carve: true,
+        keys: Vec::new(),
+        jobs: 0,
+    };
+    (inspect(&image, &opts, None).unwrap(), dir)
+}
+
+fn sample(s: &Sample) -> InspectReport {
+    run(s.file_name, &s.bytes).0
+}
+
+/// (rule, severity, path suffix, message fragment) of each finding of `rule`.
+fn of<'r>(r: &'r InspectReport, rule: &str) -> Vec<&'r Finding> {
+    r.findings.iter().filter(|f| f.rule.as_str() == rule).collect()
+}
+
+fn has(r: &InspectReport, rule: &str, sev: Severity, path_end: &str, says: &str) {
+    let hit = of(r, rule).into_iter().any(|f| {
+        let path = match &f.subject {
+            hashward_model::Subject::FirmwareFile { path, .. } => path.as_str(),
+            _ => "",
+        };
+        f.severity == sev && path.ends_with(path_end) && f.message.contains(says)
+    });
+    assert!(
+        hit,
+        "no {rule} {sev:?} at *{path_end} saying {says:?}; got {:#?}",
+        r.findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity, &f.message))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn gen1_default_root_password_and_web_digest() {
+    let r = sample(&samples::gen1());
+    has(
+        &r,
+        "FW-005",
+        Severity::High,
+        "etc/shadow.factory",
+        "\"admin\" (sha512crypt)",
+    );
+    has(
+        &r,
+        "FW-006",
+        Severity::High,
+        "config/lighttpd-htdigest.user",
+        "root:root",
+    );
+}
+
+#[test]
+fn s9_root_admin_in_config_shadow() {
+    let r = sample(&samples::s9());
+    has(
+        &r,
+        "FW-005",
+        Severity::High,
+        "config/shadow",
+        "account root has the well-known password \"admin\"",
+    );
+    has(
+        &r,
+        "FW-006",
+        Severity::High,
+        "lighttpd-htdigest.user",
+        "root:root",
+    );
+    // The finding points into the UBIFS root file system, with its layer chain and hash.
+    let f = of(&r, "FW-005")[0];
+    let hashward_model::Evidence::File {
+        layers,
+        sha256,
+        offset,
+        ..
+    } = &f.evidence[0]
+    else {
+        panic!("{f:?}")
+    };
+    assert!(
+        layers.iter().any(|l| l == "ubifs") || layers.iter().any(|l| l == "jffs2"),
+        "{layers:?}"
+    );
+    assert!(sha256.is_some() && offset.is_some());
+}
+
+#[test]
+fn s17_empty_root_password() {
+    let r = sample(&samples::s17());
+    has(
+        &r,
+        "FW-005",
+        Severity::High,
+        "etc/shadow",
+        "account root has an empty password",
+    );
+    has(&r, "FW-005", Severity::High, "etc/shadow.factory", "\"admin\"");
+    // www-data is locked (`*`): nothing about it.
+    assert!(of(&r, "FW-005").iter().all(|f| !f.message.contains("www-data")));
+}
+
+#[test]
+fn s21_miner_miner_and_a_factory_root_without_a_login_shell() {
+    let r = sample(&samples::s21());
+    has(
+        &r,
+        "FW-005",
+        Severity::High,
+        "etc/shadow",
+        "account miner has the well-known password \"miner\"",
+    );
+    // root's shell is /bin/false: the factory copy's root:admin is reported, but low.
+    has(
+        &r,
+        "FW-005",
+        Severity::Low,
+        "etc/shadow.factory",
+        "shell /bin/false",
+    );
+    let root = r
+        .inventory
+        .accounts
+        .iter()
+        .find(|a| a.user == "root" && a.passwords.iter().any(|p| p.password == Password::Locked))
+        .expect("root with a locked password");
+    assert!(!root.can_log_in());
+}
+
+#[test]
+fn braiins_empty_root_password() {
+    let r = sample(&samples::braiins());
+    has(
+        &r,
+        "FW-005",
+        Severity::High,
+        "etc/shadow",
+        "account root has an empty password",
+    );
+}
+
+#[test]
+fn the_clean_control_raises_nothing_above_low() {
+    let image = samples::gzip(&tar(&rootfs::clean_control(), TarStyle::Gnu));
+    let (r, _dir) = run("clean-rootfs.tar.gz", &image);
+    let above: Vec<_> = r.findings.iter().filter(|f| f.severity > Severity::Low).collect();
+    assert!(above.is_empty(), "{above:#?}");
+    // Its root password is a strong one: tested, not matched.
+    let root = r.inventory.accounts.iter().find(|a| a.user == "root").unwrap();
+    assert!(root.passwords.iter().any(|p| p.password
+        == Password::Hashed {
+            scheme: "sha512crypt"
+        }));
+}
+
+#[test]
+fn near_misses_do_not_fire() {
+    let strong = pwhash_like_strong();
+    let mut t = hashward_fixtures::Tree::new();
+    t.file(
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/sbin/nologin\n",
+    )
+    .file(
+        "etc/shadow",
+        format!("root:{strong}:1:0:99999:7:::\nbin:!:1::::::\n# root::0:\n"),
+    )
+    // The right digest for root:root, but in another realm than the file says.
+    .file(
+        "etc/lighttpd-htdigest.user",
+        "root:Other Realm:23c2a2d78c0d20ec069097d7d20c4392\n",
+    )
+    // A password that is only mentioned in a comment of a script.
+    .file("etc/init.d/S99note", "#!/bin/sh\n# default password is admin\n");
+    let image = samples::gzip(&tar(&t, TarStyle::Gnu));
+    let (r, _dir) = run("near-miss.tar.gz", &image);
+    assert!(of(&r, "FW-005").is_empty(), "{:#?}", r.findings);
+    assert!(of(&r, "FW-006").is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.inventory.web_credentials.len(), 1);
+}
+
+/// A sha512crypt hash of a password no dictionary holds (fixed salt, so the test is stable).
+fn pwhash_like_strong() -> &'static str {
+    "$6$Jm0Qp7vH2rT9xYzA$V4nOIyW9cVYd0lnq0Q7mV7I5cH8cDq6yJgZ2m9Fq6vB0a3hX2Qe3z0M4eD1y8wU7tS6rR5qP4oN3mL2kJ1iH0."
+}
