@@ -202,3 +202,50 @@ fn near_misses_do_not_fire() {
 fn pwhash_like_strong() -> &'static str {
     "$6$Jm0Qp7vH2rT9xYzA$V4nOIyW9cVYd0lnq0Q7mV7I5cH8cDq6yJgZ2m9Fq6vB0a3hX2Qe3z0M4eD1y8wU7tS6rR5qP4oN3mL2kJ1iH0."
 }
+
+#[test]
+fn writable_mining_api_where_api_allow_grants_w_to_everyone_and_not_for_the_stock_w_star() {
+    let s9 = sample(&samples::s9());
+    has(
+        &s9,
+        "FW-004",
+        Severity::Critical,
+        "rootfs.ubifs.extracted/config/bmminer.conf",
+        "\"W:0/0\"",
+    );
+    // The factory copy next to it says "A:0/0,W:*": read-only for all, as cgminer drops `W:*`.
+    assert!(
+        of(&s9, "FW-004")
+            .iter()
+            .all(|f| !f.message.contains("bmminer.conf.factory"))
+    );
+    let factory = s9
+        .inventory
+        .miner_api
+        .iter()
+        .find(|a| {
+            a.file
+                .ends_with("rootfs.ubifs.extracted/etc/bmminer.conf.factory")
+        })
+        .expect("the factory configuration is inventoried");
+    assert_eq!(factory.dropped, ["W:*"]);
+    assert_eq!(factory.remote_privileged().count(), 0);
+    let gen1 = sample(&samples::gen1());
+    has(
+        &gen1,
+        "FW-004",
+        Severity::Critical,
+        "etc/cgminer.conf.factory",
+        "a reset restores it",
+    );
+    for s in [samples::s17(), samples::s21()] {
+        let r = sample(&s);
+        assert!(
+            of(&r, "FW-004").is_empty(),
+            "{}: {:#?}",
+            s.file_name,
+            of(&r, "FW-004")
+        );
+        assert!(!r.inventory.miner_api.is_empty(), "{}", s.file_name);
+    }
+}

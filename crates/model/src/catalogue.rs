@@ -89,6 +89,8 @@ rules! {
 pub struct RuleId(&'static str);
 
 impl RuleId {
+    /// Mining API writable from the network.
+    pub const FW_MINER_API: RuleId = RuleId("FW-004");
     /// Default, well-known or empty password for a system account.
     pub const FW_ACCOUNT_PASSWORD: RuleId = RuleId("FW-005");
     /// Default web interface credentials.

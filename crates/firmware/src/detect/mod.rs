@@ -5,6 +5,7 @@
 //! every detector in the order they run.
 
 mod credentials;
+mod miner_api;
 
 use std::collections::HashMap;
 
@@ -81,7 +82,7 @@ pub trait Detector: Sync {
 }
 
 /// Every detector, in the order they run.
-pub static DETECTORS: &[&dyn Detector] = &[&credentials::Credentials];
+pub static DETECTORS: &[&dyn Detector] = &[&credentials::Credentials, &miner_api::MinerApi];
 
 /// Run every detector.
 pub fn detect(cx: &Context<'_>) -> Vec<Finding> {

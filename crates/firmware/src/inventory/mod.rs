@@ -7,6 +7,7 @@
 //! read is bounded.
 
 pub mod accounts;
+pub mod miner_api;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
+pub use miner_api::MinerApi;
 
 /// Configuration-like files larger than this are not parsed.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -30,6 +32,8 @@ pub struct Inventory {
     pub accounts: Vec<Account>,
     /// Web digest credentials.
     pub web_credentials: Vec<DigestCredential>,
+    /// The mining daemon's API, per configuration file.
+    pub miner_api: Vec<MinerApi>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -66,9 +70,10 @@ impl<'a> Tree<'a> {
 
 /// Take the inventory of a tree.
 pub fn inventory(tree: &Tree<'_>) -> Inventory {
-    let files = tree
-        .files()
-        .filter(|e| accounts::classify(&e.path).is_some() && e.size.unwrap_or(0) <= MAX_CONFIG_BYTES);
+    let files = tree.files().filter(|e| {
+        (accounts::classify(&e.path).is_some() || miner_api::is_config(&e.path))
+            && e.size.unwrap_or(0) <= MAX_CONFIG_BYTES
+    });
     from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_CONFIG_BYTES)?))))
 }
 
@@ -79,9 +84,18 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     // (rootfs, user) -> account, so that passwd and shadow lines meet.
     let mut accounts: BTreeMap<(String, String), Account> = BTreeMap::new();
     let mut web = Vec::new();
+    let mut apis = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
-        .filter_map(|(p, b)| accounts::classify(p).map(|k| (p, k, b)))
+        .filter_map(|(p, mut b)| {
+            if miner_api::is_config(p) {
+                b.truncate(MAX_CONFIG_BYTES as usize);
+                apis.extend(miner_api::parse(p, &b));
+                return None;
+            }
+            accounts::classify(p).map(|k| (p, k, b))
+        })
         .collect();
+    apis.sort_by(|a: &MinerApi, b: &MinerApi| a.file.cmp(&b.file));
     // passwd first, so that an account's uid and shell are known when its shadow lines come.
     files.sort_by(|a, b| (a.1 != AccountFile::Passwd, a.0).cmp(&(b.1 != AccountFile::Passwd, b.0)));
     for (path, kind, mut bytes) in files {
@@ -145,6 +159,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     Inventory {
         accounts: accounts.into_values().collect(),
         web_credentials: web,
+        miner_api: apis,
     }
 }
 
