@@ -249,3 +249,57 @@ fn writable_mining_api_where_api_allow_grants_w_to_everyone_and_not_for_the_stoc
         assert!(!r.inventory.miner_api.is_empty(), "{}", s.file_name);
     }
 }
+
+#[test]
+fn embedded_private_keys_and_trust_anchors() {
+    let s9 = sample(&samples::s9());
+    has(
+        &s9,
+        "FW-007",
+        Severity::High,
+        "rootfs.ubifs.extracted/config/dropbear_rsa_host_key",
+        "dropbear ssh-rsa",
+    );
+    // The dropbear binaries carry PEM header strings; they are not keys.
+    for r in [&s9, &sample(&samples::s21())] {
+        assert!(
+            of(r, "FW-007")
+                .iter()
+                .all(|f| !f.message.contains("sbin/dropbear ")),
+            "{:#?}",
+            of(r, "FW-007")
+        );
+    }
+    // Vendor trust anchors are inventoried as public keys, not reported.
+    for s in [samples::s17(), samples::s21()] {
+        let r = sample(&s);
+        assert!(
+            r.inventory
+                .keys
+                .iter()
+                .any(|k| k.kind == hashward_firmware::inventory::KeyKind::PublicKey
+                    && k.file.contains("etc/bitmain")),
+            "{}: {:#?}",
+            s.file_name,
+            r.inventory.keys
+        );
+    }
+    // A PEM private key planted in a web directory is found at its offset.
+    let pem = {
+        use base64::Engine as _;
+        let mut der = vec![0x30u8, 0x82, 0x01, 0x20];
+        der.extend((0..288u32).map(|i| (i * 13) as u8));
+        let b = base64::engine::general_purpose::STANDARD.encode(&der);
+        format!("-----BEGIN PRIVATE KEY-----\n{b}\n-----END PRIVATE KEY-----\n")
+    };
+    let mut t = hashward_fixtures::Tree::new();
+    t.file("www/pages/cgi-bin/sign.key", format!("# signing key\n{pem}"));
+    let (r, _dir) = run("key.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    has(
+        &r,
+        "FW-007",
+        Severity::High,
+        "www/pages/cgi-bin/sign.key",
+        "at offset 14",
+    );
+}

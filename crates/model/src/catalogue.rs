@@ -89,6 +89,8 @@ rules! {
 pub struct RuleId(&'static str);
 
 impl RuleId {
+    /// Embedded private key.
+    pub const FW_PRIVATE_KEY: RuleId = RuleId("FW-007");
     /// Mining API writable from the network.
     pub const FW_MINER_API: RuleId = RuleId("FW-004");
     /// Default, well-known or empty password for a system account.

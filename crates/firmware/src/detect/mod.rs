@@ -5,6 +5,7 @@
 //! every detector in the order they run.
 
 mod credentials;
+mod keys;
 mod miner_api;
 
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ pub trait Detector: Sync {
 }
 
 /// Every detector, in the order they run.
-pub static DETECTORS: &[&dyn Detector] = &[&credentials::Credentials, &miner_api::MinerApi];
+pub static DETECTORS: &[&dyn Detector] = &[&credentials::Credentials, &keys::Keys, &miner_api::MinerApi];
 
 /// Run every detector.
 pub fn detect(cx: &Context<'_>) -> Vec<Finding> {

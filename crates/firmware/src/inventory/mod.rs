@@ -7,6 +7,7 @@
 //! read is bounded.
 
 pub mod accounts;
+pub mod keys;
 pub mod miner_api;
 
 use std::collections::BTreeMap;
@@ -20,10 +21,13 @@ use serde::Serialize;
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
+pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
 
 /// Configuration-like files larger than this are not parsed.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Files larger than this are not searched for keys.
+pub const MAX_SCAN_BYTES: u64 = 16 << 20;
 
 /// What the inventory found (`result.inventory` of `firmware inspect`).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -34,6 +38,8 @@ pub struct Inventory {
     pub web_credentials: Vec<DigestCredential>,
     /// The mining daemon's API, per configuration file.
     pub miner_api: Vec<MinerApi>,
+    /// Keys and certificates.
+    pub keys: Vec<Key>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -55,6 +61,24 @@ impl<'a> Tree<'a> {
             .filter(|e| e.kind == EntryType::File && !e.not_created)
     }
 
+    /// Up to `len` bytes of file `path` from `offset` (the start of a key block, for
+    /// evidence); empty if the file cannot be read.
+    pub fn excerpt(&self, path: &str, offset: u64, len: usize) -> Vec<u8> {
+        use std::io::{Seek, SeekFrom};
+        let Ok(mut f) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.root.join(path))
+        else {
+            return Vec::new();
+        };
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(offset)).is_ok() {
+            let _ = f.take(len as u64).read_to_end(&mut buf);
+        }
+        buf
+    }
+
     /// The first `max` bytes of a file of the tree, or `None` if it cannot be read.
     pub fn read(&self, e: &EntryRecord, max: u64) -> Option<Vec<u8>> {
         let f = OpenOptions::new()
@@ -70,11 +94,8 @@ impl<'a> Tree<'a> {
 
 /// Take the inventory of a tree.
 pub fn inventory(tree: &Tree<'_>) -> Inventory {
-    let files = tree.files().filter(|e| {
-        (accounts::classify(&e.path).is_some() || miner_api::is_config(&e.path))
-            && e.size.unwrap_or(0) <= MAX_CONFIG_BYTES
-    });
-    from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_CONFIG_BYTES)?))))
+    let files = tree.files().filter(|e| e.size.unwrap_or(0) <= MAX_SCAN_BYTES);
+    from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_SCAN_BYTES)?))))
 }
 
 /// Take the inventory of files given as (path in the tree, content): what [`inventory`] does
@@ -85,8 +106,13 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut accounts: BTreeMap<(String, String), Account> = BTreeMap::new();
     let mut web = Vec::new();
     let mut apis = Vec::new();
+    let mut keys = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
+            keys.extend(keys::scan(p, &b));
+            if b.len() as u64 > MAX_CONFIG_BYTES {
+                return None;
+            }
             if miner_api::is_config(p) {
                 b.truncate(MAX_CONFIG_BYTES as usize);
                 apis.extend(miner_api::parse(p, &b));
@@ -160,6 +186,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         accounts: accounts.into_values().collect(),
         web_credentials: web,
         miner_api: apis,
+        keys,
     }
 }
 
