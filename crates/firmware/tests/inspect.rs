@@ -303,3 +303,63 @@ fn embedded_private_keys_and_trust_anchors() {
         "at offset 14",
     );
 }
+
+#[test]
+fn remote_shells_started_at_boot() {
+    let s21 = sample(&samples::s21());
+    has(
+        &s21,
+        "FW-012",
+        Severity::High,
+        "etc/init.d/S50dropbear",
+        "account(s) miner",
+    );
+    let braiins = sample(&samples::braiins());
+    has(
+        &braiins,
+        "FW-012",
+        Severity::High,
+        "etc/init.d/dropbear",
+        "(rc.d link)",
+    );
+    let s9 = sample(&samples::s9());
+    has(
+        &s9,
+        "FW-012",
+        Severity::High,
+        "rootfs.ubifs.extracted/etc/init.d/dropbear",
+        "(rcS.d link)",
+    );
+    // The S17 image starts no SSH server.
+    assert!(of(&sample(&samples::s17()), "FW-012").is_empty());
+    // Every boot service is inventoried with what it runs.
+    assert!(
+        s9.inventory
+            .services
+            .iter()
+            .any(|s| s.name == "S60lighttpd" && s.daemons == ["lighttpd"])
+    );
+    // telnetd from inittab is high even without a weak password; ssh alone is medium; a
+    // commented-out telnetd and a stop branch start nothing.
+    let mut t = hashward_fixtures::Tree::new();
+    t.file(
+        "etc/inittab",
+        "::sysinit:/etc/init.d/rcS\n::respawn:/usr/sbin/telnetd -F -l /bin/sh\n",
+    )
+    .file_mode("etc/init.d/S50sshd", "#!/bin/sh\n/usr/sbin/sshd\n", 0o755)
+    .file_mode(
+        "etc/init.d/S60web",
+        "#!/bin/sh\n# telnetd was here\ncase $1 in stop) killall dropbear ;; esac\n",
+        0o755,
+    );
+    let (r, _dir) = run("shells.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    has(&r, "FW-012", Severity::High, "etc/inittab", "telnetd");
+    has(
+        &r,
+        "FW-012",
+        Severity::Medium,
+        "etc/init.d/S50sshd",
+        "sshd is started at boot",
+    );
+    assert_eq!(of(&r, "FW-012").len(), 2, "{:#?}", of(&r, "FW-012"));
+}

@@ -89,6 +89,8 @@ rules! {
 pub struct RuleId(&'static str);
 
 impl RuleId {
+    /// Remote shell service enabled at boot.
+    pub const FW_REMOTE_SHELL: RuleId = RuleId("FW-012");
     /// Embedded private key.
     pub const FW_PRIVATE_KEY: RuleId = RuleId("FW-007");
     /// Mining API writable from the network.

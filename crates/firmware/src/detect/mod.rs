@@ -7,6 +7,7 @@
 mod credentials;
 mod keys;
 mod miner_api;
+mod services;
 
 use std::collections::HashMap;
 
@@ -83,7 +84,12 @@ pub trait Detector: Sync {
 }
 
 /// Every detector, in the order they run.
-pub static DETECTORS: &[&dyn Detector] = &[&credentials::Credentials, &keys::Keys, &miner_api::MinerApi];
+pub static DETECTORS: &[&dyn Detector] = &[
+    &credentials::Credentials,
+    &keys::Keys,
+    &miner_api::MinerApi,
+    &services::Services,
+];
 
 /// Run every detector.
 pub fn detect(cx: &Context<'_>) -> Vec<Finding> {

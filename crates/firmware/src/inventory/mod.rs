@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod keys;
 pub mod miner_api;
+pub mod services;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -23,6 +24,7 @@ pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
+pub use services::Service;
 
 /// Configuration-like files larger than this are not parsed.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -40,6 +42,8 @@ pub struct Inventory {
     pub miner_api: Vec<MinerApi>,
     /// Keys and certificates.
     pub keys: Vec<Key>,
+    /// Services started at boot.
+    pub services: Vec<Service>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -95,7 +99,53 @@ impl<'a> Tree<'a> {
 /// Take the inventory of a tree.
 pub fn inventory(tree: &Tree<'_>) -> Inventory {
     let files = tree.files().filter(|e| e.size.unwrap_or(0) <= MAX_SCAN_BYTES);
-    from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_SCAN_BYTES)?))))
+    let mut inv = from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_SCAN_BYTES)?))));
+    inv.services.extend(boot_links(tree));
+    inv.services
+        .sort_by(|a, b| (&a.rootfs, &a.name, &a.file).cmp(&(&b.rootfs, &b.name, &b.file)));
+    inv.services
+        .dedup_by(|a, b| a.file == b.file && a.how == b.how && a.name == b.name);
+    inv
+}
+
+/// Services started through `rc?.d` / `rc.d` links to `init.d` scripts.
+fn boot_links(tree: &Tree<'_>) -> Vec<Service> {
+    let files: std::collections::HashMap<&str, &EntryRecord> =
+        tree.files().map(|e| (e.path.as_str(), e)).collect();
+    let mut out = Vec::new();
+    for l in tree.entries.iter().filter(|e| e.kind == EntryType::Symlink) {
+        let Some((etc, name)) = services::boot_link(&l.path) else {
+            continue;
+        };
+        let Some(target) = l.target.as_deref() else {
+            continue;
+        };
+        let script_name = target.rsplit('/').next().unwrap_or(target);
+        // Links point at ../init.d/name or /etc/init.d/name: either way the script is there.
+        let script = format!(
+            "{}{}init.d/{script_name}",
+            etc,
+            if etc.is_empty() { "" } else { "/" }
+        );
+        let Some(e) = files.get(script.as_str()) else {
+            continue;
+        };
+        let Some(bytes) = tree.read(e, MAX_CONFIG_BYTES) else {
+            continue;
+        };
+        let (daemons, first) = services::daemons_in(&bytes);
+        let rc = l.path.rsplit('/').nth(1).unwrap_or("rc.d");
+        out.push(Service {
+            rootfs: accounts::rootfs_of(&script),
+            name: name.to_owned(),
+            how: format!("{rc} link"),
+            file: script,
+            offset: first.as_ref().map(|f| f.0),
+            line: first.map(|f| f.1),
+            daemons,
+        });
+    }
+    out
 }
 
 /// Take the inventory of files given as (path in the tree, content): what [`inventory`] does
@@ -107,11 +157,26 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut web = Vec::new();
     let mut apis = Vec::new();
     let mut keys = Vec::new();
+    let mut services = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
             keys.extend(keys::scan(p, &b));
             if b.len() as u64 > MAX_CONFIG_BYTES {
                 return None;
+            }
+            if services::is_inittab(p) {
+                services.extend(services::inittab(&accounts::rootfs_of(p), p, &b));
+            } else if services::s_script(p) {
+                let (daemons, first) = services::daemons_in(&b);
+                services.push(Service {
+                    rootfs: accounts::rootfs_of(p),
+                    name: p.rsplit('/').next().unwrap_or(p).to_owned(),
+                    how: "init.d S-script".into(),
+                    file: p.to_owned(),
+                    offset: first.as_ref().map(|f| f.0),
+                    line: first.map(|f| f.1),
+                    daemons,
+                });
             }
             if miner_api::is_config(p) {
                 b.truncate(MAX_CONFIG_BYTES as usize);
@@ -187,6 +252,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         web_credentials: web,
         miner_api: apis,
         keys,
+        services,
     }
 }
 

@@ -1,0 +1,183 @@
+//! Services started at boot, and what each starts: SysV `rc?.d`/`rcS.d` links, Buildroot's
+//! `init.d/S??name` scripts (run in order by `rcS`), OpenWrt `rc.d` links, and `inittab`
+//! entries. Each service lists the known daemons its script or entry runs.
+
+use serde::Serialize;
+
+/// Daemons worth naming, by executable name: remote shells, web servers, miners, updaters.
+const DAEMONS: &[&str] = &[
+    "telnetd",
+    "utelnetd",
+    "dropbear",
+    "sshd",
+    "lighttpd",
+    "httpd",
+    "uhttpd",
+    "nginx",
+    "cgminer",
+    "bmminer",
+    "btminer",
+    "bosminer",
+    "ntpd",
+    "avahi-daemon",
+    "update-daemon",
+    "daemonc",
+    "tftpd",
+    "ftpd",
+    "vsftpd",
+    "inetd",
+];
+
+/// Daemons that give a remote shell.
+pub const REMOTE_SHELLS: &[&str] = &["telnetd", "utelnetd", "dropbear", "sshd"];
+
+/// One thing started at boot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    /// The root file system it belongs to.
+    pub rootfs: String,
+    /// Its name (`dropbear`, `S50lighttpd`, the inittab id…).
+    pub name: String,
+    /// How it is started: `rc.d link`, `init.d S-script`, `inittab`.
+    pub how: String,
+    /// The file that starts it (the script, or inittab).
+    pub file: String,
+    /// Byte offset of the line that runs the first daemon named, when known.
+    pub offset: Option<u64>,
+    /// That line.
+    pub line: Option<String>,
+    /// Known daemons it runs.
+    pub daemons: Vec<String>,
+}
+
+impl Service {
+    /// The remote-shell daemons it runs.
+    pub fn remote_shells(&self) -> impl Iterator<Item = &str> {
+        self.daemons
+            .iter()
+            .map(String::as_str)
+            .filter(|d| REMOTE_SHELLS.contains(d))
+    }
+}
+
+/// Whether `path` is a boot link (`etc/rcS.d/S50dropbear`, `etc/rc.d/S50dropbear`): returns
+/// the directory holding `init.d` and the link name.
+pub(crate) fn boot_link(path: &str) -> Option<(&str, &str)> {
+    let (dir, name) = path.rsplit_once('/')?;
+    let (etc, rc) = dir.rsplit_once('/').unwrap_or(("", dir));
+    let is_rc = rc == "rc.d" || (rc.starts_with("rc") && rc.ends_with(".d") && rc.len() == 5);
+    (is_rc && name.starts_with('S')).then_some((etc, name))
+}
+
+/// Whether `path` is a Buildroot-style boot script (`etc/init.d/S50dropbear`).
+pub(crate) fn s_script(path: &str) -> bool {
+    let Some((dir, name)) = path.rsplit_once('/') else {
+        return false;
+    };
+    dir.ends_with("etc/init.d")
+        && name.len() > 3
+        && name.starts_with('S')
+        && name.as_bytes()[1].is_ascii_digit()
+        && name.as_bytes()[2].is_ascii_digit()
+}
+
+/// Whether `path` is an inittab.
+pub(crate) fn is_inittab(path: &str) -> bool {
+    path == "etc/inittab" || path.ends_with("/etc/inittab")
+}
+
+/// The known daemons a shell script runs (comments ignored), with the first such line.
+pub(crate) fn daemons_in(script: &[u8]) -> (Vec<String>, Option<(u64, String)>) {
+    let mut found: Vec<String> = Vec::new();
+    let mut first = None;
+    let mut offset = 0u64;
+    for raw in script.split_inclusive(|b| *b == b'\n').take(2000) {
+        let at = offset;
+        offset += raw.len() as u64;
+        let text = String::from_utf8_lossy(raw);
+        let code = text.split('#').next().unwrap_or("");
+        for word in code.split(|c: char| c.is_whitespace() || ";&|()`\"'".contains(c)) {
+            let exe = word.rsplit('/').next().unwrap_or(word);
+            if DAEMONS.contains(&exe) && !found.iter().any(|f| f == exe) {
+                // `killall dropbear` in a stop branch does not start it.
+                if code.contains("killall") || code.contains("pkill") || code.contains("kill ") {
+                    continue;
+                }
+                found.push(exe.to_owned());
+                if first.is_none() {
+                    first = Some((at, text.trim().to_owned()));
+                }
+            }
+        }
+    }
+    (found, first)
+}
+
+/// inittab entries (`id:runlevels:action:process`) that run something at boot.
+pub(crate) fn inittab(rootfs: &str, path: &str, bytes: &[u8]) -> Vec<Service> {
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    for raw in bytes.split_inclusive(|b| *b == b'\n').take(2000) {
+        let at = offset;
+        offset += raw.len() as u64;
+        let text = String::from_utf8_lossy(raw);
+        let line = text.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.splitn(4, ':').collect();
+        if f.len() < 4 || !["respawn", "once", "sysinit", "wait", "boot", "askfirst"].contains(&f[2]) {
+            continue;
+        }
+        let (daemons, _) = daemons_in(f[3].as_bytes());
+        out.push(Service {
+            rootfs: rootfs.to_owned(),
+            name: if f[0].is_empty() {
+                f[3].to_owned()
+            } else {
+                f[0].to_owned()
+            },
+            how: format!("inittab {}", f[2]),
+            file: path.to_owned(),
+            offset: Some(at),
+            line: Some(line.to_owned()),
+            daemons,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_links_scripts_and_inittab_are_recognised() {
+        assert_eq!(
+            boot_link("x/etc/rcS.d/S50dropbear"),
+            Some(("x/etc", "S50dropbear"))
+        );
+        assert_eq!(boot_link("etc/rc.d/S90bosminer"), Some(("etc", "S90bosminer")));
+        assert_eq!(boot_link("etc/rc5.d/K20dropbear"), None);
+        assert_eq!(boot_link("etc/init.d/S50dropbear"), None);
+        assert!(s_script("fs/etc/init.d/S50dropbear"));
+        assert!(!s_script("fs/etc/init.d/dropbear"));
+        assert!(is_inittab("a/etc/inittab"));
+    }
+
+    #[test]
+    fn daemons_are_named_from_the_script_not_from_comments_or_stop_branches() {
+        let s = b"#!/bin/sh\n# telnetd is disabled\ncase $1 in\n start) /usr/sbin/dropbear -r k ;;\n stop) killall lighttpd ;;\nesac\n";
+        let (d, first) = daemons_in(s);
+        assert_eq!(d, ["dropbear"]);
+        assert_eq!(first.unwrap().1, "start) /usr/sbin/dropbear -r k ;;");
+        let t = inittab(
+            "",
+            "etc/inittab",
+            b"::sysinit:/etc/init.d/rcS\n::respawn:/usr/sbin/telnetd -F -l /bin/sh\n#::respawn:/sbin/getty\n",
+        );
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].daemons, ["telnetd"]);
+        assert_eq!(t[1].how, "inittab respawn");
+    }
+}
