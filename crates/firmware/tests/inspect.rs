@@ -363,3 +363,44 @@ fn remote_shells_started_at_boot() {
     );
     assert_eq!(of(&r, "FW-012").len(), 2, "{:#?}", of(&r, "FW-012"));
 }
+
+#[test]
+fn passwordless_root_helpers_and_nopasswd_rules() {
+    let s21 = sample(&samples::s21());
+    has(
+        &s21,
+        "FW-011",
+        Severity::High,
+        "usr/sbin/antlogin",
+        "login -f root",
+    );
+    has(
+        &s21,
+        "FW-011",
+        Severity::Medium,
+        "etc/sudoers",
+        "lets www-data run /etc/init.d/S70cgminer",
+    );
+    // The vendor's root-unlock script appends NOPASSWD:ALL to sudoers when it runs: that is a
+    // remote reconfiguration handler, not a rule in a sudoers file.
+    assert!(
+        of(&s21, "FW-011")
+            .iter()
+            .all(|f| !f.message.contains("updateporc"))
+    );
+    let mut t = hashward_fixtures::Tree::new();
+    t.file(
+        "etc/sudoers",
+        "root ALL=(ALL) ALL\n# miner ALL=(ALL) NOPASSWD: ALL\n%wheel ALL=(ALL) ALL\n",
+    )
+    .file("etc/sudoers.d/90-support", "support ALL=(ALL) NOPASSWD:ALL\n");
+    let (r, _dir) = run("sudo.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    has(
+        &r,
+        "FW-011",
+        Severity::High,
+        "etc/sudoers.d/90-support",
+        "lets support run any command",
+    );
+    assert_eq!(of(&r, "FW-011").len(), 1, "{:#?}", of(&r, "FW-011"));
+}

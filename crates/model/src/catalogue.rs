@@ -89,6 +89,8 @@ rules! {
 pub struct RuleId(&'static str);
 
 impl RuleId {
+    /// Passwordless privilege escalation.
+    pub const FW_NOPASSWD_ROOT: RuleId = RuleId("FW-011");
     /// Remote shell service enabled at boot.
     pub const FW_REMOTE_SHELL: RuleId = RuleId("FW-012");
     /// Embedded private key.

@@ -7,6 +7,7 @@
 mod credentials;
 mod keys;
 mod miner_api;
+mod privilege;
 mod services;
 
 use std::collections::HashMap;
@@ -88,6 +89,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &credentials::Credentials,
     &keys::Keys,
     &miner_api::MinerApi,
+    &privilege::Privilege,
     &services::Services,
 ];
 

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod keys;
 pub mod miner_api;
+pub mod privilege;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
+pub use privilege::Escalation;
 pub use services::Service;
 
 /// Configuration-like files larger than this are not parsed.
@@ -44,6 +46,8 @@ pub struct Inventory {
     pub keys: Vec<Key>,
     /// Services started at boot.
     pub services: Vec<Service>,
+    /// Ways to root without a password.
+    pub escalations: Vec<Escalation>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -158,9 +162,14 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut apis = Vec::new();
     let mut keys = Vec::new();
     let mut services = Vec::new();
+    let mut escalations = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
             keys.extend(keys::scan(p, &b));
+            escalations.extend(privilege::login_helper(p, &b));
+            if privilege::is_sudoers(p) && b.len() as u64 <= MAX_CONFIG_BYTES {
+                escalations.extend(privilege::sudoers(p, &b));
+            }
             if b.len() as u64 > MAX_CONFIG_BYTES {
                 return None;
             }
@@ -253,6 +262,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         miner_api: apis,
         keys,
         services,
+        escalations,
     }
 }
 
