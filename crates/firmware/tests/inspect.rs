@@ -404,3 +404,39 @@ fn passwordless_root_helpers_and_nopasswd_rules() {
     );
     assert_eq!(of(&r, "FW-011").len(), 1, "{:#?}", of(&r, "FW-011"));
 }
+
+#[test]
+fn update_paths_unsigned_bypassable_and_delegated() {
+    let gen1 = sample(&samples::gen1());
+    has(
+        &gen1,
+        "FW-008",
+        Severity::High,
+        "cgi-bin/upgrade.cgi",
+        "runs with no signature check",
+    );
+    let s17 = sample(&samples::s17());
+    has(
+        &s17,
+        "FW-008",
+        Severity::High,
+        "cgi-bin/upgrade.cgi",
+        "compared with 1 only",
+    );
+    has(
+        &s17,
+        "FW-008",
+        Severity::High,
+        "cgi-bin/upgrade.cgi",
+        "only reported, not refused",
+    );
+    // The S21 handler hands the package to daemonc: listed, not judged.
+    let s21 = sample(&samples::s21());
+    assert!(of(&s21, "FW-008").is_empty(), "{:#?}", of(&s21, "FW-008"));
+    assert!(
+        s21.inventory
+            .updates
+            .iter()
+            .any(|u| u.file.ends_with("cgi-bin/upgrade.cgi") && u.delegated_to.as_deref() == Some("daemonc"))
+    );
+}

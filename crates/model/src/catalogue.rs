@@ -89,6 +89,8 @@ rules! {
 pub struct RuleId(&'static str);
 
 impl RuleId {
+    /// Unsigned or bypassable firmware update path.
+    pub const FW_UPDATE_PATH: RuleId = RuleId("FW-008");
     /// Passwordless privilege escalation.
     pub const FW_NOPASSWD_ROOT: RuleId = RuleId("FW-011");
     /// Remote shell service enabled at boot.

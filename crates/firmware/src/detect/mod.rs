@@ -9,6 +9,7 @@ mod keys;
 mod miner_api;
 mod privilege;
 mod services;
+mod updates;
 
 use std::collections::HashMap;
 
@@ -91,6 +92,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &miner_api::MinerApi,
     &privilege::Privilege,
     &services::Services,
+    &updates::Updates,
 ];
 
 /// Run every detector.

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod miner_api;
 pub mod privilege;
 pub mod services;
+pub mod updates;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -27,6 +28,7 @@ pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
 pub use privilege::Escalation;
 pub use services::Service;
+pub use updates::UpdatePath;
 
 /// Configuration-like files larger than this are not parsed.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -48,6 +50,8 @@ pub struct Inventory {
     pub services: Vec<Service>,
     /// Ways to root without a password.
     pub escalations: Vec<Escalation>,
+    /// Firmware update handlers and how they check what they run.
+    pub updates: Vec<UpdatePath>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -163,8 +167,13 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut keys = Vec::new();
     let mut services = Vec::new();
     let mut escalations = Vec::new();
+    let mut updates = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
+            let name = p.rsplit('/').next().unwrap_or(p);
+            if p.contains("cgi-bin/") || name.contains("upgrade") || name.contains("update") {
+                updates.extend(updates::parse(p, &b));
+            }
             keys.extend(keys::scan(p, &b));
             escalations.extend(privilege::login_helper(p, &b));
             if privilege::is_sudoers(p) && b.len() as u64 <= MAX_CONFIG_BYTES {
@@ -263,6 +272,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         keys,
         services,
         escalations,
+        updates,
     }
 }
 
