@@ -440,3 +440,17 @@ fn update_paths_unsigned_bypassable_and_delegated() {
             .any(|u| u.file.ends_with("cgi-bin/upgrade.cgi") && u.delegated_to.as_deref() == Some("daemonc"))
     );
 }
+
+#[test]
+fn cgi_request_values_reaching_commands_unquoted() {
+    let s9 = sample(&samples::s9());
+    has(
+        &s9,
+        "FW-009",
+        Severity::High,
+        "cgi-bin/network_diag.cgi",
+        "reaches `ping` unquoted",
+    );
+    // The S17 handler validates the address with an anchored pattern and quotes it.
+    assert!(of(&sample(&samples::s17()), "FW-009").is_empty());
+}

@@ -91,6 +91,8 @@ pub struct RuleId(&'static str);
 impl RuleId {
     /// Unsigned or bypassable firmware update path.
     pub const FW_UPDATE_PATH: RuleId = RuleId("FW-008");
+    /// Shell command injection in a web CGI handler.
+    pub const FW_CGI_INJECTION: RuleId = RuleId("FW-009");
     /// Passwordless privilege escalation.
     pub const FW_NOPASSWD_ROOT: RuleId = RuleId("FW-011");
     /// Remote shell service enabled at boot.

@@ -4,6 +4,7 @@
 //! One trait, one registry: a detector says which rules it can raise, and `DETECTORS` lists
 //! every detector in the order they run.
 
+mod cgi;
 mod credentials;
 mod keys;
 mod miner_api;
@@ -87,6 +88,7 @@ pub trait Detector: Sync {
 
 /// Every detector, in the order they run.
 pub static DETECTORS: &[&dyn Detector] = &[
+    &cgi::Cgi,
     &credentials::Credentials,
     &keys::Keys,
     &miner_api::MinerApi,

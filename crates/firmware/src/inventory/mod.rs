@@ -7,6 +7,7 @@
 //! read is bounded.
 
 pub mod accounts;
+pub mod cgi;
 pub mod keys;
 pub mod miner_api;
 pub mod privilege;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
+pub use cgi::CgiSink;
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
 pub use privilege::Escalation;
@@ -52,6 +54,8 @@ pub struct Inventory {
     pub escalations: Vec<Escalation>,
     /// Firmware update handlers and how they check what they run.
     pub updates: Vec<UpdatePath>,
+    /// Request values reaching commands in shell CGI handlers.
+    pub cgi_sinks: Vec<CgiSink>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -168,8 +172,12 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut services = Vec::new();
     let mut escalations = Vec::new();
     let mut updates = Vec::new();
+    let mut cgi_sinks = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
+            if b.len() as u64 <= MAX_CONFIG_BYTES && cgi::is_cgi(p, &b) {
+                cgi_sinks.extend(cgi::sinks(p, &b));
+            }
             let name = p.rsplit('/').next().unwrap_or(p);
             if p.contains("cgi-bin/") || name.contains("upgrade") || name.contains("update") {
                 updates.extend(updates::parse(p, &b));
@@ -273,6 +281,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         services,
         escalations,
         updates,
+        cgi_sinks,
     }
 }
 
