@@ -23,7 +23,7 @@ pub fn inspect(
 ) -> Result<InspectReport, UnpackError> {
     let unpack = unpack_image(image, opts, progress)?;
     let root = opts.out.canonicalize().unwrap_or_else(|_| opts.out.clone());
-    let tree = Tree::new(&root, &unpack.entries);
+    let tree = Tree::new(&root, &unpack.entries).with_containers(&unpack.nodes);
     let inventory = inventory::inventory(&tree);
     let cx = Context::new(&unpack.image_sha256, &tree, &inventory);
     let mut findings = detect::detect(&cx);

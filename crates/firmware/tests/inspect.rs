@@ -454,3 +454,59 @@ fn cgi_request_values_reaching_commands_unquoted() {
     // The S17 handler validates the address with an anchored pattern and quotes it.
     assert!(of(&sample(&samples::s17()), "FW-009").is_empty());
 }
+
+#[test]
+fn indicators_of_remote_control_phone_home_and_diversion() {
+    let s9 = sample(&samples::s9());
+    has(
+        &s9,
+        "FW-001",
+        Severity::Critical,
+        "rootfs.ubifs.extracted/usr/bin/bmminer",
+        "auth.minerlink.com",
+    );
+    has(
+        &s9,
+        "FW-013",
+        Severity::High,
+        "rootfs.ubifs.extracted/config/hotelfee.json",
+        "hotel",
+    );
+    // One finding per file and rule, and none for the container images holding them.
+    assert_eq!(of(&s9, "FW-001").len(), 2, "{:#?}", of(&s9, "FW-001"));
+    assert!(
+        of(&s9, "FW-013")
+            .iter()
+            .all(|f| f.message.contains("hotelfee.json"))
+    );
+    has(
+        &sample(&samples::gen1()),
+        "FW-002",
+        Severity::Critical,
+        "usr/bin/d-ddos",
+        "d-ddos.antpool.com",
+    );
+    has(
+        &sample(&samples::s17()),
+        "FW-010",
+        Severity::Medium,
+        "usr/bin/bmminer",
+        "power.bitmain.com",
+    );
+    has(
+        &sample(&samples::braiins()),
+        "FW-013",
+        Severity::Medium,
+        "usr/bin/bosminer",
+        "dev fee",
+    );
+    // Later bmminer builds carry none of Antbleed's strings.
+    for s in [samples::s17(), samples::s21()] {
+        assert!(of(&sample(&s), "FW-001").is_empty(), "{}", s.file_name);
+    }
+    // The community's Antbleed block in /etc/hosts is a fix, not the backdoor.
+    let mut t = hashward_fixtures::Tree::new();
+    t.file("etc/hosts", "127.0.0.1 localhost\n127.0.0.1 auth.minerlink.com\n");
+    let (r, _dir) = run("hosts.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    assert!(of(&r, "FW-001").is_empty(), "{:#?}", r.findings);
+}

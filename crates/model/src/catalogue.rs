@@ -99,6 +99,14 @@ impl RuleId {
     pub const FW_REMOTE_SHELL: RuleId = RuleId("FW-012");
     /// Embedded private key.
     pub const FW_PRIVATE_KEY: RuleId = RuleId("FW-007");
+    /// Remote kill switch or vendor phone-home.
+    pub const FW_KILL_SWITCH: RuleId = RuleId("FW-001");
+    /// Network-reachable remote command execution.
+    pub const FW_REMOTE_EXEC: RuleId = RuleId("FW-002");
+    /// Hard-coded network endpoint.
+    pub const FW_ENDPOINT: RuleId = RuleId("FW-010");
+    /// Hashrate diversion.
+    pub const FW_DIVERSION: RuleId = RuleId("FW-013");
     /// Mining API writable from the network.
     pub const FW_MINER_API: RuleId = RuleId("FW-004");
     /// Default, well-known or empty password for a system account.

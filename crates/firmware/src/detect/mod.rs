@@ -6,6 +6,7 @@
 
 mod cgi;
 mod credentials;
+mod indicators;
 mod keys;
 mod miner_api;
 mod privilege;
@@ -90,6 +91,7 @@ pub trait Detector: Sync {
 pub static DETECTORS: &[&dyn Detector] = &[
     &cgi::Cgi,
     &credentials::Credentials,
+    &indicators::Indicators,
     &keys::Keys,
     &miner_api::MinerApi,
     &privilege::Privilege,

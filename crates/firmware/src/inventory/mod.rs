@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod cgi;
+pub mod indicators;
 pub mod keys;
 pub mod miner_api;
 pub mod privilege;
@@ -26,6 +27,7 @@ use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
 pub use cgi::CgiSink;
+pub use indicators::IndicatorHit;
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
 pub use privilege::Escalation;
@@ -56,18 +58,37 @@ pub struct Inventory {
     pub updates: Vec<UpdatePath>,
     /// Request values reaching commands in shell CGI handlers.
     pub cgi_sinks: Vec<CgiSink>,
+    /// Indicators found (remote control, phone-home, diversion).
+    pub indicators: Vec<IndicatorHit>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
 pub struct Tree<'a> {
     root: &'a Path,
     entries: &'a [EntryRecord],
+    /// Files that were opened as containers: their content is inventoried through what was
+    /// extracted from them, not searched again as bytes.
+    containers: std::collections::HashSet<&'a str>,
 }
 
 impl<'a> Tree<'a> {
     /// A view of the tree under `root`.
     pub fn new(root: &'a Path, entries: &'a [EntryRecord]) -> Tree<'a> {
-        Tree { root, entries }
+        Tree {
+            root,
+            entries,
+            containers: Default::default(),
+        }
+    }
+
+    /// The same view, told which files were opened as containers (`UnpackReport::nodes`).
+    pub fn with_containers(mut self, nodes: &'a [crate::unpack::NodeRecord]) -> Tree<'a> {
+        self.containers = nodes
+            .iter()
+            .filter(|n| n.status != "failed")
+            .map(|n| n.path.as_str())
+            .collect();
+        self
     }
 
     /// Regular files that were written in full.
@@ -110,7 +131,9 @@ impl<'a> Tree<'a> {
 
 /// Take the inventory of a tree.
 pub fn inventory(tree: &Tree<'_>) -> Inventory {
-    let files = tree.files().filter(|e| e.size.unwrap_or(0) <= MAX_SCAN_BYTES);
+    let files = tree
+        .files()
+        .filter(|e| e.size.unwrap_or(0) <= MAX_SCAN_BYTES && !tree.containers.contains(e.path.as_str()));
     let mut inv = from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_SCAN_BYTES)?))));
     inv.services.extend(boot_links(tree));
     inv.services
@@ -173,8 +196,10 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut escalations = Vec::new();
     let mut updates = Vec::new();
     let mut cgi_sinks = Vec::new();
+    let mut hits = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
+            hits.extend(indicators::scan(p, &b));
             if b.len() as u64 <= MAX_CONFIG_BYTES && cgi::is_cgi(p, &b) {
                 cgi_sinks.extend(cgi::sinks(p, &b));
             }
@@ -282,6 +307,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         escalations,
         updates,
         cgi_sinks,
+        indicators: hits,
     }
 }
 
