@@ -510,3 +510,40 @@ fn indicators_of_remote_control_phone_home_and_diversion() {
     let (r, _dir) = run("hosts.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
     assert!(of(&r, "FW-001").is_empty(), "{:#?}", r.findings);
 }
+
+#[test]
+fn vendor_signed_pool_rewrite_and_root_unlock() {
+    let s21 = sample(&samples::s21());
+    has(
+        &s21,
+        "FW-003",
+        Severity::Critical,
+        "usr/sbin/updateporc.sh",
+        "rewrites the mining pools",
+    );
+    has(
+        &s21,
+        "FW-003",
+        Severity::Critical,
+        "usr/sbin/updateporc.sh",
+        "grants root",
+    );
+    has(
+        &s21,
+        "FW-003",
+        Severity::Critical,
+        "usr/sbin/updateporc.sh",
+        "signed with /etc/bitmain-adv.pub",
+    );
+    has(
+        &s21,
+        "FW-003",
+        Severity::Critical,
+        "usr/sbin/updateporc.sh",
+        "selects every unit",
+    );
+    // The older generations have no such handler.
+    for s in [samples::gen1(), samples::s9(), samples::s17()] {
+        assert!(of(&sample(&s), "FW-003").is_empty(), "{}", s.file_name);
+    }
+}

@@ -10,6 +10,7 @@ mod indicators;
 mod keys;
 mod miner_api;
 mod privilege;
+mod remote_config;
 mod services;
 mod updates;
 
@@ -95,6 +96,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &keys::Keys,
     &miner_api::MinerApi,
     &privilege::Privilege,
+    &remote_config::RemoteConfig,
     &services::Services,
     &updates::Updates,
 ];

@@ -12,6 +12,7 @@ pub mod indicators;
 pub mod keys;
 pub mod miner_api;
 pub mod privilege;
+pub mod remote_config;
 pub mod services;
 pub mod updates;
 
@@ -31,6 +32,7 @@ pub use indicators::IndicatorHit;
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
 pub use privilege::Escalation;
+pub use remote_config::RemoteHandler;
 pub use services::Service;
 pub use updates::UpdatePath;
 
@@ -60,6 +62,8 @@ pub struct Inventory {
     pub cgi_sinks: Vec<CgiSink>,
     /// Indicators found (remote control, phone-home, diversion).
     pub indicators: Vec<IndicatorHit>,
+    /// Vendor-signed remote reconfiguration handlers (pool rewrite, root unlock).
+    pub remote_handlers: Vec<RemoteHandler>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -197,9 +201,17 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut updates = Vec::new();
     let mut cgi_sinks = Vec::new();
     let mut hits = Vec::new();
+    let mut handlers = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
             hits.extend(indicators::scan(p, &b));
+            if b.starts_with(b"#!")
+                && ["\".pools", "NOPASSWD", "4755"]
+                    .iter()
+                    .any(|k| memchr::memmem::find(&b, k.as_bytes()).is_some())
+            {
+                handlers.extend(remote_config::scan(p, &b));
+            }
             if b.len() as u64 <= MAX_CONFIG_BYTES && cgi::is_cgi(p, &b) {
                 cgi_sinks.extend(cgi::sinks(p, &b));
             }
@@ -308,6 +320,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         updates,
         cgi_sinks,
         indicators: hits,
+        remote_handlers: handlers,
     }
 }
 
