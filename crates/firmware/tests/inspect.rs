@@ -547,3 +547,26 @@ fn vendor_signed_pool_rewrite_and_root_unlock() {
         assert!(of(&sample(&s), "FW-003").is_empty(), "{}", s.file_name);
     }
 }
+
+#[test]
+fn binaries_and_their_hardening() {
+    let s9 = sample(&samples::s9());
+    let bmminer = s9
+        .inventory
+        .binaries
+        .iter()
+        .find(|b| b.file.ends_with("rootfs.ubifs.extracted/usr/bin/bmminer"))
+        .expect("bmminer is inventoried");
+    assert_eq!((bmminer.arch.as_str(), bmminer.bits), ("arm", 32));
+    // Hardening gaps are low, one finding per root file system and protection.
+    has(
+        &s9,
+        "FW-015",
+        Severity::Low,
+        "usr/bin/bmminer",
+        "without NX stack (e.g. bmminer)",
+    );
+    let per_root: std::collections::BTreeSet<_> = of(&s9, "FW-015").iter().map(|f| &f.message).collect();
+    assert_eq!(per_root.len(), of(&s9, "FW-015").len());
+    assert!(of(&s9, "FW-015").iter().all(|f| f.severity == Severity::Low));
+}

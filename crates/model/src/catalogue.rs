@@ -109,6 +109,8 @@ impl RuleId {
     pub const FW_DIVERSION: RuleId = RuleId("FW-013");
     /// Vendor-signed remote reconfiguration handler.
     pub const FW_REMOTE_CONFIG: RuleId = RuleId("FW-003");
+    /// Binary hardening missing.
+    pub const FW_HARDENING: RuleId = RuleId("FW-015");
     /// Mining API writable from the network.
     pub const FW_MINER_API: RuleId = RuleId("FW-004");
     /// Default, well-known or empty password for a system account.

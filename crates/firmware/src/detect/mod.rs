@@ -6,6 +6,7 @@
 
 mod cgi;
 mod credentials;
+mod hardening;
 mod indicators;
 mod keys;
 mod miner_api;
@@ -92,6 +93,7 @@ pub trait Detector: Sync {
 pub static DETECTORS: &[&dyn Detector] = &[
     &cgi::Cgi,
     &credentials::Credentials,
+    &hardening::Hardening,
     &indicators::Indicators,
     &keys::Keys,
     &miner_api::MinerApi,

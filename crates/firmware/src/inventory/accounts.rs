@@ -160,8 +160,16 @@ pub(crate) fn classify(path: &str) -> Option<AccountFile> {
     }
 }
 
+/// The directory an extracted container's content went into (the last `*.extracted`
+/// component of the path), `""` for the top of the output.
+pub fn container_root(path: &str) -> String {
+    path.rfind(".extracted/")
+        .map(|i| path[..i + ".extracted".len()].to_owned())
+        .unwrap_or_default()
+}
+
 /// The root file system a file belongs to: its path up to the `etc/` or `config/` it is in.
-pub(crate) fn rootfs_of(path: &str) -> String {
+pub fn rootfs_of(path: &str) -> String {
     for marker in ["/etc/", "/config/"] {
         if let Some(i) = path.rfind(marker) {
             return path[..i].to_owned();
@@ -445,5 +453,10 @@ mod tests {
         );
         assert_eq!(rootfs_of("etc/shadow"), "");
         assert_eq!(rootfs_of("fs/config/shadow"), "fs");
+        assert_eq!(
+            container_root("a.gz.extracted/r.extracted/usr/lib/x.so"),
+            "a.gz.extracted/r.extracted"
+        );
+        assert_eq!(container_root("usr/bin/x"), "");
     }
 }

@@ -7,6 +7,7 @@
 //! read is bounded.
 
 pub mod accounts;
+pub mod binaries;
 pub mod cgi;
 pub mod indicators;
 pub mod keys;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 use accounts::{AccountFile, Cracker};
+pub use binaries::{Binary, Hardening};
 pub use cgi::CgiSink;
 pub use indicators::IndicatorHit;
 pub use keys::{Key, KeyKind};
@@ -64,6 +66,8 @@ pub struct Inventory {
     pub indicators: Vec<IndicatorHit>,
     /// Vendor-signed remote reconfiguration handlers (pool rewrite, root unlock).
     pub remote_handlers: Vec<RemoteHandler>,
+    /// ELF binaries with their hardening.
+    pub binaries: Vec<Binary>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -202,8 +206,10 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     let mut cgi_sinks = Vec::new();
     let mut hits = Vec::new();
     let mut handlers = Vec::new();
+    let mut binaries = Vec::new();
     let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
         .filter_map(|(p, mut b)| {
+            binaries.extend(binaries::parse(p, &b));
             hits.extend(indicators::scan(p, &b));
             if b.starts_with(b"#!")
                 && ["\".pools", "NOPASSWD", "4755"]
@@ -321,6 +327,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         cgi_sinks,
         indicators: hits,
         remote_handlers: handlers,
+        binaries,
     }
 }
 
