@@ -23,6 +23,11 @@ fn run(name: &str, bytes: &[u8]) -> (InspectReport, tempfile::TempDir) {
     (inspect(&image, &opts, None).unwrap(), dir)
 }
 
+/// Inspect a tree of our own, packed as a tar.gz.
+fn run_tree(name: &str, t: &hashward_fixtures::Tree) -> (InspectReport, tempfile::TempDir) {
+    run(name, &samples::gzip(&tar(t, TarStyle::Gnu)))
+}
+
 fn sample(s: &Sample) -> InspectReport {
     run(s.file_name, &s.bytes).0
 }
@@ -160,8 +165,7 @@ fn braiins_empty_root_password() {
 
 #[test]
 fn the_clean_control_raises_nothing_above_low() {
-    let image = samples::gzip(&tar(&rootfs::clean_control(), TarStyle::Gnu));
-    let (r, _dir) = run("clean-rootfs.tar.gz", &image);
+    let (r, _dir) = run_tree("clean-rootfs.tar.gz", &rootfs::clean_control());
     let above: Vec<_> = r.findings.iter().filter(|f| f.severity > Severity::Low).collect();
     assert!(above.is_empty(), "{above:#?}");
     // Its root password is a strong one: tested, not matched.
@@ -191,8 +195,7 @@ fn near_misses_do_not_fire() {
     )
     // A password that is only mentioned in a comment of a script.
     .file("etc/init.d/S99note", "#!/bin/sh\n# default password is admin\n");
-    let image = samples::gzip(&tar(&t, TarStyle::Gnu));
-    let (r, _dir) = run("near-miss.tar.gz", &image);
+    let (r, _dir) = run_tree("near-miss.tar.gz", &t);
     assert!(of(&r, "FW-005").is_empty(), "{:#?}", r.findings);
     assert!(of(&r, "FW-006").is_empty(), "{:#?}", r.findings);
     assert_eq!(r.inventory.web_credentials.len(), 1);
@@ -294,7 +297,7 @@ fn embedded_private_keys_and_trust_anchors() {
     };
     let mut t = hashward_fixtures::Tree::new();
     t.file("www/pages/cgi-bin/sign.key", format!("# signing key\n{pem}"));
-    let (r, _dir) = run("key.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    let (r, _dir) = run_tree("key.tar.gz", &t);
     has(
         &r,
         "FW-007",
@@ -352,7 +355,7 @@ fn remote_shells_started_at_boot() {
         "#!/bin/sh\n# telnetd was here\ncase $1 in stop) killall dropbear ;; esac\n",
         0o755,
     );
-    let (r, _dir) = run("shells.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    let (r, _dir) = run_tree("shells.tar.gz", &t);
     has(&r, "FW-012", Severity::High, "etc/inittab", "telnetd");
     has(
         &r,
@@ -394,7 +397,7 @@ fn passwordless_root_helpers_and_nopasswd_rules() {
         "root ALL=(ALL) ALL\n# miner ALL=(ALL) NOPASSWD: ALL\n%wheel ALL=(ALL) ALL\n",
     )
     .file("etc/sudoers.d/90-support", "support ALL=(ALL) NOPASSWD:ALL\n");
-    let (r, _dir) = run("sudo.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    let (r, _dir) = run_tree("sudo.tar.gz", &t);
     has(
         &r,
         "FW-011",
@@ -507,7 +510,7 @@ fn indicators_of_remote_control_phone_home_and_diversion() {
     // The community's Antbleed block in /etc/hosts is a fix, not the backdoor.
     let mut t = hashward_fixtures::Tree::new();
     t.file("etc/hosts", "127.0.0.1 localhost\n127.0.0.1 auth.minerlink.com\n");
-    let (r, _dir) = run("hosts.tar.gz", &samples::gzip(&tar(&t, TarStyle::Gnu)));
+    let (r, _dir) = run_tree("hosts.tar.gz", &t);
     assert!(of(&r, "FW-001").is_empty(), "{:#?}", r.findings);
 }
 
