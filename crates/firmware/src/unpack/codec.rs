@@ -156,8 +156,10 @@ fn simple_xz(b: &[u8]) -> Option<SimpleXz> {
     }
     let crc = |r: std::ops::Range<usize>| Some(crc32fast::hash(b.get(r)?));
     let le32 = |at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
-    // Stream header: magic, flags (check type), CRC32 of the flags.
-    if b.get(..6)? != b"\xfd7zXZ\0" || b[6] != 0 || le32(8)? != crc(6..8)? {
+    // Stream header (magic, flags with the check type, CRC32 of the flags) and footer: a
+    // stream shorter than both is not one.
+    let n = b.len();
+    if n < 12 + 12 || &b[..6] != b"\xfd7zXZ\0" || b[6] != 0 || le32(8)? != crc(6..8)? {
         return None;
     }
     let check = b[7];
@@ -167,12 +169,7 @@ fn simple_xz(b: &[u8]) -> Option<SimpleXz> {
         _ => return None,
     };
     // Stream footer: CRC32, backward size, flags, "YZ".
-    let n = b.len();
-    if n < 12 + 12
-        || &b[n - 2..] != b"YZ"
-        || b[n - 4..n - 2] != b[6..8]
-        || le32(n - 12)? != crc(n - 8..n - 2)?
-    {
+    if &b[n - 2..] != b"YZ" || b[n - 4..n - 2] != b[6..8] || le32(n - 12)? != crc(n - 8..n - 2)? {
         return None;
     }
     let index_len = (u64::from(le32(n - 8)?) + 1) * 4;
@@ -425,10 +422,12 @@ mod tests {
         let x = xz(&data, lzma_rust2::CheckType::Crc64);
         assert!(simple_xz(&x).is_none());
         assert_eq!(decompress(Codec::Xz, &x, data.len()).unwrap(), data);
-        // Truncations never panic.
+        // Truncations never panic, including a bare magic and every length around the
+        // header and footer sizes.
         let x = xz(&data, lzma_rust2::CheckType::Crc32);
-        for n in (0..x.len()).step_by(97) {
+        for n in (0..40).chain((40..x.len()).step_by(97)) {
             let _ = decompress(Codec::Xz, &x[..n], data.len());
+            let _ = simple_xz(&x[..n]);
         }
     }
 
