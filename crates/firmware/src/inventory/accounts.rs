@@ -183,6 +183,87 @@ pub fn rootfs_of(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The accounts and web credentials of the account files given as (path, kind, content):
+/// passwd lines first, so that an account's uid and shell are known when its shadow lines
+/// come; accounts merged per root file system.
+pub(crate) fn read(mut files: Vec<(&str, AccountFile, Vec<u8>)>) -> (Vec<Account>, Vec<DigestCredential>) {
+    let mut cracker = Cracker::new();
+    let mut accounts: BTreeMap<(String, String), Account> = BTreeMap::new();
+    let mut web = Vec::new();
+    files.sort_by(|a, b| (a.1 != AccountFile::Passwd, a.0).cmp(&(b.1 != AccountFile::Passwd, b.0)));
+    for (path, kind, bytes) in files {
+        let rootfs = rootfs_of(path);
+        let mut offset = 0u64;
+        for (n, raw) in bytes.split_inclusive(|b| *b == b'\n').take(MAX_LINES).enumerate() {
+            let line_at = offset;
+            offset += raw.len() as u64;
+            let text = String::from_utf8_lossy(raw);
+            let line = text.trim_end_matches(['\n', '\r']);
+            let at = |password| PasswordSource {
+                file: path.to_owned(),
+                line: n + 1,
+                offset: line_at,
+                text: line.to_owned(),
+                password,
+            };
+            match kind {
+                AccountFile::Passwd => {
+                    let Some((user, pw, uid, shell)) = passwd_line(line) else {
+                        continue;
+                    };
+                    let a = account(&mut accounts, &rootfs, user);
+                    a.uid = a.uid.or(uid);
+                    if a.shell.is_none() {
+                        a.shell = shell.map(str::to_owned);
+                    }
+                    let p = cracker.field(pw);
+                    if p != Password::Shadowed {
+                        a.passwords.push(at(p));
+                    }
+                }
+                AccountFile::Shadow => {
+                    let Some((user, pw)) = shadow_line(line) else {
+                        continue;
+                    };
+                    let p = cracker.field(pw);
+                    account(&mut accounts, &rootfs, user).passwords.push(at(p));
+                }
+                AccountFile::Digest => {
+                    let Some((user, realm, ha1)) = digest_line(line) else {
+                        continue;
+                    };
+                    web.push(DigestCredential {
+                        file: path.to_owned(),
+                        line: n + 1,
+                        offset: line_at,
+                        user: user.to_owned(),
+                        realm: realm.to_owned(),
+                        password: cracker.digest(user, realm, ha1),
+                    });
+                }
+            }
+        }
+    }
+    (accounts.into_values().collect(), web)
+}
+
+/// The account `user` of `rootfs`, created empty the first time.
+fn account<'m>(
+    accounts: &'m mut BTreeMap<(String, String), Account>,
+    rootfs: &str,
+    user: &str,
+) -> &'m mut Account {
+    accounts
+        .entry((rootfs.to_owned(), user.to_owned()))
+        .or_insert_with(|| Account {
+            rootfs: rootfs.to_owned(),
+            user: user.to_owned(),
+            uid: None,
+            shell: None,
+            passwords: Vec::new(),
+        })
+}
+
 /// Tests hashes against the dictionary, within the per-image bound.
 pub(crate) struct Cracker {
     words: Vec<KnownPassword>,

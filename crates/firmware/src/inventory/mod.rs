@@ -17,7 +17,6 @@ pub mod remote_config;
 pub mod services;
 pub mod updates;
 
-use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,7 +26,6 @@ use serde::Serialize;
 
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
-use accounts::{AccountFile, Cracker};
 pub use binaries::{Binary, Hardening};
 pub use cgi::CgiSink;
 pub use indicators::IndicatorHit;
@@ -176,17 +174,8 @@ fn boot_links(tree: &Tree<'_>) -> Vec<Service> {
         let Some(bytes) = tree.read(e, MAX_CONFIG_BYTES) else {
             continue;
         };
-        let (daemons, first) = services::daemons_in(&bytes);
         let rc = l.path.rsplit('/').nth(1).unwrap_or("rc.d");
-        out.push(Service {
-            rootfs: accounts::rootfs_of(&script),
-            name: name.to_owned(),
-            how: format!("{rc} link"),
-            file: script,
-            offset: first.as_ref().map(|f| f.0),
-            line: first.map(|f| f.1),
-            daemons,
-        });
+        out.push(Service::from_script(&script, name, &format!("{rc} link"), &bytes));
     }
     out
 }
@@ -194,155 +183,48 @@ fn boot_links(tree: &Tree<'_>) -> Vec<Service> {
 /// Take the inventory of files given as (path in the tree, content): what [`inventory`] does
 /// once it has read them, and what the fuzz target calls.
 pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Inventory {
-    let mut cracker = Cracker::new();
-    // (rootfs, user) -> account, so that passwd and shadow lines meet.
-    let mut accounts: BTreeMap<(String, String), Account> = BTreeMap::new();
-    let mut web = Vec::new();
-    let mut apis = Vec::new();
-    let mut keys = Vec::new();
-    let mut services = Vec::new();
-    let mut escalations = Vec::new();
-    let mut updates = Vec::new();
-    let mut cgi_sinks = Vec::new();
-    let mut hits = Vec::new();
-    let mut handlers = Vec::new();
-    let mut binaries = Vec::new();
-    let mut files: Vec<(&str, AccountFile, Vec<u8>)> = files
-        .filter_map(|(p, mut b)| {
-            binaries.extend(binaries::parse(p, &b));
-            hits.extend(indicators::scan(p, &b));
-            if b.starts_with(b"#!")
-                && ["\".pools", "NOPASSWD", "4755"]
-                    .iter()
-                    .any(|k| memchr::memmem::find(&b, k.as_bytes()).is_some())
-            {
-                handlers.extend(remote_config::scan(p, &b));
-            }
-            if b.len() as u64 <= MAX_CONFIG_BYTES && cgi::is_cgi(p, &b) {
-                cgi_sinks.extend(cgi::sinks(p, &b));
-            }
-            let name = p.rsplit('/').next().unwrap_or(p);
-            if p.contains("cgi-bin/") || name.contains("upgrade") || name.contains("update") {
-                updates.extend(updates::parse(p, &b));
-            }
-            keys.extend(keys::scan(p, &b));
-            escalations.extend(privilege::login_helper(p, &b));
-            if privilege::is_sudoers(p) && b.len() as u64 <= MAX_CONFIG_BYTES {
-                escalations.extend(privilege::sudoers(p, &b));
-            }
-            if b.len() as u64 > MAX_CONFIG_BYTES {
-                return None;
-            }
-            if services::is_inittab(p) {
-                services.extend(services::inittab(&accounts::rootfs_of(p), p, &b));
-            } else if services::s_script(p) {
-                let (daemons, first) = services::daemons_in(&b);
-                services.push(Service {
-                    rootfs: accounts::rootfs_of(p),
-                    name: p.rsplit('/').next().unwrap_or(p).to_owned(),
-                    how: "init.d S-script".into(),
-                    file: p.to_owned(),
-                    offset: first.as_ref().map(|f| f.0),
-                    line: first.map(|f| f.1),
-                    daemons,
-                });
-            }
-            if miner_api::is_config(p) {
-                b.truncate(MAX_CONFIG_BYTES as usize);
-                apis.extend(miner_api::parse(p, &b));
-                return None;
-            }
-            accounts::classify(p).map(|k| (p, k, b))
-        })
-        .collect();
-    apis.sort_by(|a: &MinerApi, b: &MinerApi| a.file.cmp(&b.file));
-    // passwd first, so that an account's uid and shell are known when its shadow lines come.
-    files.sort_by(|a, b| (a.1 != AccountFile::Passwd, a.0).cmp(&(b.1 != AccountFile::Passwd, b.0)));
-    for (path, kind, mut bytes) in files {
-        bytes.truncate(MAX_CONFIG_BYTES as usize);
-        let rootfs = accounts::rootfs_of(path);
-        let mut offset = 0u64;
-        for (n, raw) in bytes
-            .split_inclusive(|b| *b == b'\n')
-            .take(accounts::MAX_LINES)
-            .enumerate()
+    let mut inv = Inventory::default();
+    let mut account_files = Vec::new();
+    for (p, b) in files {
+        inv.binaries.extend(binaries::parse(p, &b));
+        inv.indicators.extend(indicators::scan(p, &b));
+        inv.keys.extend(keys::scan(p, &b));
+        inv.escalations.extend(privilege::login_helper(p, &b));
+        if b.starts_with(b"#!")
+            && ["\".pools", "NOPASSWD", "4755"]
+                .iter()
+                .any(|k| memchr::memmem::find(&b, k.as_bytes()).is_some())
         {
-            let line_at = offset;
-            offset += raw.len() as u64;
-            let text = String::from_utf8_lossy(raw);
-            let line = text.trim_end_matches(['\n', '\r']);
-            let at = |password| PasswordSource {
-                file: path.to_owned(),
-                line: n + 1,
-                offset: line_at,
-                text: line.to_owned(),
-                password,
-            };
-            match kind {
-                AccountFile::Passwd => {
-                    let Some((user, pw, uid, shell)) = accounts::passwd_line(line) else {
-                        continue;
-                    };
-                    let a = account(&mut accounts, &rootfs, user);
-                    a.uid = a.uid.or(uid);
-                    if a.shell.is_none() {
-                        a.shell = shell.map(str::to_owned);
-                    }
-                    let p = cracker.field(pw);
-                    if p != Password::Shadowed {
-                        a.passwords.push(at(p));
-                    }
-                }
-                AccountFile::Shadow => {
-                    let Some((user, pw)) = accounts::shadow_line(line) else {
-                        continue;
-                    };
-                    let p = cracker.field(pw);
-                    account(&mut accounts, &rootfs, user).passwords.push(at(p));
-                }
-                AccountFile::Digest => {
-                    let Some((user, realm, ha1)) = accounts::digest_line(line) else {
-                        continue;
-                    };
-                    web.push(DigestCredential {
-                        file: path.to_owned(),
-                        line: n + 1,
-                        offset: line_at,
-                        user: user.to_owned(),
-                        realm: realm.to_owned(),
-                        password: cracker.digest(user, realm, ha1),
-                    });
-                }
-            }
+            inv.remote_handlers.extend(remote_config::scan(p, &b));
+        }
+        let name = p.rsplit('/').next().unwrap_or(p);
+        if p.contains("cgi-bin/") || name.contains("upgrade") || name.contains("update") {
+            inv.updates.extend(updates::parse(p, &b));
+        }
+        // The rest reads configuration-like files only.
+        if b.len() as u64 > MAX_CONFIG_BYTES {
+            continue;
+        }
+        if cgi::is_cgi(p, &b) {
+            inv.cgi_sinks.extend(cgi::sinks(p, &b));
+        }
+        if privilege::is_sudoers(p) {
+            inv.escalations.extend(privilege::sudoers(p, &b));
+        }
+        if services::is_inittab(p) {
+            inv.services
+                .extend(services::inittab(&accounts::rootfs_of(p), p, &b));
+        } else if services::s_script(p) {
+            inv.services
+                .push(Service::from_script(p, name, "init.d S-script", &b));
+        }
+        if miner_api::is_config(p) {
+            inv.miner_api.extend(miner_api::parse(p, &b));
+        } else if let Some(kind) = accounts::classify(p) {
+            account_files.push((p, kind, b));
         }
     }
-    Inventory {
-        accounts: accounts.into_values().collect(),
-        web_credentials: web,
-        miner_api: apis,
-        keys,
-        services,
-        escalations,
-        updates,
-        cgi_sinks,
-        indicators: hits,
-        remote_handlers: handlers,
-        binaries,
-    }
-}
-
-fn account<'m>(
-    accounts: &'m mut BTreeMap<(String, String), Account>,
-    rootfs: &str,
-    user: &str,
-) -> &'m mut Account {
-    accounts
-        .entry((rootfs.to_owned(), user.to_owned()))
-        .or_insert_with(|| Account {
-            rootfs: rootfs.to_owned(),
-            user: user.to_owned(),
-            uid: None,
-            shell: None,
-            passwords: Vec::new(),
-        })
+    inv.miner_api.sort_by(|a, b| a.file.cmp(&b.file));
+    (inv.accounts, inv.web_credentials) = accounts::read(account_files);
+    inv
 }

@@ -51,6 +51,20 @@ pub struct Service {
 }
 
 impl Service {
+    /// A service started by the shell script `file` (content `script`), named `name`.
+    pub(crate) fn from_script(file: &str, name: &str, how: &str, script: &[u8]) -> Service {
+        let (daemons, first) = daemons_in(script);
+        Service {
+            rootfs: super::accounts::rootfs_of(file),
+            name: name.to_owned(),
+            how: how.to_owned(),
+            file: file.to_owned(),
+            offset: first.as_ref().map(|f| f.0),
+            line: first.map(|f| f.1),
+            daemons,
+        }
+    }
+
     /// The remote-shell daemons it runs.
     pub fn remote_shells(&self) -> impl Iterator<Item = &str> {
         self.daemons
