@@ -2,6 +2,7 @@
 
 use crate::detect::{self, Context};
 use crate::inventory::{self, Inventory, Tree};
+use crate::scan::ContentScanner;
 use crate::unpack::{Progress, UnpackError, UnpackOptions, UnpackReport, unpack_image};
 
 /// Everything an inspection produced.
@@ -21,10 +22,20 @@ pub fn inspect(
     opts: &UnpackOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<InspectReport, UnpackError> {
+    inspect_with(image, opts, progress, &[])
+}
+
+/// [`inspect`], with content scanners (YARA rules) run over every extracted file.
+pub fn inspect_with(
+    image: &std::path::Path,
+    opts: &UnpackOptions,
+    progress: Option<Progress<'_>>,
+    scanners: &[&dyn ContentScanner],
+) -> Result<InspectReport, UnpackError> {
     let unpack = unpack_image(image, opts, progress)?;
     let root = opts.out.canonicalize().unwrap_or_else(|_| opts.out.clone());
     let tree = Tree::new(&root, &unpack.entries).with_containers(&unpack.nodes);
-    let inventory = inventory::inventory(&tree);
+    let inventory = inventory::inventory_with(&tree, scanners);
     let cx = Context::new(&unpack.image_sha256, &tree, &inventory);
     let mut findings = detect::detect(&cx);
     findings.extend(unpack.findings.iter().cloned());

@@ -4,7 +4,8 @@
 pub mod detect;
 pub mod inspect;
 pub mod inventory;
+pub mod scan;
 pub mod unpack;
 
-pub use inspect::{InspectReport, inspect};
+pub use inspect::{InspectReport, inspect, inspect_with};
 pub use unpack::{Limits, UnpackOptions, UnpackReport, unpack_image};

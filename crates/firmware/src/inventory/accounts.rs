@@ -186,7 +186,7 @@ pub fn rootfs_of(path: &str) -> String {
 /// The accounts and web credentials of the account files given as (path, kind, content):
 /// passwd lines first, so that an account's uid and shell are known when its shadow lines
 /// come; accounts merged per root file system.
-pub(crate) fn read(mut files: Vec<(&str, AccountFile, Vec<u8>)>) -> (Vec<Account>, Vec<DigestCredential>) {
+pub(crate) fn read(mut files: Vec<(&str, AccountFile, &[u8])>) -> (Vec<Account>, Vec<DigestCredential>) {
     let mut cracker = Cracker::new();
     let mut accounts: BTreeMap<(String, String), Account> = BTreeMap::new();
     let mut web = Vec::new();

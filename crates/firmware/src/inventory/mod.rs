@@ -24,6 +24,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::scan::{ContentScanner, RuleMatch};
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 pub use binaries::{Binary, Hardening};
@@ -40,6 +41,8 @@ pub use updates::UpdatePath;
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Files larger than this are not searched for keys.
 pub const MAX_SCAN_BYTES: u64 = 16 << 20;
+/// Content scanners (YARA) see at most this much of each file.
+pub const MAX_RULE_SCAN_BYTES: u64 = 128 << 20;
 
 /// What the inventory found (`result.inventory` of `firmware inspect`).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,6 +69,8 @@ pub struct Inventory {
     pub remote_handlers: Vec<RemoteHandler>,
     /// ELF binaries with their hardening.
     pub binaries: Vec<Binary>,
+    /// Content-scanner (YARA) rule matches.
+    pub rule_matches: Vec<RuleMatch>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -137,16 +142,79 @@ impl<'a> Tree<'a> {
 
 /// Take the inventory of a tree.
 pub fn inventory(tree: &Tree<'_>) -> Inventory {
-    let files = tree
+    inventory_with(tree, &[])
+}
+
+/// Take the inventory of a tree, running `scanners` over every file read on the way.
+///
+/// Files are read once, on up to four threads, each taking a contiguous run of the
+/// path-ordered file list of about the same number of bytes, so the result does not depend on
+/// the thread count.
+pub fn inventory_with(tree: &Tree<'_>, scanners: &[&dyn ContentScanner]) -> Inventory {
+    let cap = if scanners.is_empty() {
+        MAX_SCAN_BYTES
+    } else {
+        MAX_RULE_SCAN_BYTES
+    };
+    let files: Vec<&EntryRecord> = tree
         .files()
-        .filter(|e| e.size.unwrap_or(0) <= MAX_SCAN_BYTES && !tree.containers.contains(e.path.as_str()));
-    let mut inv = from_files(files.filter_map(|e| Some((e.path.as_str(), tree.read(e, MAX_SCAN_BYTES)?))));
+        .filter(|e| e.size.unwrap_or(0) <= cap && !tree.containers.contains(e.path.as_str()))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let runs = split_by_size(&files, threads);
+    let parts: Vec<Partial> = std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                s.spawn(move || {
+                    let mut part = Partial::default();
+                    for e in *run {
+                        let Some(bytes) = tree.read(e, cap) else {
+                            continue;
+                        };
+                        for sc in scanners {
+                            sc.scan(&e.path, &bytes, &mut part.inv.rule_matches);
+                        }
+                        if bytes.len() as u64 <= MAX_SCAN_BYTES {
+                            part.add(&e.path, bytes);
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut inv = Partial::merge(parts);
     inv.services.extend(boot_links(tree));
     inv.services
         .sort_by(|a, b| (&a.rootfs, &a.name, &a.file).cmp(&(&b.rootfs, &b.name, &b.file)));
     inv.services
         .dedup_by(|a, b| a.file == b.file && a.how == b.how && a.name == b.name);
     inv
+}
+
+/// `files` cut into at most `n` contiguous runs of about equal total size.
+fn split_by_size<'e, 'a>(files: &'e [&'a EntryRecord], n: usize) -> Vec<&'e [&'a EntryRecord]> {
+    let total: u64 = files.iter().map(|e| e.size.unwrap_or(0) + 1).sum();
+    let share = total.div_ceil(n as u64).max(1);
+    let mut runs = Vec::with_capacity(n);
+    let (mut start, mut acc) = (0, 0u64);
+    for (i, e) in files.iter().enumerate() {
+        acc += e.size.unwrap_or(0) + 1;
+        if acc >= share && runs.len() + 1 < n {
+            runs.push(&files[start..=i]);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    runs.push(&files[start..]);
+    runs
 }
 
 /// Services started through `rc?.d` / `rc.d` links to `init.d` scripts.
@@ -183,9 +251,24 @@ fn boot_links(tree: &Tree<'_>) -> Vec<Service> {
 /// Take the inventory of files given as (path in the tree, content): what [`inventory`] does
 /// once it has read them, and what the fuzz target calls.
 pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Inventory {
-    let mut inv = Inventory::default();
-    let mut account_files = Vec::new();
+    let mut part = Partial::default();
     for (p, b) in files {
+        part.add(p, b);
+    }
+    Partial::merge(vec![part])
+}
+
+/// The inventory of one run of files; account files wait for [`Partial::merge`], which pairs
+/// each passwd with its shadow.
+#[derive(Default)]
+struct Partial {
+    inv: Inventory,
+    account_files: Vec<(String, accounts::AccountFile, Vec<u8>)>,
+}
+
+impl Partial {
+    fn add(&mut self, p: &str, b: Vec<u8>) {
+        let inv = &mut self.inv;
         inv.binaries.extend(binaries::parse(p, &b));
         inv.indicators.extend(indicators::scan(p, &b));
         inv.keys.extend(keys::scan(p, &b));
@@ -203,7 +286,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         }
         // The rest reads configuration-like files only.
         if b.len() as u64 > MAX_CONFIG_BYTES {
-            continue;
+            return;
         }
         if cgi::is_cgi(p, &b) {
             inv.cgi_sinks.extend(cgi::sinks(p, &b));
@@ -221,10 +304,40 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
         if miner_api::is_config(p) {
             inv.miner_api.extend(miner_api::parse(p, &b));
         } else if let Some(kind) = accounts::classify(p) {
-            account_files.push((p, kind, b));
+            self.account_files.push((p.to_owned(), kind, b));
         }
     }
-    inv.miner_api.sort_by(|a, b| a.file.cmp(&b.file));
-    (inv.accounts, inv.web_credentials) = accounts::read(account_files);
-    inv
+
+    /// The runs' inventories joined in order.
+    fn merge(parts: Vec<Partial>) -> Inventory {
+        let mut inv = Inventory::default();
+        let mut account_files = Vec::new();
+        for Partial {
+            inv: i,
+            account_files: a,
+        } in parts
+        {
+            inv.accounts.extend(i.accounts);
+            inv.web_credentials.extend(i.web_credentials);
+            inv.miner_api.extend(i.miner_api);
+            inv.keys.extend(i.keys);
+            inv.services.extend(i.services);
+            inv.escalations.extend(i.escalations);
+            inv.updates.extend(i.updates);
+            inv.cgi_sinks.extend(i.cgi_sinks);
+            inv.indicators.extend(i.indicators);
+            inv.remote_handlers.extend(i.remote_handlers);
+            inv.binaries.extend(i.binaries);
+            inv.rule_matches.extend(i.rule_matches);
+            account_files.extend(a);
+        }
+        inv.miner_api.sort_by(|a, b| a.file.cmp(&b.file));
+        (inv.accounts, inv.web_credentials) = accounts::read(
+            account_files
+                .iter()
+                .map(|(p, k, b)| (p.as_str(), *k, b.as_slice()))
+                .collect(),
+        );
+        inv
+    }
 }
