@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod binaries;
 pub mod cgi;
+pub mod components;
 pub mod indicators;
 pub mod keys;
 pub mod miner_api;
@@ -29,6 +30,7 @@ use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 pub use binaries::{Binary, Hardening};
 pub use cgi::CgiSink;
+pub use components::{Component, ComponentEvidence, ComponentKind};
 pub use indicators::IndicatorHit;
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
@@ -69,6 +71,8 @@ pub struct Inventory {
     pub remote_handlers: Vec<RemoteHandler>,
     /// ELF binaries with their hardening.
     pub binaries: Vec<Binary>,
+    /// Software components with their versions.
+    pub components: Vec<Component>,
     /// Content-scanner (YARA) rule matches.
     pub rule_matches: Vec<RuleMatch>,
 }
@@ -329,6 +333,7 @@ impl Partial {
             inv.remote_handlers.extend(i.remote_handlers);
             inv.binaries.extend(i.binaries);
             inv.rule_matches.extend(i.rule_matches);
+            inv.components.extend(i.components);
             account_files.extend(a);
         }
         inv.miner_api.sort_by(|a, b| a.file.cmp(&b.file));
