@@ -573,3 +573,173 @@ fn binaries_and_their_hardening() {
     assert_eq!(per_root.len(), of(&s9, "FW-015").len());
     assert!(of(&s9, "FW-015").iter().all(|f| f.severity == Severity::Low));
 }
+
+/// (name, version) of the components of one root file system whose path ends with `root`.
+fn components<'r>(r: &'r InspectReport, root: &str) -> Vec<(&'r str, Option<&'r str>)> {
+    r.inventory
+        .components
+        .iter()
+        .filter(|c| c.rootfs.ends_with(root))
+        .map(|c| (c.name.as_str(), c.version.as_deref()))
+        .collect()
+}
+
+#[test]
+fn s21_platform_components_and_network_surface() {
+    let r = sample(&samples::s21());
+    let inv = &r.inventory;
+    let p = &inv.platform;
+    assert!(
+        p.os.iter()
+            .any(|f| f.value.starts_with("Buildroot") && f.file.ends_with("etc/os-release")),
+        "{p:#?}"
+    );
+    assert!(
+        p.kernel
+            .iter()
+            .any(|f| f.value == "4.6.0-xilinx-g03c746f7" && f.how.starts_with("uImage name")),
+        "{p:#?}"
+    );
+    assert!(p.miner_family.iter().any(|f| f.value == "antminer"), "{p:#?}");
+    // The vendor keys the firmware trusts, with their fingerprints.
+    assert!(
+        p.trust_anchors
+            .iter()
+            .any(|t| t.file.ends_with("etc/bitmain.pub") && t.sha256.len() == 64),
+        "{p:#?}"
+    );
+    let c = components(&r, "ramdisk.extracted");
+    for want in [
+        ("busybox", Some("1.31.1")),
+        ("dropbear", Some("2019.78")),
+        ("openssl", Some("1.0.2g")),
+        ("glibc", Some("2.25")),
+        ("cgminer", Some("4.11.1")),
+    ] {
+        assert!(c.contains(&want), "{want:?} not in {c:?}");
+    }
+    // The web server: port 80 behind the Antminer digest realm, started at boot.
+    let web = inv
+        .network
+        .listeners
+        .iter()
+        .find(|l| l.service == "lighttpd")
+        .unwrap();
+    assert_eq!((web.port, web.at_boot), (80, Some(true)));
+    assert_eq!(web.auth, "htdigest realm \"antMiner Configuration\" on /");
+    let ssh = inv
+        .network
+        .listeners
+        .iter()
+        .find(|l| l.service == "dropbear")
+        .unwrap();
+    assert_eq!((ssh.port, ssh.at_boot), (22, Some(true)));
+    let api = inv
+        .network
+        .listeners
+        .iter()
+        .find(|l| l.service == "cgminer-api")
+        .unwrap();
+    assert_eq!(api.bind.as_deref(), Some("0.0.0.0"));
+    assert!(
+        inv.network
+            .firewall
+            .iter()
+            .any(|f| f.chain.as_deref() == Some("INPUT") && f.action.as_deref() == Some("DROP"))
+    );
+    // Endpoints: the factory pools, the time server.
+    use hashward_firmware::inventory::EndpointClass;
+    let class_of = |v: &str| inv.endpoints.iter().find(|e| e.value == v).map(|e| e.class);
+    assert_eq!(
+        class_of("stratum+tcp://stratum.antpool.com:3333"),
+        Some(EndpointClass::Pool)
+    );
+    assert_eq!(class_of("pool.ntp.org"), Some(EndpointClass::Time));
+}
+
+#[test]
+fn s9_endpoints_name_the_vendor_host_and_the_fee_pool() {
+    use hashward_firmware::inventory::EndpointClass;
+    let r = sample(&samples::s9());
+    let inv = &r.inventory;
+    let e = inv
+        .endpoints
+        .iter()
+        .find(|e| e.value == "auth.minerlink.com")
+        .unwrap();
+    assert_eq!(e.class, EndpointClass::VendorCloud);
+    assert!(
+        e.sites.iter().all(|s| s.file.ends_with("usr/bin/bmminer")),
+        "{e:#?}"
+    );
+    let fee = inv
+        .endpoints
+        .iter()
+        .find(|e| e.value.contains("fee.pool.example"))
+        .unwrap();
+    assert_eq!(fee.class, EndpointClass::Pool);
+    assert!(inv.platform.os.iter().any(|f| f.value.contains("v2013.06")));
+    assert!(components(&r, "rootfs.ubifs.extracted").contains(&("busybox", Some("1.22.1"))));
+}
+
+#[test]
+fn packages_sshd_and_openwrt_configuration() {
+    let mut t = hashward_fixtures::Tree::new();
+    t.file(
+        "usr/lib/opkg/status",
+        "Package: dropbear\nVersion: 2017.75-7\nStatus: install user installed\n\n\
+         Package: uhttpd\nVersion: 2018-06-26-cb6b5a6f-1\nStatus: install user installed\n\n",
+    )
+    .file("etc/openwrt_release", "DISTRIB_ID='OpenWrt'\nDISTRIB_RELEASE='18.06.1'\n")
+    .file("etc/config/uhttpd", "config uhttpd 'main'\n\tlist listen_http '0.0.0.0:80'\n\tlist listen_https '0.0.0.0:443'\n")
+    .file("etc/config/dropbear", "config dropbear\n\toption PasswordAuth 'on'\n\toption Port '2222'\n")
+    .file("etc/ssh/sshd_config", "PasswordAuthentication no\n# Port 22\n")
+    .file(
+        "etc/config/firewall",
+        "config rule\n\toption name 'Allow-API'\n\toption src 'wan'\n\toption dest_port '4028'\n\toption target 'ACCEPT'\n",
+    );
+    let (r, _dir) = run_tree("openwrt.tar.gz", &t);
+    let inv = &r.inventory;
+    assert_eq!(inv.platform.os[0].value, "OpenWrt 18.06.1");
+    let c = components(&r, "");
+    assert!(c.contains(&("dropbear", Some("2017.75"))), "{c:?}");
+    let ports: Vec<(u16, &str, bool)> = inv
+        .network
+        .listeners
+        .iter()
+        .map(|l| (l.port, l.service.as_str(), l.tls))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            (22, "sshd", false),
+            (80, "uhttpd", false),
+            (443, "uhttpd", true),
+            (2222, "dropbear", false)
+        ]
+    );
+    assert!(inv.network.listeners[0].auth.starts_with("keys only"));
+    let fw = &inv.network.firewall[0];
+    assert_eq!(
+        (fw.chain.as_deref(), fw.port.as_deref(), fw.action.as_deref()),
+        (Some("wan"), Some("4028"), Some("ACCEPT"))
+    );
+}
+
+#[test]
+fn the_clean_control_has_no_vendor_or_pool_endpoint() {
+    use hashward_firmware::inventory::EndpointClass;
+    let (r, _dir) = run_tree("clean-rootfs.tar.gz", &rootfs::clean_control());
+    let odd: Vec<_> = r
+        .inventory
+        .endpoints
+        .iter()
+        .filter(|e| matches!(e.class, EndpointClass::Pool | EndpointClass::VendorCloud))
+        .collect();
+    assert!(odd.is_empty(), "{odd:#?}");
+    assert!(
+        r.inventory.platform.miner_family.is_empty(),
+        "{:#?}",
+        r.inventory.platform
+    );
+}

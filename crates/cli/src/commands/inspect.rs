@@ -71,8 +71,97 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
     })
 }
 
+/// Distinct values of platform facts, joined.
+fn facts(f: &[hashward_firmware::inventory::PlatformFact]) -> String {
+    let mut v: Vec<&str> = f.iter().map(|f| f.value.as_str()).collect();
+    v.dedup();
+    if v.is_empty() { "?".into() } else { v.join(", ") }
+}
+
 /// The inventory for people.
 fn write_inventory(w: &mut dyn Write, inv: &Inventory) -> io::Result<()> {
+    let p = &inv.platform;
+    writeln!(w, "\nplatform:")?;
+    writeln!(w, "  os {}  kernel {}", facts(&p.os), facts(&p.kernel))?;
+    writeln!(
+        w,
+        "  miner {}  model {}  firmware {}",
+        facts(&p.miner_family),
+        facts(&p.model),
+        facts(&p.firmware_version)
+    )?;
+    for t in &p.trust_anchors {
+        writeln!(
+            w,
+            "  trust anchor {} sha256 {}  ({}:{})",
+            t.label, t.sha256, t.file, t.offset
+        )?;
+    }
+    if !inv.components.is_empty() {
+        writeln!(w, "\ncomponents:")?;
+        for c in &inv.components {
+            writeln!(
+                w,
+                "  {:<10} {:<24} {}",
+                c.name,
+                c.version.as_deref().unwrap_or("(version unknown)"),
+                if c.rootfs.is_empty() {
+                    "/"
+                } else {
+                    c.rootfs.as_str()
+                }
+            )?;
+        }
+    }
+    writeln!(w, "\nnetwork surface:")?;
+    if inv.network.listeners.is_empty() {
+        writeln!(w, "  (no listener found)")?;
+    }
+    for l in &inv.network.listeners {
+        writeln!(
+            w,
+            "  {:<5} {:<12} {:<16} auth {}{}{}  ({})",
+            l.port,
+            l.service,
+            l.bind.as_deref().unwrap_or("*"),
+            l.auth,
+            if l.tls { ", TLS" } else { "" },
+            match l.at_boot {
+                Some(true) => ", started at boot",
+                Some(false) => ", not started at boot",
+                None => "",
+            },
+            l.file
+        )?;
+    }
+    writeln!(w, "  firewall rules: {}", inv.network.firewall.len())?;
+    let shown: Vec<_> = inv
+        .endpoints
+        .iter()
+        .filter(|e| e.class != hashward_firmware::inventory::EndpointClass::Other)
+        .collect();
+    if !inv.endpoints.is_empty() {
+        writeln!(
+            w,
+            "\nendpoints: {} ({} classified)",
+            inv.endpoints.len(),
+            shown.len()
+        )?;
+        for e in shown.iter().take(40) {
+            writeln!(
+                w,
+                "  {:<12} {}  ({} file{}, first {})",
+                serde_json::to_value(e.class)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                e.value,
+                e.files,
+                if e.files == 1 { "" } else { "s" },
+                e.sites.first().map_or("", |s| s.file.as_str())
+            )?;
+        }
+    }
     writeln!(w, "\naccounts:")?;
     if inv.accounts.is_empty() {
         writeln!(w, "  (none found)")?;

@@ -10,9 +10,12 @@ pub mod accounts;
 pub mod binaries;
 pub mod cgi;
 pub mod components;
+pub mod endpoints;
 pub mod indicators;
 pub mod keys;
 pub mod miner_api;
+pub mod network;
+pub mod platform;
 pub mod privilege;
 pub mod remote_config;
 pub mod services;
@@ -31,9 +34,12 @@ pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 pub use binaries::{Binary, Hardening};
 pub use cgi::CgiSink;
 pub use components::{Component, ComponentEvidence, ComponentKind};
+pub use endpoints::{Endpoint, EndpointClass, EndpointKind, EndpointSite};
 pub use indicators::IndicatorHit;
 pub use keys::{Key, KeyKind};
 pub use miner_api::MinerApi;
+pub use network::{FirewallRule, Listener, NetworkSurface};
+pub use platform::{Platform, PlatformFact, TrustAnchor};
 pub use privilege::Escalation;
 pub use remote_config::RemoteHandler;
 pub use services::Service;
@@ -49,6 +55,14 @@ pub const MAX_RULE_SCAN_BYTES: u64 = 128 << 20;
 /// What the inventory found (`result.inventory` of `firmware inspect`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Inventory {
+    /// OS, kernel, miner family and model, firmware version, trust anchors.
+    pub platform: Platform,
+    /// Software components with their versions.
+    pub components: Vec<Component>,
+    /// Listeners and firewall rules.
+    pub network: NetworkSurface,
+    /// URLs, host names and addresses written into binaries and scripts.
+    pub endpoints: Vec<Endpoint>,
     /// System accounts, per root file system.
     pub accounts: Vec<Account>,
     /// Web digest credentials.
@@ -71,8 +85,6 @@ pub struct Inventory {
     pub remote_handlers: Vec<RemoteHandler>,
     /// ELF binaries with their hardening.
     pub binaries: Vec<Binary>,
-    /// Software components with their versions.
-    pub components: Vec<Component>,
     /// Content-scanner (YARA) rule matches.
     pub rule_matches: Vec<RuleMatch>,
 }
@@ -84,6 +96,8 @@ pub struct Tree<'a> {
     /// Files that were opened as containers: their content is inventoried through what was
     /// extracted from them, not searched again as bytes.
     containers: std::collections::HashSet<&'a str>,
+    /// The containers opened, with their format details (uImage names, FIT descriptions).
+    nodes: &'a [crate::unpack::NodeRecord],
 }
 
 impl<'a> Tree<'a> {
@@ -93,6 +107,7 @@ impl<'a> Tree<'a> {
             root,
             entries,
             containers: Default::default(),
+            nodes: &[],
         }
     }
 
@@ -103,6 +118,7 @@ impl<'a> Tree<'a> {
             .filter(|n| n.status != "failed")
             .map(|n| n.path.as_str())
             .collect();
+        self.nodes = nodes;
         self
     }
 
@@ -194,10 +210,19 @@ pub fn inventory_with(tree: &Tree<'_>, scanners: &[&dyn ContentScanner]) -> Inve
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    let mut inv = Partial::merge(parts);
-    inv.services.extend(boot_links(tree));
-    inv.services
-        .sort_by(|a, b| (&a.rootfs, &a.name, &a.file).cmp(&(&b.rootfs, &b.name, &b.file)));
+    let mut extra = Vec::new();
+    extra.extend(
+        tree.entries
+            .iter()
+            .filter(|e| e.kind == EntryType::Dir)
+            .filter_map(|e| components::from_module_dir(&e.path)),
+    );
+    for n in tree.nodes.iter().filter(|n| n.format == "uimage") {
+        if let Some(name) = n.details.get("name").and_then(|v| v.as_str()) {
+            extra.extend(components::from_uimage(&n.path, name));
+        }
+    }
+    let mut inv = Partial::merge(parts, boot_links(tree), extra);
     inv.services
         .dedup_by(|a, b| a.file == b.file && a.how == b.how && a.name == b.name);
     inv
@@ -259,7 +284,7 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
     for (p, b) in files {
         part.add(p, b);
     }
-    Partial::merge(vec![part])
+    Partial::merge(vec![part], Vec::new(), Vec::new())
 }
 
 /// The inventory of one run of files; account files wait for [`Partial::merge`], which pairs
@@ -268,16 +293,28 @@ pub fn from_files<'p>(files: impl Iterator<Item = (&'p str, Vec<u8>)>) -> Invent
 struct Partial {
     inv: Inventory,
     account_files: Vec<(String, accounts::AccountFile, Vec<u8>)>,
+    endpoints: endpoints::Gather,
 }
 
 impl Partial {
     fn add(&mut self, p: &str, b: Vec<u8>) {
         let inv = &mut self.inv;
+        let elf = b.starts_with(b"\x7fELF");
+        let script = b.starts_with(b"#!");
+        inv.components.extend(components::from_name(p));
+        if elf {
+            inv.components.extend(components::from_binary(p, &b));
+        }
+        let text =
+            !elf && b.len() as u64 <= MAX_CONFIG_BYTES && memchr::memchr(0, &b[..b.len().min(512)]).is_none();
+        if elf || script || text {
+            self.endpoints.add(p, endpoints::scan(&b));
+        }
         inv.binaries.extend(binaries::parse(p, &b));
         inv.indicators.extend(indicators::scan(p, &b));
         inv.keys.extend(keys::scan(p, &b));
         inv.escalations.extend(privilege::login_helper(p, &b));
-        if b.starts_with(b"#!")
+        if script
             && ["\".pools", "NOPASSWD", "4755"]
                 .iter()
                 .any(|k| memchr::memmem::find(&b, k.as_bytes()).is_some())
@@ -291,6 +328,11 @@ impl Partial {
         // The rest reads configuration-like files only.
         if b.len() as u64 > MAX_CONFIG_BYTES {
             return;
+        }
+        platform::scan(&mut inv.platform, p, &b);
+        network::scan(&mut inv.network, p, &b);
+        if components::is_package_db(p) {
+            inv.components.extend(components::from_packages(p, &b));
         }
         if cgi::is_cgi(p, &b) {
             inv.cgi_sinks.extend(cgi::sinks(p, &b));
@@ -312,15 +354,23 @@ impl Partial {
         }
     }
 
-    /// The runs' inventories joined in order.
-    fn merge(parts: Vec<Partial>) -> Inventory {
+    /// The runs' inventories joined in order, with what needs the whole tree: services
+    /// started through rc links, components found outside the files (module directories,
+    /// uImage names).
+    fn merge(parts: Vec<Partial>, links: Vec<Service>, extra: Vec<Component>) -> Inventory {
         let mut inv = Inventory::default();
         let mut account_files = Vec::new();
+        let mut gather = endpoints::Gather::default();
         for Partial {
             inv: i,
             account_files: a,
+            endpoints: e,
         } in parts
         {
+            gather.extend(e);
+            inv.platform.extend(i.platform);
+            inv.network.listeners.extend(i.network.listeners);
+            inv.network.firewall.extend(i.network.firewall);
             inv.accounts.extend(i.accounts);
             inv.web_credentials.extend(i.web_credentials);
             inv.miner_api.extend(i.miner_api);
@@ -337,6 +387,14 @@ impl Partial {
             account_files.extend(a);
         }
         inv.miner_api.sort_by(|a, b| a.file.cmp(&b.file));
+        inv.services.extend(links);
+        inv.services
+            .sort_by(|a, b| (&a.rootfs, &a.name, &a.file).cmp(&(&b.rootfs, &b.name, &b.file)));
+        inv.components.extend(extra);
+        inv.components = components::merge(std::mem::take(&mut inv.components));
+        inv.endpoints = gather.finish();
+        inv.platform.finish(&inv.components, &inv.keys);
+        network::finish(&mut inv.network, &inv.services, &inv.miner_api);
         (inv.accounts, inv.web_credentials) = accounts::read(
             account_files
                 .iter()
