@@ -68,7 +68,7 @@ pub enum FailOn {
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Firmware images: unpack (more to come: inspect, diff).
+    /// Firmware images: unpack, inspect, diff.
     #[command(subcommand)]
     Firmware(FirmwareCmd),
     /// The case database: what earlier runs recorded.
@@ -88,6 +88,9 @@ pub enum FirmwareCmd {
     /// Unpack an image, take its inventory and report what an attacker or the vendor could
     /// use: weak credentials, remote-control paths and more.
     Inspect(InspectArgs),
+    /// Inspect two images (an old and a new version) and report what changed between them:
+    /// files, inventory (accounts, services, keys, pools…) and findings.
+    Diff(DiffArgs),
 }
 
 /// `hashward firmware unpack`
@@ -110,6 +113,21 @@ pub struct InspectArgs {
     /// Keep the extracted tree here (must not exist or be empty); by default it goes to a
     /// temporary directory that is removed at the end.
     #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: UnpackOpts,
+}
+
+/// `hashward firmware diff`
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old firmware image (before the update).
+    pub old: PathBuf,
+    /// The new firmware image (after the update).
+    pub new: PathBuf,
+    /// Keep the extracted trees in DIR/old and DIR/new (each must not exist or be empty); by
+    /// default they go to a temporary directory that is removed at the end.
+    #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub opts: UnpackOpts,

@@ -284,3 +284,147 @@ fn inspect_reports_the_inventory_and_planted_credentials_and_records_them() {
     let stored: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
     assert!(!stored.as_array().unwrap().is_empty(), "{stored}");
 }
+
+/// `firmware diff`'s envelope as scripts see it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffEnv {
+    hashward: String,
+    command: String,
+    inputs: Vec<Input>,
+    findings: Vec<hashward_model::Finding>,
+    result: DiffResult,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffResult {
+    out: Option<String>,
+    diff: DiffBody,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffBody {
+    old: DiffImage,
+    new: DiffImage,
+    paired: serde_json::Value,
+    files: serde_json::Value,
+    inventory: std::collections::BTreeMap<String, serde_json::Value>,
+    findings: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffImage {
+    sha256: String,
+    size: u64,
+}
+
+#[test]
+fn diff_reports_what_an_update_brings_and_gates_on_it() {
+    let s = Scratch::new();
+    let old = hashward_fixtures::samples::s9();
+    let mut updated = hashward_fixtures::rootfs::s9();
+    updated.file("etc/inittab", "::respawn:/usr/sbin/telnetd -F -l /bin/sh\n");
+    let new = hashward_fixtures::samples::s9_with(updated);
+    let old_img = s.write("s9-2017.tar.gz", &old.bytes);
+    let new_img = s.write("s9-2018.tar.gz", &new.bytes);
+    let out = hashward()
+        .args(["firmware", "diff", "--format", "json", "--case"])
+        .arg(s.path("case.db"))
+        .arg("--out")
+        .arg(s.path("trees"))
+        .arg(&old_img)
+        .arg(&new_img)
+        .output()
+        .unwrap();
+    // telnetd at boot is a high finding the old image did not have: exit 1.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env: DiffEnv = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(env.command, "firmware diff");
+    assert_eq!(env.hashward, hashward_model::VERSION);
+    let paths: Vec<&str> = env.inputs.iter().map(|i| i.path.as_str()).collect();
+    assert!(
+        paths[0].ends_with("s9-2017.tar.gz") && paths[1].ends_with("s9-2018.tar.gz"),
+        "{paths:?}"
+    );
+    assert_eq!(env.inputs[0].sha256, env.result.diff.old.sha256);
+    assert_eq!(env.inputs[1].size, env.result.diff.new.size);
+    assert_ne!(env.result.diff.old.sha256, env.result.diff.new.sha256);
+    assert!(env.result.out.unwrap().ends_with("trees"));
+    // The envelope's findings are what the update introduced, and only that: the old image's
+    // Antbleed finding is in both, so it is not among them.
+    let rules: Vec<&str> = env.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["FW-012"], "{:#?}", env.findings);
+    assert!(env.findings[0].message.contains("telnetd"));
+    let d = &env.result.diff;
+    assert_eq!(d.findings["new"]["total"], 1);
+    assert_eq!(d.findings["gone"]["total"], 0);
+    assert_eq!(d.files["added"]["total"], 1);
+    assert!(
+        d.files["added"]["items"][0]["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("rootfs.ubifs.extracted/etc/inittab")
+    );
+    assert_eq!(d.inventory["services"]["added"]["total"], 1);
+    assert_eq!(d.inventory["accounts"]["changed"]["total"], 0);
+    assert_eq!(d.paired["total"], 0);
+    // Both trees were kept under --out.
+    for side in ["old", "new"] {
+        assert!(s.path("trees").join(side).join("ubi_info").is_file(), "{side}");
+    }
+    // The run is in the case with both images as inputs and what the update introduced.
+    let runs = hashward()
+        .args(["case", "runs", "--format", "json", "--case"])
+        .arg(s.path("case.db"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let run = &v.as_array().unwrap()[0];
+    assert_eq!(run["command"], "firmware diff", "{run}");
+    assert_eq!(run["inputs"], 2, "{run}");
+    assert_eq!(run["findings"]["high"], 1, "{run}");
+
+    // For people: a summary per section; with --fail-on never, exit 0. The same tree again is
+    // refused before any work.
+    let text = hashward()
+        .args([
+            "firmware",
+            "diff",
+            "--format",
+            "text",
+            "--no-store",
+            "--fail-on",
+            "never",
+        ])
+        .arg(&old_img)
+        .arg(&new_img)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("files: 1 added, 0 removed"), "{text}");
+    assert!(text.contains("  services: 1 added"), "{text}");
+    assert!(text.contains("  + HIGH     FW-012"), "{text}");
+    let again = hashward()
+        .args(["firmware", "diff", "--no-store", "--out"])
+        .arg(s.path("trees"))
+        .arg(&old_img)
+        .arg(&new_img)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+}

@@ -2,10 +2,12 @@
 //! rules), inventoried, and searched for remote-control paths, weak credentials and the like.
 
 pub mod detect;
+pub mod diff;
 pub mod inspect;
 pub mod inventory;
 pub mod scan;
 pub mod unpack;
 
+pub use diff::{FirmwareDiff, diff};
 pub use inspect::{InspectReport, inspect, inspect_with};
 pub use unpack::{Limits, UnpackOptions, UnpackReport, unpack_image};

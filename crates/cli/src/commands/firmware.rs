@@ -20,6 +20,7 @@ pub fn run(cmd: &FirmwareCmd, g: &Global, out: &Output) -> anyhow::Result<Outcom
     match cmd {
         FirmwareCmd::Unpack(a) => unpack(a, g, out),
         FirmwareCmd::Inspect(a) => super::inspect::inspect(a, g, out),
+        FirmwareCmd::Diff(a) => super::diff::diff(a, g, out),
     }
 }
 

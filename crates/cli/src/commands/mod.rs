@@ -2,6 +2,7 @@
 
 pub mod case;
 pub mod demo;
+pub mod diff;
 pub mod firmware;
 pub mod inspect;
 pub mod rules;
