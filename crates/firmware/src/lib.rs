@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod inventory;
 pub mod scan;
 pub mod unpack;
+pub mod vulns;
 
 pub use inspect::{InspectReport, inspect, inspect_with};
 pub use unpack::{Limits, UnpackOptions, UnpackReport, unpack_image};
