@@ -4,6 +4,7 @@
 pub mod detect;
 pub mod inspect;
 pub mod inventory;
+pub mod sbom;
 pub mod scan;
 pub mod unpack;
 pub mod vulns;
