@@ -46,6 +46,8 @@ pub enum Format {
     Json,
     /// One JSON record per line.
     Jsonl,
+    /// A CycloneDX 1.5 JSON SBOM of the components found (`firmware inspect` only).
+    Cyclonedx,
 }
 
 /// `--fail-on` levels.

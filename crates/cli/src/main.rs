@@ -9,9 +9,9 @@ mod progress;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::args::{Cli, Command, FailOn};
+use crate::args::{Cli, Command, FailOn, FirmwareCmd, Format};
 
 fn main() -> ExitCode {
     match run() {
@@ -37,6 +37,17 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if cli.global.format == Some(Format::Cyclonedx)
+        && !matches!(cli.command, Command::Firmware(FirmwareCmd::Inspect(_)))
+    {
+        // A usage error like clap's own: message, usage line, exit status 2.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--format cyclonedx is only available for `hashward firmware inspect`",
+            )
+            .exit();
+    }
     init_tracing(cli.global.verbose, cli.global.quiet);
     let out = output::Output::new(cli.global.format, cli.global.quiet);
     let outcome = match &cli.command {

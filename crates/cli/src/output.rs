@@ -45,6 +45,14 @@ impl Output {
                 text(&mut w)?;
                 write_findings(&mut w, env.findings)?;
             }
+            // main refuses the format for every command but `firmware inspect`, which prints
+            // its SBOM itself; reaching here is a wiring mistake, reported rather than ignored.
+            Format::Cyclonedx => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--format cyclonedx is only available for `hashward firmware inspect`",
+                ));
+            }
         }
         w.flush()
     }

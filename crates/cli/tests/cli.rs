@@ -428,3 +428,87 @@ fn diff_reports_what_an_update_brings_and_gates_on_it() {
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
+
+#[test]
+fn inspect_writes_a_valid_cyclonedx_sbom_that_names_the_image() {
+    use cyclonedx_bom::models::bom::{Bom, SpecVersion};
+    use cyclonedx_bom::validation::Validate;
+    use sha2::Digest;
+
+    let s = Scratch::new();
+    let sample = hashward_fixtures::samples::s21();
+    let img = s.write(sample.file_name, &sample.bytes);
+    let run = || {
+        hashward()
+            .args(["firmware", "inspect", "--format", "cyclonedx", "--no-store"])
+            .arg(&img)
+            .env("SOURCE_DATE_EPOCH", "1714564800")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    // The findings still decide the exit status (the sample has high ones); 2 would be an error.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bom = Bom::parse_from_json_v1_5(out.stdout.as_slice()).unwrap();
+    let result = bom.validate_version(SpecVersion::V1_5);
+    assert!(result.passed(), "{result:?}");
+
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["bomFormat"], "CycloneDX");
+    assert_eq!(j["specVersion"], "1.5");
+    assert_eq!(j["metadata"]["timestamp"], "2024-05-01T12:00:00Z");
+    assert_eq!(j["metadata"]["tools"]["components"][0]["name"], "hashward");
+    let image = &j["metadata"]["component"];
+    assert_eq!(image["type"], "firmware");
+    assert_eq!(image["name"], sample.file_name);
+    assert_eq!(
+        image["hashes"][0]["content"],
+        hex::encode(sha2::Sha256::digest(&sample.bytes))
+    );
+    // The finder's components, each well formed; the sample's busybox among them.
+    let comps = j["components"].as_array().unwrap();
+    assert!(
+        comps
+            .iter()
+            .any(|c| c["name"] == "busybox" && c["version"] == "1.31.1"),
+        "{comps:#?}"
+    );
+    for c in comps {
+        assert!(c["name"].as_str().is_some_and(|n| !n.is_empty()), "{c}");
+        match c["version"].as_str() {
+            Some(v) => assert_eq!(
+                c["purl"].as_str().unwrap(),
+                hashward_firmware::sbom::purl(c["name"].as_str().unwrap(), v)
+            ),
+            None => assert!(c.get("purl").is_none(), "{c}"),
+        }
+    }
+    // With the timestamp pinned a rerun is byte-identical.
+    assert_eq!(run().stdout, out.stdout);
+}
+
+#[test]
+fn cyclonedx_is_a_usage_error_outside_firmware_inspect() {
+    let s = Scratch::new();
+    let img = s.write("x.gz", &gz(b"hello"));
+    let unpack = unpack(&s, &img, &["--format", "cyclonedx"]);
+    assert_eq!(unpack.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&unpack.stderr);
+    assert!(
+        err.contains("only available for `hashward firmware inspect`"),
+        "{err}"
+    );
+    assert!(err.contains("Usage:"), "{err}");
+    assert!(unpack.stdout.is_empty());
+    assert!(!s.path("out").exists(), "nothing was run");
+    let rules = hashward()
+        .args(["rules", "--format", "cyclonedx"])
+        .output()
+        .unwrap();
+    assert_eq!(rules.status.code(), Some(2));
+}

@@ -97,6 +97,11 @@ pub const IDENTITIES: &[Identity] = &[
         volatile: &["offset"],
     },
     Identity {
+        section: "endpoints",
+        fields: &["value"],
+        volatile: &["sites", "files"],
+    },
+    Identity {
         section: "escalations",
         fields: &["file", "how", "who"],
         volatile: &["offset"],
@@ -143,8 +148,10 @@ pub const IDENTITIES: &[Identity] = &[
     },
 ];
 
-/// Inventory sections knowingly left to the fallback identity (the whole item), sorted.
-pub const ON_FALLBACK: &[&str] = &[];
+/// Inventory sections knowingly left to the fallback identity (the whole item), sorted. Both
+/// are single objects: a change shows as the object changed, with the fields (`os`,
+/// `listeners`, `firewall`…) that differ.
+pub const ON_FALLBACK: &[&str] = &["network", "platform"];
 
 /// A list capped at [`MAX_LISTED`] items, with the number there were.
 #[derive(Debug, Clone, Serialize)]

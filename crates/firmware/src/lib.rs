@@ -5,8 +5,10 @@ pub mod detect;
 pub mod diff;
 pub mod inspect;
 pub mod inventory;
+pub mod sbom;
 pub mod scan;
 pub mod unpack;
+pub mod vulns;
 
 pub use diff::{FirmwareDiff, diff};
 pub use inspect::{InspectReport, inspect, inspect_with};

@@ -171,8 +171,38 @@ fn an_s9_update_shows_each_change_once_where_it_belongs() {
         api.changed.items[0].new["pools"][0]["url"],
         "stratum+tcp://pool.elsewhere.example:3333"
     );
+    // The new pool is a new endpoint; the old one is still in the factory configuration.
+    let ep = section(&d, "endpoints");
+    let added: Vec<&str> = ep
+        .added
+        .items
+        .iter()
+        .filter_map(|v| v["value"].as_str())
+        .collect();
+    assert_eq!(added, ["stratum+tcp://pool.elsewhere.example:3333"], "{ep:#?}");
+    assert_eq!(ep.removed.total, 0, "{ep:#?}");
+    // telnetd at boot is a new listener on port 23.
+    let net = section(&d, "network");
+    assert_eq!(net.changed.total, 1, "{net:#?}");
+    let listeners = net.changed.items[0].new["listeners"].as_array().unwrap();
+    assert!(
+        listeners
+            .iter()
+            .any(|l| l["service"] == "telnetd" && l["port"] == 23),
+        "{listeners:#?}"
+    );
     for (name, s) in &d.inventory {
-        if !["services", "accounts", "keys", "binaries", "miner_api"].contains(&name.as_str()) {
+        if ![
+            "services",
+            "accounts",
+            "keys",
+            "binaries",
+            "miner_api",
+            "endpoints",
+            "network",
+        ]
+        .contains(&name.as_str())
+        {
             assert!(s.is_empty(), "{name}: {s:#?}");
         }
     }

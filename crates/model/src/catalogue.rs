@@ -109,6 +109,8 @@ impl RuleId {
     pub const FW_DIVERSION: RuleId = RuleId("FW-013");
     /// Vendor-signed remote reconfiguration handler.
     pub const FW_REMOTE_CONFIG: RuleId = RuleId("FW-003");
+    /// Component version with known vulnerabilities.
+    pub const FW_VULNERABLE_COMPONENT: RuleId = RuleId("FW-014");
     /// Binary hardening missing.
     pub const FW_HARDENING: RuleId = RuleId("FW-015");
     /// Mining API writable from the network.
@@ -209,7 +211,12 @@ mod tests {
 
     #[test]
     fn constants_are_catalogued() {
-        for id in [RuleId::FW_LIMIT, RuleId::FW_ESCAPE, RuleId::FW_MALFORMED] {
+        for id in [
+            RuleId::FW_LIMIT,
+            RuleId::FW_ESCAPE,
+            RuleId::FW_MALFORMED,
+            RuleId::FW_VULNERABLE_COMPONENT,
+        ] {
             assert_eq!(RuleId::new(id.as_str()), Some(id));
             assert_eq!(id.info().id, id.as_str());
         }

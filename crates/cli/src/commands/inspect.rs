@@ -7,13 +7,18 @@ use hashward_model::{EnvelopeRef, InputRecord};
 
 use super::Outcome;
 use super::firmware::{artifacts, options, recorded_options};
-use crate::args::{Global, InspectArgs};
+use crate::args::{Format, Global, InspectArgs};
 use crate::case;
 use crate::output::Output;
 use crate::progress::Spinner;
 
 pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let started = chrono::Utc::now();
+    // Read before the run, so that a bad SOURCE_DATE_EPOCH fails before any work is recorded.
+    let sbom_time = match out.format {
+        Format::Cyclonedx => Some(sbom_timestamp()?),
+        _ => None,
+    };
     // Without --out the tree lives in a temporary directory for the run only.
     let scratch;
     let dir = match &a.out {
@@ -42,6 +47,12 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
         &report.findings,
         &artifacts(&report.unpack),
     )?;
+    if let Some(time) = sbom_time {
+        write_sbom(a, &report, &time)?;
+        return Ok(Outcome {
+            findings: report.findings,
+        });
+    }
     let result = serde_json::json!({
         "out": a.out,
         "inventory": report.inventory,
@@ -76,6 +87,41 @@ fn facts(f: &[hashward_firmware::inventory::PlatformFact]) -> String {
     let mut v: Vec<&str> = f.iter().map(|f| f.value.as_str()).collect();
     v.dedup();
     if v.is_empty() { "?".into() } else { v.join(", ") }
+}
+
+/// The CycloneDX SBOM of the image's components on stdout.
+fn write_sbom(a: &InspectArgs, report: &hashward_firmware::InspectReport, time: &str) -> anyhow::Result<()> {
+    let file_name = a.image.file_name().map_or_else(
+        || a.image.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let image = hashward_firmware::sbom::ImageRef {
+        file_name: &file_name,
+        sha256: &report.unpack.image_sha256,
+    };
+    let bom = hashward_firmware::sbom::cyclonedx(image, &report.inventory.components, time);
+    let stdout = io::stdout();
+    let mut w = io::BufWriter::new(stdout.lock());
+    serde_json::to_writer_pretty(&mut w, &bom)?;
+    writeln!(w)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Now, or `SOURCE_DATE_EPOCH` (seconds) when set, so that a rerun can be byte-identical.
+fn sbom_timestamp() -> anyhow::Result<String> {
+    let t = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.trim().is_empty() => {
+            let secs: i64 = s
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH is not a number of seconds: {s:?}"))?;
+            chrono::DateTime::from_timestamp(secs, 0)
+                .ok_or_else(|| anyhow::anyhow!("SOURCE_DATE_EPOCH out of range: {s:?}"))?
+        }
+        _ => chrono::Utc::now(),
+    };
+    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// The inventory for people.

@@ -14,6 +14,7 @@ mod privilege;
 mod remote_config;
 mod services;
 mod updates;
+mod vulnerable;
 
 use std::collections::HashMap;
 
@@ -101,6 +102,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &remote_config::RemoteConfig,
     &services::Services,
     &updates::Updates,
+    &vulnerable::Vulnerable,
 ];
 
 /// Run every detector.
