@@ -116,6 +116,13 @@ pub struct InspectArgs {
     /// temporary directory that is removed at the end.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Also run the YARA rules in this directory: every *.yar and *.yara file below it, each
+    /// its own namespace (repeatable). Matches are finding FW-016.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not run hashward's own YARA rules (with no --rules either, no YARA scan at all).
+    #[arg(long)]
+    pub no_builtin_rules: bool,
     #[command(flatten)]
     pub opts: UnpackOpts,
 }

@@ -512,3 +512,162 @@ fn cyclonedx_is_a_usage_error_outside_firmware_inspect() {
         .unwrap();
     assert_eq!(rules.status.code(), Some(2));
 }
+
+/// A tar.gz holding `files` (name, content), built with the fixtures' writer.
+fn tree_image(s: &Scratch, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let mut t = hashward_fixtures::Tree::new();
+    for (p, c) in files {
+        t.file(p, *c);
+    }
+    let tar = hashward_fixtures::archive::tar(&t, hashward_fixtures::archive::TarStyle::Gnu);
+    s.write(name, &gz(&tar))
+}
+
+#[test]
+fn inspect_runs_builtin_and_user_yara_rules() {
+    let s = Scratch::new();
+    let img = tree_image(
+        &s,
+        "fw.tar.gz",
+        &[
+            (
+                "etc/rc.local",
+                "#!/bin/sh\n/usr/sbin/telnetd -p 9999 -l /bin/sh &\n",
+            ),
+            ("etc/pools.conf", "pool=stratum+tcp://stratum.pool.example:3333\n"),
+        ],
+    );
+    let rules = s.path("my-rules/site");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("pools.yar"),
+        "rule our_pool { meta: severity = \"low\" description = \"the pool we run\" strings: $p = \"stratum.pool.example\" condition: $p }\n",
+    )
+    .unwrap();
+    let out = hashward()
+        .args(["firmware", "inspect", "--format", "json", "--no-store", "--rules"])
+        .arg(s.path("my-rules"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    // The built-in telnetd rule is critical: exit 1.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fw016: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "FW-016")
+        .collect();
+    assert_eq!(fw016.len(), 2, "{fw016:#?}");
+    let telnetd = fw016
+        .iter()
+        .find(|f| {
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("rule telnetd_without_login")
+        })
+        .unwrap();
+    assert_eq!(telnetd["severity"], "critical");
+    assert_eq!(telnetd["subject"]["path"], "etc/rc.local");
+    assert_eq!(telnetd["evidence"][0]["offset"], 10);
+    let ours = fw016
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains("user yara rule our_pool"))
+        .unwrap();
+    assert_eq!(ours["severity"], "low");
+    assert_eq!(ours["evidence"][0]["excerpt"], "stratum.pool.example");
+    let yara = &v["result"]["yara"];
+    let files = yara["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["builtin"] == false && f["origin"].as_str().unwrap().ends_with("site/pools.yar"))
+    );
+    assert!(yara["rules"].as_u64().unwrap() > 10);
+    assert_eq!(
+        v["result"]["inventory"]["rule_matches"].as_array().unwrap().len(),
+        2
+    );
+
+    // --no-builtin-rules and no --rules: no YARA scan at all.
+    let out = hashward()
+        .args([
+            "firmware",
+            "inspect",
+            "--format",
+            "json",
+            "--no-store",
+            "--no-builtin-rules",
+        ])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["result"]["yara"].is_null());
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "FW-016")
+    );
+
+    // Text output lists the matches.
+    let out = hashward()
+        .args(["firmware", "inspect", "--format", "text", "--no-store", "--rules"])
+        .arg(s.path("my-rules"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("YARA: ") && text.contains("1 yours"), "{text}");
+    assert!(
+        text.contains("hashward/reverse_shell:telnetd_without_login  etc/rc.local @ 0xa"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_rule_file_that_does_not_compile_is_a_usage_error_naming_file_and_line() {
+    let s = Scratch::new();
+    let img = tree_image(&s, "fw.tar.gz", &[("etc/hostname", "miner\n")]);
+    let rules = s.path("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("good.yar"), "rule fine { condition: true }\n").unwrap();
+    std::fs::write(
+        rules.join("broken.yara"),
+        "rule broken {\n  condition:\n    $missing\n}\n",
+    )
+    .unwrap();
+    let out = hashward()
+        .args(["firmware", "inspect", "--format", "json", "--case"])
+        .arg(s.path("case.db"))
+        .arg("--out")
+        .arg(s.path("out"))
+        .arg("--rules")
+        .arg(&rules)
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loading YARA rules: "), "{err}");
+    assert!(err.contains("broken.yara:3:5: "), "{err}");
+    // Nothing was unpacked or recorded.
+    assert!(out.stdout.is_empty());
+    assert!(!s.path("out").exists());
+    assert!(!s.path("case.db").exists());
+}

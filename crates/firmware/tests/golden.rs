@@ -142,7 +142,11 @@ fn listing(id: &str) -> String {
     match result {
         Ok(u) => {
             let _ = writeln!(s, "consumed {:?}", u.consumed);
-            let _ = writeln!(s, "details {}", serde_json::to_string_pretty(&u.details).unwrap());
+            let _ = writeln!(
+                s,
+                "details {}",
+                serde_json::to_string_pretty(&sorted(&u.details)).unwrap()
+            );
         }
         Err(e) => {
             let _ = writeln!(s, "error {e}");
@@ -186,5 +190,20 @@ fn every_format_matches_its_golden_listing() {
 fn golden_inputs_are_deterministic() {
     for id in ["squashfs", "ext", "ubi", "jffs2", "bmu", "zip", "tar"] {
         assert_eq!(input(id), input(id), "{id} fixture is not deterministic");
+    }
+}
+
+/// `v` with every object's keys in order: serde_json keeps insertion order when another crate
+/// of the build (yara-x, in `cargo test --workspace`) turns on its `preserve_order` feature,
+/// and sorts otherwise; the listings must not depend on which.
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<_> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
     }
 }

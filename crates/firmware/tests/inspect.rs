@@ -743,3 +743,134 @@ fn the_clean_control_has_no_vendor_or_pool_endpoint() {
         r.inventory.platform
     );
 }
+
+/// A content scanner of our own for the interface: one "rule" per needle, a time limit
+/// simulated by a file name.
+struct Needles(&'static [(&'static str, &'static str)]);
+
+struct NeedleSession<'a> {
+    needles: &'a [(&'static str, &'static str)],
+    thread: std::thread::ThreadId,
+}
+
+impl hashward_firmware::scan::ContentScanner for Needles {
+    fn name(&self) -> &'static str {
+        "needles"
+    }
+    fn session(&self) -> Box<dyn hashward_firmware::scan::ScanSession + '_> {
+        Box::new(NeedleSession {
+            needles: self.0,
+            thread: std::thread::current().id(),
+        })
+    }
+}
+
+impl hashward_firmware::scan::ScanSession for NeedleSession<'_> {
+    fn scan(
+        &mut self,
+        path: &str,
+        bytes: &[u8],
+        out: &mut Vec<hashward_firmware::scan::RuleMatch>,
+    ) -> Result<(), hashward_firmware::scan::ScanFailure> {
+        // A session is used on the thread that opened it.
+        assert_eq!(self.thread, std::thread::current().id());
+        if path.ends_with("slow.bin") {
+            return Err(hashward_firmware::scan::ScanFailure {
+                engine: "needles",
+                file: path.to_owned(),
+                error: "timeout after 1 s".into(),
+            });
+        }
+        for (rule, needle) in self.needles {
+            let found: Vec<usize> = bytes
+                .windows(needle.len())
+                .enumerate()
+                .filter(|(_, w)| w == &needle.as_bytes())
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(&first) = found.first() {
+                out.push(hashward_firmware::scan::RuleMatch {
+                    engine: "needles",
+                    namespace: "test".into(),
+                    rule: (*rule).into(),
+                    file: path.into(),
+                    offset: Some(first as u64),
+                    length: needle.len() as u64,
+                    matches: found.len() as u64,
+                    severity: (*rule == "loud").then_some(Severity::Critical),
+                    description: Some(format!("contains {needle}")),
+                    builtin: *rule == "loud",
+                    meta: Default::default(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn content_scanner_matches_become_fw016_and_unfinished_scans_fw100() {
+    let mut t = hashward_fixtures::Tree::new();
+    t.file("etc/a.conf", "x = 1\nneedle here, needle there\n")
+        .file("usr/share/b.txt", "quiet words\n")
+        .file("var/slow.bin", "whatever");
+    for i in 0..40 {
+        t.file(&format!("usr/lib/filler{i:02}"), format!("file {i}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("scan.tar.gz");
+    std::fs::write(&image, samples::gzip(&tar(&t, TarStyle::Gnu))).unwrap();
+    let opts = UnpackOptions {
+        out: dir.path().join("out"),
+        limits: Limits::default(),
+        carve: true,
+        keys: Vec::new(),
+        jobs: 0,
+    };
+    let scanner = Needles(&[("loud", "needle"), ("soft", "quiet")]);
+    let r = hashward_firmware::inspect_with(&image, &opts, None, &[&scanner]).unwrap();
+    assert_eq!(
+        r.inventory.rule_matches.len(),
+        2,
+        "{:#?}",
+        r.inventory.rule_matches
+    );
+    has(
+        &r,
+        "FW-016",
+        Severity::Critical,
+        "etc/a.conf",
+        "etc/a.conf: built-in needles rule loud (test) matched, 2 matches from offset 0x6: contains needle",
+    );
+    // No severity of its own: the catalogue's.
+    has(
+        &r,
+        "FW-016",
+        Severity::Medium,
+        "usr/share/b.txt",
+        "user needles rule soft",
+    );
+    let loud = of(&r, "FW-016")
+        .into_iter()
+        .find(|f| f.message.contains("loud"))
+        .unwrap();
+    let Some(hashward_model::Evidence::File { offset, excerpt, .. }) = loud.evidence.first() else {
+        panic!("{loud:?}")
+    };
+    assert_eq!(*offset, Some(6));
+    assert_eq!(
+        excerpt.as_ref(),
+        Some(&hashward_model::Excerpt::Text("needle".into()))
+    );
+    has(
+        &r,
+        "FW-100",
+        Severity::Medium,
+        "var/slow.bin",
+        "the needles scan stopped (timeout after 1 s)",
+    );
+    assert_eq!(r.inventory.scan_failures.len(), 1);
+    // Without scanners, nothing of the kind.
+    let plain = run_tree("scan.tar.gz", &t).0;
+    assert!(of(&plain, "FW-016").is_empty() && plain.inventory.rule_matches.is_empty());
+}

@@ -113,6 +113,8 @@ impl RuleId {
     pub const FW_VULNERABLE_COMPONENT: RuleId = RuleId("FW-014");
     /// Binary hardening missing.
     pub const FW_HARDENING: RuleId = RuleId("FW-015");
+    /// YARA rule match.
+    pub const FW_RULE_MATCH: RuleId = RuleId("FW-016");
     /// Mining API writable from the network.
     pub const FW_MINER_API: RuleId = RuleId("FW-004");
     /// Default, well-known or empty password for a system account.

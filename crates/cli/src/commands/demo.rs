@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hashward_firmware::{UnpackOptions, inspect};
+use hashward_firmware::scan::ContentScanner;
+use hashward_firmware::{UnpackOptions, inspect_with};
 use hashward_model::{Envelope, InputRecord, RuleId};
 
 use super::Outcome;
@@ -36,6 +37,12 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             dir.display()
         )?;
     }
+    // hashward's own YARA rules run over every sample, as `firmware inspect` runs them.
+    let rules = super::inspect::yara_rules(true, &[])?;
+    let scanner = rules
+        .as_ref()
+        .map(|r| r.scanner(hashward_yara::ScanOptions::default()));
+    let scanners: Vec<&dyn ContentScanner> = scanner.iter().map(|s| s as &dyn ContentScanner).collect();
     let samples = hashward_fixtures::samples::all();
     let mut inputs = Vec::new();
     let mut findings = Vec::new();
@@ -60,7 +67,7 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             jobs: 0,
         };
         let spinner = Spinner::new(out.quiet, s.file_name);
-        let inspected = inspect(&image, &opts, Some(&|e, b| spinner.update(e, b)));
+        let inspected = inspect_with(&image, &opts, Some(&|e, b| spinner.update(e, b)), &scanners);
         spinner.finish();
         let inspected = inspected.with_context(|| format!("inspecting {}", s.file_name))?;
         let report = &inspected.unpack;

@@ -2,8 +2,11 @@
 
 use std::io::{self, Write};
 
+use anyhow::Context as _;
 use hashward_firmware::inventory::{Inventory, Password};
+use hashward_firmware::scan::ContentScanner;
 use hashward_model::{EnvelopeRef, InputRecord};
+use hashward_yara::{RuleSet, ScanOptions};
 
 use super::Outcome;
 use super::firmware::{artifacts, options, recorded_options};
@@ -29,8 +32,13 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
         }
     };
     let opts = options(&a.opts, &dir)?;
+    // Rules first: a rule file that does not compile is a usage error before any unpacking.
+    let rules = yara_rules(!a.no_builtin_rules, &a.rules)?;
+    let scanner = rules.as_ref().map(|r| r.scanner(ScanOptions::default()));
+    let scanners: Vec<&dyn ContentScanner> = scanner.iter().map(|s| s as &dyn ContentScanner).collect();
     let spinner = Spinner::new(out.quiet, "inspecting");
-    let report = hashward_firmware::inspect(&a.image, &opts, Some(&|e, b| spinner.update(e, b)));
+    let report =
+        hashward_firmware::inspect_with(&a.image, &opts, Some(&|e, b| spinner.update(e, b)), &scanners);
     spinner.finish();
     let report = report?;
     let inputs = [InputRecord {
@@ -41,7 +49,12 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
     case::record(
         g,
         "firmware inspect",
-        recorded_options(&a.opts, a.out.as_deref()),
+        {
+            let mut o = recorded_options(&a.opts, a.out.as_deref());
+            o["rules"] = serde_json::json!(a.rules);
+            o["builtin_rules"] = serde_json::json!(!a.no_builtin_rules);
+            o
+        },
         started,
         &inputs,
         &report.findings,
@@ -58,6 +71,7 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
         "inventory": report.inventory,
         "containers": report.unpack.nodes,
         "stats": report.unpack.stats,
+        "yara": rules.as_ref().map(yara_summary),
     });
     let env = EnvelopeRef {
         hashward: hashward_model::VERSION,
@@ -75,7 +89,8 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
             report.unpack.stats.files,
             report.unpack.stats.containers
         )?;
-        write_inventory(w, &report.inventory)
+        write_inventory(w, &report.inventory)?;
+        write_rule_matches(w, rules.as_ref(), &report.inventory)
     })?;
     Ok(Outcome {
         findings: report.findings,
@@ -256,6 +271,65 @@ fn write_inventory(w: &mut dyn Write, inv: &Inventory) -> io::Result<()> {
                 c.line
             )?;
         }
+    }
+    Ok(())
+}
+
+/// hashward's own YARA rules (unless `builtin` is false) and those under `dirs`; `None` when
+/// there are none to run.
+pub(crate) fn yara_rules(builtin: bool, dirs: &[std::path::PathBuf]) -> anyhow::Result<Option<RuleSet>> {
+    if !builtin && dirs.is_empty() {
+        return Ok(None);
+    }
+    let set = RuleSet::load(builtin, dirs).context("loading YARA rules")?;
+    for r in set.ignored() {
+        tracing::warn!("YARA rule {r} skipped: it uses a module this build leaves out");
+    }
+    for w in set.warnings() {
+        tracing::info!("YARA rules: {w}");
+    }
+    Ok(Some(set))
+}
+
+/// What was compiled, for `result.yara`.
+fn yara_summary(set: &RuleSet) -> serde_json::Value {
+    serde_json::json!({
+        "rules": set.len(),
+        "files": set.files(),
+        "ignored": set.ignored(),
+    })
+}
+
+/// YARA matches and unfinished scans for people.
+fn write_rule_matches(w: &mut dyn Write, set: Option<&RuleSet>, inv: &Inventory) -> io::Result<()> {
+    let Some(set) = set else {
+        return Ok(());
+    };
+    let user = set.files().iter().filter(|f| !f.builtin).count();
+    writeln!(
+        w,
+        "
+YARA: {} rules from {} files ({} built-in, {user} yours), {} matches",
+        set.len(),
+        set.files().len(),
+        set.files().len() - user,
+        inv.rule_matches.len()
+    )?;
+    for m in &inv.rule_matches {
+        writeln!(
+            w,
+            "  {:<8} {}:{}  {}{}  ({} match{})",
+            m.severity.map_or("-", |s| s.as_str()),
+            m.namespace,
+            m.rule,
+            m.file,
+            m.offset.map_or(String::new(), |o| format!(" @ {o:#x}")),
+            m.matches,
+            if m.matches == 1 { "" } else { "es" }
+        )?;
+    }
+    for f in &inv.scan_failures {
+        writeln!(w, "  not finished: {} ({})", f.file, f.error)?;
     }
     Ok(())
 }

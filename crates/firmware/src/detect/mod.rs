@@ -12,6 +12,7 @@ mod keys;
 mod miner_api;
 mod privilege;
 mod remote_config;
+mod rule_matches;
 mod services;
 mod updates;
 mod vulnerable;
@@ -100,6 +101,7 @@ pub static DETECTORS: &[&dyn Detector] = &[
     &miner_api::MinerApi,
     &privilege::Privilege,
     &remote_config::RemoteConfig,
+    &rule_matches::RuleMatches,
     &services::Services,
     &updates::Updates,
     &vulnerable::Vulnerable,
@@ -118,4 +120,18 @@ pub fn detect(cx: &Context<'_>) -> Vec<Finding> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detectors_are_sorted_by_id_and_unique() {
+        let ids: Vec<&str> = DETECTORS.iter().map(|d| d.id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(ids, sorted);
+    }
 }

@@ -28,7 +28,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::scan::{ContentScanner, RuleMatch};
+use crate::scan::{ContentScanner, RuleMatch, ScanFailure};
 use crate::unpack::{EntryRecord, EntryType};
 pub use accounts::{Account, DigestCredential, Password, PasswordSource};
 pub use binaries::{Binary, Hardening};
@@ -87,6 +87,9 @@ pub struct Inventory {
     pub binaries: Vec<Binary>,
     /// Content-scanner (YARA) rule matches.
     pub rule_matches: Vec<RuleMatch>,
+    /// Files a content scanner could not finish.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scan_failures: Vec<ScanFailure>,
 }
 
 /// The extracted tree: the output root and the entries `firmware unpack` reported.
@@ -190,12 +193,15 @@ pub fn inventory_with(tree: &Tree<'_>, scanners: &[&dyn ContentScanner]) -> Inve
             .map(|run| {
                 s.spawn(move || {
                     let mut part = Partial::default();
+                    let mut sessions: Vec<_> = scanners.iter().map(|sc| sc.session()).collect();
                     for e in *run {
                         let Some(bytes) = tree.read(e, cap) else {
                             continue;
                         };
-                        for sc in scanners {
-                            sc.scan(&e.path, &bytes, &mut part.inv.rule_matches);
+                        for sc in &mut sessions {
+                            if let Err(f) = sc.scan(&e.path, &bytes, &mut part.inv.rule_matches) {
+                                part.inv.scan_failures.push(f);
+                            }
                         }
                         if bytes.len() as u64 <= MAX_SCAN_BYTES {
                             part.add(&e.path, bytes);
@@ -383,6 +389,7 @@ impl Partial {
             inv.remote_handlers.extend(i.remote_handlers);
             inv.binaries.extend(i.binaries);
             inv.rule_matches.extend(i.rule_matches);
+            inv.scan_failures.extend(i.scan_failures);
             inv.components.extend(i.components);
             account_files.extend(a);
         }
