@@ -874,3 +874,55 @@ fn content_scanner_matches_become_fw016_and_unfinished_scans_fw100() {
     let plain = run_tree("scan.tar.gz", &t).0;
     assert!(of(&plain, "FW-016").is_empty() && plain.inventory.rule_matches.is_empty());
 }
+
+#[test]
+fn services_from_systemd_units_and_cron_jobs() {
+    let mut t = hashward_fixtures::Tree::new();
+    t.file(
+        "lib/systemd/system/telnet.service",
+        "[Service]\nExecStart=/usr/sbin/telnetd -F -l /bin/sh\n",
+    )
+    .symlink(
+        "etc/systemd/system/multi-user.target.wants/telnet.service",
+        "/lib/systemd/system/telnet.service",
+    )
+    // A unit that is installed but not enabled starts nothing.
+    .file(
+        "lib/systemd/system/sshd.service",
+        "[Service]\nExecStart=/usr/sbin/sshd -D\n",
+    )
+    .file(
+        "var/spool/cron/crontabs/root",
+        "# @reboot /usr/sbin/telnetd\n@reboot /usr/sbin/dropbear -p 2222\n",
+    );
+    let (r, _dir) = run_tree("units.tar.gz", &t);
+    let svc: Vec<(&str, &str)> = r
+        .inventory
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.how.as_str()))
+        .collect();
+    assert_eq!(
+        svc,
+        [
+            ("telnet", "systemd unit (enabled)"),
+            ("cron: dropbear", "cron job")
+        ],
+        "{svc:?}"
+    );
+    let ports: Vec<(u16, &str)> = r
+        .inventory
+        .network
+        .listeners
+        .iter()
+        .map(|l| (l.port, l.service.as_str()))
+        .collect();
+    assert_eq!(ports, [(23, "telnetd"), (2222, "dropbear")]);
+    has(
+        &r,
+        "FW-012",
+        Severity::High,
+        "lib/systemd/system/telnet.service",
+        "telnetd",
+    );
+}

