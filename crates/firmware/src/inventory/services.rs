@@ -100,15 +100,21 @@ pub(crate) fn is_inittab(path: &str) -> bool {
     path == "etc/inittab" || path.ends_with("/etc/inittab")
 }
 
+/// The first 2,000 lines of `bytes`, each with the byte offset it starts at.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, std::borrow::Cow<'_, str>)> {
+    let mut offset = 0u64;
+    bytes.split_inclusive(|b| *b == b'\n').take(2000).map(move |raw| {
+        let at = offset;
+        offset += raw.len() as u64;
+        (at, String::from_utf8_lossy(raw))
+    })
+}
+
 /// The known daemons a shell script runs (comments ignored), with the first such line.
 pub(crate) fn daemons_in(script: &[u8]) -> (Vec<String>, Option<(u64, String)>) {
     let mut found: Vec<String> = Vec::new();
     let mut first = None;
-    let mut offset = 0u64;
-    for raw in script.split_inclusive(|b| *b == b'\n').take(2000) {
-        let at = offset;
-        offset += raw.len() as u64;
-        let text = String::from_utf8_lossy(raw);
+    for (at, text) in lines(script) {
         let code = text.split('#').next().unwrap_or("");
         for word in code.split(|c: char| c.is_whitespace() || ";&|()`\"'".contains(c)) {
             let exe = word.rsplit('/').next().unwrap_or(word);
@@ -130,11 +136,7 @@ pub(crate) fn daemons_in(script: &[u8]) -> (Vec<String>, Option<(u64, String)>) 
 /// inittab entries (`id:runlevels:action:process`) that run something at boot.
 pub(crate) fn inittab(rootfs: &str, path: &str, bytes: &[u8]) -> Vec<Service> {
     let mut out = Vec::new();
-    let mut offset = 0u64;
-    for raw in bytes.split_inclusive(|b| *b == b'\n').take(2000) {
-        let at = offset;
-        offset += raw.len() as u64;
-        let text = String::from_utf8_lossy(raw);
+    for (at, text) in lines(bytes) {
         let line = text.trim();
         if line.starts_with('#') {
             continue;
@@ -204,11 +206,7 @@ pub(crate) fn is_crontab(path: &str) -> bool {
 /// Jobs of a crontab: one service per job line, named after the command it runs.
 pub(crate) fn cron(path: &str, bytes: &[u8]) -> Vec<Service> {
     let mut out = Vec::new();
-    let mut offset = 0u64;
-    for raw in bytes.split_inclusive(|b| *b == b'\n').take(2000) {
-        let at = offset;
-        offset += raw.len() as u64;
-        let text = String::from_utf8_lossy(raw);
+    for (at, text) in lines(bytes) {
         let line = text.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -248,18 +246,11 @@ pub(crate) fn systemd_wants(path: &str) -> Option<&str> {
 
 /// The service a systemd unit file starts (its `ExecStart=` lines).
 pub(crate) fn systemd_unit(file: &str, name: &str, unit: &[u8]) -> Service {
-    let mut offset = 0u64;
-    let mut exec = None;
-    for raw in unit.split_inclusive(|b| *b == b'\n').take(2000) {
-        let at = offset;
-        offset += raw.len() as u64;
-        let text = String::from_utf8_lossy(raw);
-        if let Some(cmd) = text.trim().strip_prefix("ExecStart=") {
-            // Prefixes that change how systemd runs it (-, @, +, !) are not part of the command.
-            exec = Some((at, cmd.trim_start_matches(['-', '@', '+', '!']).trim().to_owned()));
-            break;
-        }
-    }
+    // Prefixes that change how systemd runs it (-, @, +, !) are not part of the command.
+    let exec = lines(unit).find_map(|(at, text)| {
+        let cmd = text.trim().strip_prefix("ExecStart=")?;
+        Some((at, cmd.trim_start_matches(['-', '@', '+', '!']).trim().to_owned()))
+    });
     let (daemons, _) = exec
         .as_ref()
         .map_or((Vec::new(), None), |(_, c)| daemons_in(c.as_bytes()));
