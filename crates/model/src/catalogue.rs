@@ -65,14 +65,14 @@ rules! {
     "FW-100", Medium, Firmware, "Unpacking limit reached (size, ratio, depth, count, time)", [];
     "FW-101", High, Firmware, "Archive entry tries to escape the extraction root", [];
     "FW-102", Low, Firmware, "Malformed or truncated container", [];
-    "NET-001", Critical, Fleet, "Privileged mining API open to this host", [];
-    "NET-002", Critical, Fleet, "Default credentials accepted", [];
-    "NET-003", Critical, Fleet, "Unauthenticated control interface", [];
+    "NET-001", Critical, Fleet, "Privileged mining API open to this host", ["https://github.com/ckolivas/cgminer/blob/master/API-README", "https://github.com/bitmaintech/bmminer-mix/issues/5"];
+    "NET-002", Critical, Fleet, "Default credentials accepted", ["https://www.buywhatsminer.com/download/whatsminer-api-v2-0-5/"];
+    "NET-003", Critical, Fleet, "Unauthenticated control interface", ["https://docs.luxor.tech/firmware/api/sessions"];
     "NET-004", High, Fleet, "Pool not in the allowlist (possible hashrate hijack)", [];
     "NET-005", Medium, Fleet, "Plaintext stratum pool", [];
     "NET-006", Medium, Fleet, "Remote shell exposed (telnet, ssh)", [];
     "NET-007", Medium, Fleet, "Device changed since the last scan (firmware, pools, identity)", [];
-    "NET-008", Low, Fleet, "Pool given as an IP literal (weak client.reconnect check)", [];
+    "NET-008", Low, Fleet, "Pool given as an IP literal (weak client.reconnect check)", ["https://github.com/ckolivas/cgminer/commit/040b42c5"];
     "NET-009", Low, Fleet, "Unidentified device answering on miner ports", [];
     "TRF-001", Critical, Traffic, "Contact with a known remote-control or phone-home indicator", [];
     "TRF-002", High, Traffic, "Beaconing", ["https://github.com/activecm/rita"];
@@ -127,6 +127,24 @@ impl RuleId {
     pub const FW_ESCAPE: RuleId = RuleId("FW-101");
     /// Malformed or truncated container.
     pub const FW_MALFORMED: RuleId = RuleId("FW-102");
+    /// Privileged mining API open to this host.
+    pub const NET_PRIVILEGED_API: RuleId = RuleId("NET-001");
+    /// Default credentials accepted.
+    pub const NET_DEFAULT_CREDENTIALS: RuleId = RuleId("NET-002");
+    /// Unauthenticated control interface.
+    pub const NET_UNAUTHENTICATED_CONTROL: RuleId = RuleId("NET-003");
+    /// Pool not in the allowlist.
+    pub const NET_POOL_NOT_ALLOWED: RuleId = RuleId("NET-004");
+    /// Plaintext stratum pool.
+    pub const NET_PLAINTEXT_POOL: RuleId = RuleId("NET-005");
+    /// Remote shell exposed.
+    pub const NET_REMOTE_SHELL: RuleId = RuleId("NET-006");
+    /// Device changed since the last scan.
+    pub const NET_CHANGED: RuleId = RuleId("NET-007");
+    /// Pool given as an IP literal.
+    pub const NET_IP_LITERAL_POOL: RuleId = RuleId("NET-008");
+    /// Unidentified device answering on miner ports.
+    pub const NET_UNIDENTIFIED: RuleId = RuleId("NET-009");
 
     /// The id for `code`, if the catalogue has it.
     pub fn new(code: &str) -> Option<RuleId> {
@@ -218,6 +236,15 @@ mod tests {
             RuleId::FW_ESCAPE,
             RuleId::FW_MALFORMED,
             RuleId::FW_VULNERABLE_COMPONENT,
+            RuleId::NET_PRIVILEGED_API,
+            RuleId::NET_DEFAULT_CREDENTIALS,
+            RuleId::NET_UNAUTHENTICATED_CONTROL,
+            RuleId::NET_POOL_NOT_ALLOWED,
+            RuleId::NET_PLAINTEXT_POOL,
+            RuleId::NET_REMOTE_SHELL,
+            RuleId::NET_CHANGED,
+            RuleId::NET_IP_LITERAL_POOL,
+            RuleId::NET_UNIDENTIFIED,
         ] {
             assert_eq!(RuleId::new(id.as_str()), Some(id));
             assert_eq!(id.info().id, id.as_str());

@@ -1,0 +1,136 @@
+//! Bitmain Antminer on stock firmware (bmminer): cgminer API on 4028 and the digest-protected
+//! web CGI on 80 (realm `antMiner Configuration`).
+
+use serde_json::Value;
+
+use super::{
+    Answers, Ask, Discovery, Family, PlanOptions, exchange, privilege_asks, read_privilege,
+    read_summary_pools, web,
+};
+use crate::device::{Device, Firmware, Observations, Pool};
+use crate::proto::cgminer;
+
+/// The realm of every stock Antminer web interface (pyasic, asic-rs and Foreman match it).
+pub const REALM: &str = "antMiner Configuration";
+
+/// Stock Antminer.
+pub struct Antminer;
+
+impl Family for Antminer {
+    fn id(&self) -> &'static str {
+        "antminer"
+    }
+
+    fn stock(&self) -> bool {
+        true
+    }
+
+    fn recognise(&self, d: &Discovery) -> bool {
+        let api = d.version_row().is_some_and(|row| {
+            cgminer::text_field(row, "BMMiner").is_some()
+                || cgminer::text_field(row, "Type")
+                    .is_some_and(|t| t.to_ascii_lowercase().starts_with("antminer"))
+        });
+        api || d.web_realm().as_deref() == Some(REALM)
+    }
+
+    fn plan(&self, d: &Discovery, opts: &PlanOptions) -> Vec<Ask> {
+        let mut asks = Vec::new();
+        if d.api_port.is_some() {
+            // One connection for both; stock group A allows summary and pools.
+            asks.push(Ask::rpc("summary+pools"));
+            asks.extend(privilege_asks());
+        }
+        if opts.check_default_credentials && d.ports.contains(&80) {
+            for path in ["/cgi-bin/get_system_info.cgi", "/cgi-bin/get_miner_conf.cgi"] {
+                asks.push(Ask::DigestGet {
+                    path: path.into(),
+                    user: "root".into(),
+                    password: "root".into(),
+                });
+            }
+        }
+        asks
+    }
+
+    fn interpret(&self, d: &Discovery, answers: &Answers, dev: &mut Device, obs: &mut Observations) {
+        dev.make = Some("Bitmain".into());
+        if let Some(row) = d.version_row() {
+            dev.model = cgminer::text_field(row, "Type");
+            dev.api_version = cgminer::text_field(row, "API");
+            dev.firmware = Some(Firmware {
+                family: "Bitmain stock".into(),
+                version: cgminer::text_field(row, "CompileTime")
+                    .or_else(|| cgminer::text_field(row, "Miner")),
+            });
+        }
+        read_summary_pools(d, answers, "summary+pools", dev, obs);
+        read_privilege(d, answers, obs);
+        read_web_config(answers, dev, obs);
+        if dev.firmware.is_none() {
+            dev.firmware = Some(Firmware {
+                family: "Bitmain stock".into(),
+                version: None,
+            });
+        }
+    }
+}
+
+/// What the Antminer-style web CGI gives with working credentials: identity, pools, and proof
+/// that the default credentials work. Shared with lookalikes that copy the CGI.
+pub fn read_web_config(answers: &Answers, dev: &mut Device, obs: &mut Observations) {
+    if let Some(r) = web(answers, "/cgi-bin/get_system_info.cgi")
+        && r.response.status == 200
+        && let Ok(info) = serde_json::from_slice::<Value>(&r.response.body)
+    {
+        obs.default_credentials.push((
+            "web interface (HTTP Digest)".into(),
+            "root/root".into(),
+            exchange(80, &r.raw),
+        ));
+        let s = |k: &str| {
+            info.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        };
+        dev.serial = dev.serial.take().or_else(|| s("serinum"));
+        dev.mac = dev.mac.take().or_else(|| s("macaddr"));
+        dev.model = dev.model.take().or_else(|| s("minertype"));
+        if let (Some(fw), Some(v)) = (dev.firmware.as_mut(), s("system_filesystem_version")) {
+            fw.version = Some(v);
+        }
+    }
+    if let Some(r) = web(answers, "/cgi-bin/get_miner_conf.cgi")
+        && r.response.status == 200
+        && let Ok(conf) = serde_json::from_slice::<Value>(&r.response.body)
+    {
+        for (i, p) in conf
+            .get("pools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .take(64)
+            .enumerate()
+        {
+            let Some(url) = p
+                .get("url")
+                .and_then(Value::as_str)
+                .filter(|u| !u.trim().is_empty())
+            else {
+                continue;
+            };
+            let pool = Pool {
+                url: url.trim().to_string(),
+                user: p.get("user").and_then(Value::as_str).map(String::from),
+                priority: Some(i as i64),
+                source: "web get_miner_conf".into(),
+                ..Pool::default()
+            };
+            if !dev.pools.iter().any(|q| q.url == pool.url && q.user == pool.user) {
+                dev.pools.push(pool);
+            }
+        }
+    }
+}
