@@ -73,6 +73,9 @@ pub enum Command {
     /// Firmware images: unpack, inspect, diff.
     #[command(subcommand)]
     Firmware(FirmwareCmd),
+    /// Live miners on the network: discover, identify and audit them (read-only).
+    #[command(subcommand)]
+    Fleet(FleetCmd),
     /// The case database: what earlier runs recorded.
     #[command(subcommand)]
     Case(CaseCmd),
@@ -93,6 +96,48 @@ pub enum FirmwareCmd {
     /// Inspect two images (an old and a new version) and report what changed between them:
     /// files, inventory (accounts, services, keys, pools…) and findings.
     Diff(DiffArgs),
+}
+
+/// `hashward fleet …`
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Sweep TARGETS for miner ports, identify every device that answers and report what a
+    /// stranger on this network can do to it. Sends nothing that changes a device.
+    Scan(ScanArgs),
+}
+
+/// `hashward fleet scan`
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Addresses: `10.0.0.7`, CIDRs (`10.0.0.0/22`), ranges (`10.0.0.1-10.0.3.254`), octet
+    /// ranges (`10.1-2.0.1-50`), comma lists, or `@FILE` with one target per line.
+    #[arg(required = true, value_name = "TARGETS")]
+    pub targets: Vec<String>,
+    /// Policy file (TOML): the pool allowlist for NET-004 (see docs/architecture.md).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// New connections per second, across the whole scan.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate: u32,
+    /// Connections open at once (also capped by the open-file limit).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: u64,
+    /// Milliseconds to wait for a TCP connect.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub connect_timeout: u64,
+    /// Milliseconds to wait for a complete reply to one request.
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub reply_timeout: u64,
+    /// Seconds one device may take in all.
+    #[arg(long, default_value_t = 12, value_name = "SECS")]
+    pub device_timeout: u64,
+    /// Try each family's default credentials with read-only requests (NET-002). Off by
+    /// default: logging in to someone's device needs their permission.
+    #[arg(long)]
+    pub check_default_credentials: bool,
+    /// Allow targets outside private, shared, link-local and loopback address space.
+    #[arg(long)]
+    pub allow_public: bool,
 }
 
 /// `hashward firmware unpack`

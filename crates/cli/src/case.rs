@@ -40,6 +40,21 @@ pub fn record(
     Ok(Some(id.0))
 }
 
+/// Record a run the command assembled itself (with a result document, say); the exit code
+/// and end time are filled in here. `None` with `--no-store`.
+pub fn record_run(g: &Global, mut run: RunRecord) -> anyhow::Result<Option<i64>> {
+    if g.no_store {
+        return Ok(None);
+    }
+    run.ended = chrono::Utc::now();
+    run.exit_code = exit_status(&run.findings, g);
+    let mut case = open(&g.case)?;
+    let id = case
+        .record(&run)
+        .with_context(|| format!("recording the run in {}", g.case))?;
+    Ok(Some(id.0))
+}
+
 /// The exit status the run ends with (0 or 1), for the record.
 fn exit_status(findings: &[hashward_model::Finding], g: &Global) -> i32 {
     match crate::fail_threshold(g.fail_on) {

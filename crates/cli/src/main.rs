@@ -52,6 +52,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let out = output::Output::new(cli.global.format, cli.global.quiet);
     let outcome = match &cli.command {
         Command::Firmware(cmd) => commands::firmware::run(cmd, &cli.global, &out)?,
+        Command::Fleet(cmd) => commands::fleet::run(cmd, &cli.global, &out)?,
         Command::Case(cmd) => return commands::case::run(cmd, &cli.global, &out),
         Command::Demo(a) => commands::demo::run(a, &cli.global, &out)?,
         Command::Rules(a) => return commands::rules::run(a, &out),
@@ -90,7 +91,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "hashward={level},hashward_firmware={level},hashward_store={level}"
+            "hashward={level},hashward_firmware={level},hashward_fleet={level},hashward_store={level}"
         ))
     });
     let _ = tracing_subscriber::fmt()

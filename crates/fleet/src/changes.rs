@@ -111,7 +111,8 @@ pub fn changes(
                 .collect()
         };
         let (pa, pb) = (pools(old), pools(new));
-        let pools_changed = pa != pb && !(pb.is_empty() && !new.errors.is_empty());
+        // No pools this time because the read failed is not a change.
+        let pools_changed = pa != pb && (!pb.is_empty() || new.errors.is_empty());
         if pools_changed {
             diffs.push((
                 "pools",

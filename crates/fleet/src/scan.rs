@@ -360,7 +360,7 @@ async fn answer(net: &Net, ip: Ipv4Addr, api_port: Option<u16>, ask: &Ask) -> Re
                 .and_then(digest::parse_challenge);
             match (first.response.status, challenge) {
                 (401, Some(c)) => {
-                    let cnonce = hex::encode(&ip.octets()).repeat(2);
+                    let cnonce = cnonce(ip);
                     let mut req = http::Request::get(path);
                     req.headers.push((
                         "Authorization".into(),
@@ -409,6 +409,15 @@ async fn answer(net: &Net, ip: Ipv4Addr, api_port: Option<u16>, ask: &Ask) -> Re
             Ok(Answer::Whatsminer(reply, opened))
         }
     }
+}
+
+/// A client nonce for Digest: fresh per request (time and address), as RFC 7616 asks.
+fn cnonce(ip: Ipv4Addr) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    use md5::Digest as _;
+    hex::encode(&md5::Md5::digest(format!("{t}{ip}").as_bytes())[..8])
 }
 
 fn record_discovery_failures(d: &Discovery, dev: &mut Device) {

@@ -230,6 +230,38 @@ impl Case {
         })
     }
 
+    /// The newest successful run of `command` that kept a result document, with that document.
+    pub fn last_result(
+        &mut self,
+        command: &str,
+    ) -> Result<Option<(RunSummary, serde_json::Value)>, StoreError> {
+        let command = command.to_owned();
+        self.block(|conn, location| async move {
+            let row: Option<(i64, String)> = sqlx::query_as(
+                "SELECT r.id, s.result FROM runs r JOIN results s ON s.run_id = r.id \
+                 WHERE r.command = $1 AND r.status = 'ok' ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+            )
+            .bind(&command)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(query_err(location, "reading the last result"))?;
+            let Some((id, text)) = row else {
+                return Ok(None);
+            };
+            let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                location: location.to_owned(),
+                what: format!("results.result of run {id}"),
+                why: e.to_string(),
+            })?;
+            let run = sqlx::query(concat!(run_select!(), " WHERE r.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(query_err(location, "reading a run"))?;
+            Ok(Some((decode_run(&run, location)?, value)))
+        })
+    }
+
     /// Checks the database file's integrity (SQLite's `PRAGMA integrity_check`): an empty list
     /// when it is sound, otherwise the problems found.
     pub fn verify(&mut self) -> Result<Vec<String>, StoreError> {
@@ -571,6 +603,16 @@ async fn record(
         what: "run options",
         source,
     })?;
+    let result = run
+        .result
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|source| StoreError::Encode {
+            location: location.to_owned(),
+            what: "run result",
+            source,
+        })?;
     let mut artifacts = Vec::with_capacity(run.inputs.len().saturating_add(run.extracted.len()));
     for input in &run.inputs {
         artifacts.push(ArtifactRow {
@@ -640,6 +682,14 @@ async fn record(
         .map_err(query_err(location, "inserting the run"))?;
         insert_artifacts(&mut tx, location, id, &artifacts, more).await?;
         insert_findings(&mut tx, location, id, &findings).await?;
+        if let Some(result) = &result {
+            sqlx::query("INSERT INTO results (run_id, result) VALUES ($1, $2)")
+                .bind(id)
+                .bind(result)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err(location, "inserting the run's result"))?;
+        }
         Ok::<_, StoreError>(id)
     }
     .await;

@@ -51,6 +51,8 @@
 //! - `findings` (run_id, seq, rule, severity, title, subject_type, subject_key,
 //!   subject_detail, subject JSON, message, evidence JSON) — what a run found, in order; key
 //!   (run_id, seq); indexed by rule, by severity and by (subject_type, subject_key).
+//! - `results` (run_id, result JSON) — the result document of runs that later runs compare
+//!   against (`fleet scan` keeps its devices for NET-007); read with [`Case::last_result`].
 //! - `_sqlx_migrations` — which migrations have been applied (kept by sqlx).
 //!
 //! The subject columns make findings queryable without parsing JSON:

@@ -135,6 +135,9 @@ pub struct RunRecord {
     pub extracted: Vec<Artifact>,
     /// What it found.
     pub findings: Vec<Finding>,
+    /// The result document, kept when later runs need it (`fleet scan`); `None` for most
+    /// commands, whose results can be recomputed from their inputs.
+    pub result: Option<serde_json::Value>,
 }
 
 impl RunRecord {
@@ -154,6 +157,7 @@ impl RunRecord {
             inputs: Vec::new(),
             extracted: Vec::new(),
             findings: Vec::new(),
+            result: None,
         }
     }
 }

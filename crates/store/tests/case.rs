@@ -212,7 +212,8 @@ fn open_creates_migrates_and_reopens_idempotently() -> TestResult {
         assert_eq!(again.run(id)?.map(|r| r.id), Some(id));
         assert_eq!(again.verify()?, Vec::<String>::new());
     }
-    assert_eq!(raw_count(&path, "SELECT COUNT(*) FROM _sqlx_migrations"), 1);
+    // One row per file in migrations/, applied once however often the case is opened.
+    assert_eq!(raw_count(&path, "SELECT COUNT(*) FROM _sqlx_migrations"), 2);
     let mode: String = raw(&path, async |c| {
         sqlx::query_scalar("PRAGMA journal_mode").fetch_one(c).await
     })?;
@@ -699,5 +700,30 @@ fn killed_writer_leaves_no_partial_run() -> TestResult {
         killed_mid_transaction >= 1,
         "no kill landed inside the transaction"
     );
+    Ok(())
+}
+
+#[test]
+fn the_last_result_of_a_command_is_the_newest_successful_one_that_kept_one() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = case_path(&dir);
+    let mut case = open(&path);
+    assert!(case.last_result("fleet scan")?.is_none());
+    let mut first = sample_run("fleet scan", "2026-11-01T10:00:00Z");
+    first.result = Some(serde_json::json!({"devices": [{"address": "10.0.0.1"}]}));
+    let first_id = case.record(&first)?;
+    let mut failed = sample_run("fleet scan", "2026-11-02T10:00:00Z");
+    failed.status = RunStatus::Error;
+    failed.result = Some(serde_json::json!({"devices": []}));
+    case.record(&failed)?;
+    // Newer, but kept no result; and another command's result.
+    case.record(&sample_run("fleet scan", "2026-11-03T10:00:00Z"))?;
+    let mut other = sample_run("firmware inspect", "2026-11-04T10:00:00Z");
+    other.result = Some(serde_json::json!({"x": 1}));
+    case.record(&other)?;
+    let (run, result) = case.last_result("fleet scan")?.expect("a result");
+    assert_eq!(run.id, first_id);
+    assert_eq!(result["devices"][0]["address"], "10.0.0.1");
+    assert_eq!(raw_count(&path, "SELECT COUNT(*) FROM results"), 3);
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod case;
 pub mod demo;
 pub mod diff;
 pub mod firmware;
+pub mod fleet;
 pub mod inspect;
 pub mod rules;
 

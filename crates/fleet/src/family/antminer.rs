@@ -4,10 +4,11 @@
 use serde_json::Value;
 
 use super::{
-    Answers, Ask, Discovery, Family, PlanOptions, exchange, privilege_asks, read_privilege,
-    read_summary_pools, web,
+    Answer, Answers, Ask, Discovery, Family, PlanOptions, credentials, exchange, privilege_asks,
+    read_privilege, read_summary_pools,
 };
 use crate::device::{Device, Firmware, Observations, Pool};
+use crate::net::WebReply;
 use crate::proto::cgminer;
 
 /// The realm of every stock Antminer web interface (pyasic, asic-rs and Foreman match it).
@@ -42,13 +43,7 @@ impl Family for Antminer {
             asks.extend(privilege_asks());
         }
         if opts.check_default_credentials && d.ports.contains(&80) {
-            for path in ["/cgi-bin/get_system_info.cgi", "/cgi-bin/get_miner_conf.cgi"] {
-                asks.push(Ask::DigestGet {
-                    path: path.into(),
-                    user: "root".into(),
-                    password: "root".into(),
-                });
-            }
+            asks.extend(digest_asks(self.id()));
         }
         asks
     }
@@ -76,18 +71,51 @@ impl Family for Antminer {
     }
 }
 
+const SYSTEM_INFO: &str = "/cgi-bin/get_system_info.cgi";
+const MINER_CONF: &str = "/cgi-bin/get_miner_conf.cgi";
+
+/// Digest GETs of the system-info and config CGIs with each default credential of `protocol`.
+pub fn digest_asks(protocol: &str) -> Vec<Ask> {
+    let mut asks = Vec::new();
+    for c in credentials::for_protocol(protocol).filter(|c| c.check == credentials::Check::DigestGet) {
+        for path in [SYSTEM_INFO, MINER_CONF] {
+            asks.push(Ask::DigestGet {
+                path: path.into(),
+                user: c.user.clone(),
+                password: c.password.clone(),
+            });
+        }
+    }
+    asks
+}
+
+/// The first digest GET of `path` that the device accepted, with the credential used.
+fn accepted<'a>(answers: &'a Answers, want: &str) -> Option<(&'a WebReply, String)> {
+    answers.iter().find_map(|(ask, a)| match (ask, a) {
+        (Ask::DigestGet { path, user, password }, Ok(Answer::Web(r)))
+            if path == want && r.response.status == 200 =>
+        {
+            Some((
+                r,
+                if password.is_empty() {
+                    format!("{user}/(empty)")
+                } else {
+                    format!("{user}/{password}")
+                },
+            ))
+        }
+        _ => None,
+    })
+}
+
 /// What the Antminer-style web CGI gives with working credentials: identity, pools, and proof
 /// that the default credentials work. Shared with lookalikes that copy the CGI.
 pub fn read_web_config(answers: &Answers, dev: &mut Device, obs: &mut Observations) {
-    if let Some(r) = web(answers, "/cgi-bin/get_system_info.cgi")
-        && r.response.status == 200
+    if let Some((r, creds)) = accepted(answers, SYSTEM_INFO)
         && let Ok(info) = serde_json::from_slice::<Value>(&r.response.body)
     {
-        obs.default_credentials.push((
-            "web interface (HTTP Digest)".into(),
-            "root/root".into(),
-            exchange(80, &r.raw),
-        ));
+        obs.default_credentials
+            .push(("web interface (HTTP Digest)".into(), creds, exchange(80, &r.raw)));
         let s = |k: &str| {
             info.get(k)
                 .and_then(Value::as_str)
@@ -102,10 +130,10 @@ pub fn read_web_config(answers: &Answers, dev: &mut Device, obs: &mut Observatio
             fw.version = Some(v);
         }
     }
-    if let Some(r) = web(answers, "/cgi-bin/get_miner_conf.cgi")
-        && r.response.status == 200
+    if let Some((r, _)) = accepted(answers, MINER_CONF)
         && let Ok(conf) = serde_json::from_slice::<Value>(&r.response.body)
     {
+        obs.pool_replies.push((80, r.raw.clone()));
         for (i, p) in conf
             .get("pools")
             .and_then(Value::as_array)

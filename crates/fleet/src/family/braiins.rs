@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{
-    Answers, Ask, Discovery, Family, PlanOptions, exchange, privilege_asks, read_privilege, rpc, web,
+    Answers, Ask, Discovery, Family, PlanOptions, credentials, exchange, privilege_asks, read_privilege, rpc,
 };
 use crate::device::{Device, Firmware, Observations};
 use crate::proto::cgminer;
@@ -36,11 +36,12 @@ impl Family for BraiinsOs {
             asks.extend(privilege_asks());
         }
         if opts.check_default_credentials && d.ports.contains(&80) {
-            for (user, pass) in [("root", "root"), ("root", "")] {
+            for c in credentials::for_protocol(self.id()).filter(|c| c.check == credentials::Check::RestLogin)
+            {
                 asks.push(Ask::Login {
                     path: LOGIN.into(),
-                    body: serde_json::json!({"username": user, "password": pass}).to_string(),
-                    label: format!("{user}/{}", if pass.is_empty() { "(empty)" } else { pass }),
+                    body: serde_json::json!({"username": c.user, "password": c.password}).to_string(),
+                    label: c.label(),
                 });
             }
         }
@@ -82,7 +83,6 @@ impl Family for BraiinsOs {
                 break;
             }
         }
-        let _ = web(answers, LOGIN);
     }
 }
 

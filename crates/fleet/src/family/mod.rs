@@ -14,6 +14,7 @@
 mod antminer;
 mod avalon;
 mod braiins;
+pub mod credentials;
 mod luxos;
 mod other;
 mod vnish;

@@ -74,6 +74,21 @@ fn web_answer(path: &str, status: u16, body: Vec<u8>) -> (Ask, Result<Answer, cr
     )
 }
 
+/// The same answer, as the reply to a digest GET with root/root.
+fn digest(
+    (ask, a): (Ask, Result<Answer, crate::net::ProbeError>),
+) -> (Ask, Result<Answer, crate::net::ProbeError>) {
+    let Ask::Get(path) = ask else { unreachable!() };
+    (
+        Ask::DigestGet {
+            path,
+            user: "root".into(),
+            password: "root".into(),
+        },
+        a,
+    )
+}
+
 fn discovery(version: Option<Vec<u8>>) -> Discovery {
     Discovery {
         address: Some("10.0.0.7".parse().unwrap()),
@@ -143,11 +158,11 @@ fn stock_antminer_s19_pro() {
                 ("pools", "antminer/v2020/pools.json"),
             ]),
         ),
-        web_answer(
+        digest(web_answer(
             "/cgi-bin/get_system_info.cgi",
             200,
             file("antminer/v2020/system_info.json"),
-        ),
+        )),
     ];
     let (id, dev, obs) = run(&d, &answers);
     assert_eq!(id, "antminer");

@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::{
-    Answers, Ask, Discovery, Family, PlanOptions, exchange, privilege_asks, read_privilege, rpc, web,
+    Answers, Ask, Discovery, Family, PlanOptions, credentials, exchange, privilege_asks, read_privilege, rpc,
+    web,
 };
 use crate::device::{Device, Firmware, Observations};
 use crate::proto::cgminer;
@@ -38,11 +39,15 @@ impl Family for Vnish {
         if d.ports.contains(&80) {
             asks.push(Ask::Get(INFO.into()));
             if opts.check_default_credentials {
-                asks.push(Ask::Login {
-                    path: UNLOCK.into(),
-                    body: r#"{"pw":"admin"}"#.into(),
-                    label: "admin".into(),
-                });
+                for c in
+                    credentials::for_protocol(self.id()).filter(|c| c.check == credentials::Check::Unlock)
+                {
+                    asks.push(Ask::Login {
+                        path: UNLOCK.into(),
+                        body: serde_json::json!({"pw": c.password}).to_string(),
+                        label: c.label(),
+                    });
+                }
             }
         }
         asks

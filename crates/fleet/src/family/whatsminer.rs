@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Answer, Answers, Ask, Discovery, Family, PlanOptions, exchange, rpc};
+use super::{Answer, Answers, Ask, Discovery, Family, PlanOptions, credentials, exchange, rpc};
 use crate::device::{Device, Firmware, Observations, Pool};
 use crate::proto::cgminer;
 
@@ -54,9 +54,13 @@ impl Family for Whatsminer {
             Ask::rpc("get_version"),
         ];
         if opts.check_default_credentials {
-            asks.push(Ask::WhatsminerToken {
-                password: "admin".into(),
-            });
+            for c in credentials::for_protocol(self.id())
+                .filter(|c| c.check == credentials::Check::WhatsminerToken)
+            {
+                asks.push(Ask::WhatsminerToken {
+                    password: c.password.clone(),
+                });
+            }
         }
         asks
     }
@@ -123,7 +127,7 @@ impl Family for WhatsminerV3 {
         ]
     }
 
-    fn interpret(&self, d: &Discovery, answers: &Answers, dev: &mut Device, _obs: &mut Observations) {
+    fn interpret(&self, d: &Discovery, answers: &Answers, dev: &mut Device, obs: &mut Observations) {
         dev.make = Some("MicroBT".into());
         if let Some(Ok((_, info))) = &d.v3 {
             let s = |p: &str| {
@@ -143,7 +147,7 @@ impl Family for WhatsminerV3 {
             dev.api_version = s("/msg/system/api").or_else(|| Some("3".into()));
         }
         for (ask, a) in answers {
-            let (Ask::V3(_, Some(which)), Ok(Answer::V3(_, v))) = (ask, a) else {
+            let (Ask::V3(_, Some(which)), Ok(Answer::V3(raw, v))) = (ask, a) else {
                 continue;
             };
             match *which {
@@ -154,6 +158,7 @@ impl Family for WhatsminerV3 {
                         .and_then(Value::as_f64)
                 }
                 "pools" => {
+                    obs.pool_replies.push((4433, raw.clone()));
                     for p in v
                         .pointer("/msg/pools")
                         .and_then(Value::as_array)

@@ -211,25 +211,26 @@ pub fn parse_text(text: &str) -> Value {
 }
 
 fn split_escaped(s: &str, sep: char) -> Vec<String> {
-    let mut out = vec![String::new()];
+    let mut out = Vec::new();
+    let mut cur = String::new();
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         if c == '\\' {
             if let Some(n) = chars.next() {
                 if n != sep {
                     // Keep other escapes for the next level of splitting.
-                    out.last_mut().map(|o| o.push('\\'));
+                    cur.push('\\');
                 }
-                out.last_mut().map(|o| o.push(n));
+                cur.push(n);
             }
         } else if c == sep {
-            out.push(String::new());
+            out.push(std::mem::take(&mut cur));
         } else {
-            out.last_mut().map(|o| o.push(c));
+            cur.push(c);
         }
     }
-    if out.last().is_some_and(String::is_empty) {
-        out.pop();
+    if !cur.is_empty() {
+        out.push(cur);
     }
     out
 }

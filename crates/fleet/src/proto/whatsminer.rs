@@ -75,7 +75,7 @@ pub fn encrypt(key: &[u8; 32], plain: &[u8]) -> Vec<u8> {
 
 /// AES-256-ECB decryption; `None` when the length is not a whole number of blocks.
 pub fn decrypt(key: &[u8; 32], data: &[u8]) -> Option<Vec<u8>> {
-    if data.is_empty() || data.len() % 16 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(16) {
         return None;
     }
     let cipher = Aes256::new(key.into());
