@@ -79,11 +79,11 @@ impl State {
         self.wm_tokens.push_back(t);
     }
 
-    /// A fresh pseudo-random token of `len` characters derived from the device and a counter.
+    /// A fresh token of `len` characters derived from the device and a counter: unpredictable enough for a
+    /// test peer, and deterministic per device so tests can pin known-answer values.
     pub(crate) fn fresh(&mut self, seed: &str, len: usize) -> String {
         self.counter += 1;
-        let h =
-            crate::crypto::sha256(format!("{seed}:{}:{}", self.counter, crate::cgminer::now()).as_bytes());
+        let h = crate::crypto::sha256(format!("{seed}:{}", self.counter).as_bytes());
         const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         h.iter()
             .cycle()

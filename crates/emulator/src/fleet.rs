@@ -971,7 +971,7 @@ fn plant(rng: &mut ChaCha8Rng, d: &mut DeviceSpec) {
     let r = unit(rng);
     match d.family {
         Family::Antminer | Family::Vnish if r < 0.08 => d.api_allow = "W:0/0".to_owned(),
-        Family::Antminer if r < 0.11 => d.api_allow = "A:0/0,W:127.0.0.1".to_owned(),
+        Family::Antminer if r < 0.11 => d.api_allow = "W:127.0.0.1,A:0/0".to_owned(),
         Family::Antminer if r < 0.13 => d.api_allow = "A:0/0,W:10.0.0.0/8".to_owned(),
         Family::Whatsminer if r < 0.10 => d.api_write = true,
         _ => {}

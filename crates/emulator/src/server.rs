@@ -309,7 +309,7 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, dev: &Device, port: Port, lo
                         return;
                     }
                     Parse::Partial => {
-                        if read_some(&mut s, &mut buf).await == 0 {
+                        if read_some(&mut s, &mut buf, READ_TIMEOUT).await == 0 {
                             return;
                         }
                     }
@@ -382,10 +382,18 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, dev: &Device, port: Port, lo
 
 /// Read one cgminer request: a JSON object (braces balanced), or the first text read; bounded in size
 /// and time. `None` when the client sent nothing.
+///
+/// cgminer serves whatever one `recv()` returned; an unfinished JSON object here gets a short grace
+/// period for the rest (a request split across segments), then is answered as it is (Code 23).
 async fn read_api_request(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     loop {
-        if read_some(s, &mut buf).await == 0 {
+        let wait = if buf.is_empty() {
+            READ_TIMEOUT
+        } else {
+            Duration::from_millis(300)
+        };
+        if read_some(s, &mut buf, wait).await == 0 {
             return if buf.is_empty() { None } else { Some(buf) };
         }
         let start = buf
@@ -433,14 +441,14 @@ fn json_complete(b: &[u8]) -> bool {
     false
 }
 
-/// Append one read to `buf` (bounded by [`MAX_REQUEST`] and the read timeout); 0 on EOF, error or timeout.
-async fn read_some(s: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
+/// Append one read to `buf` (bounded by [`MAX_REQUEST`] and `wait`); 0 on EOF, error or timeout.
+async fn read_some(s: &mut TcpStream, buf: &mut Vec<u8>, wait: Duration) -> usize {
     let room = MAX_REQUEST.saturating_sub(buf.len());
     if room == 0 {
         return 0;
     }
     let mut chunk = vec![0u8; room.min(16 * 1024)];
-    match timeout(READ_TIMEOUT, s.read(&mut chunk)).await {
+    match timeout(wait, s.read(&mut chunk)).await {
         Ok(Ok(n)) => {
             buf.extend_from_slice(&chunk[..n]);
             n

@@ -127,7 +127,8 @@ fn details(dev: &Device) -> Value {
         "miner_identity": {"brand": 1, "miner_model": dev.spec.model, "model": 18, "name": dev.spec.model},
         "platform": 4,
         "psu_info": {"fw_version": null, "max_voltage": {"volt": 15.2}, "min_voltage": {"volt": 11.96}, "model_name": "APW121215d/e", "serial_number": null, "version": 117},
-        "serial_number": dev.spec.serial,
+        // Stock Antminer control boards under BOS report no serial here (as the capture shows).
+        "serial_number": null,
         "status": 2,
         "sticker_hashrate": {"gigahash_per_second": dev.spec.hashrate_ths * 1000.0},
         "system_uptime": dev.uptime() + 40,

@@ -380,7 +380,13 @@ fn serve_v2(dev: &Device, raw: &[u8]) -> Outcome {
         "get_token" => {
             let mut st = dev.lock();
             let newsalt = st.fresh(&dev.spec.serial, 8);
-            let time = format!("{:04}", cgminer::now() % 10_000);
+            // Four digits, like the device's clock-derived value; deterministic per device and token.
+            let time: String = st
+                .fresh(&dev.spec.serial, 12)
+                .bytes()
+                .map(|b| char::from(b'0' + b % 10))
+                .take(4)
+                .collect();
             st.push_wm_token((time.clone(), newsalt.clone()));
             wm(
                 "S",
