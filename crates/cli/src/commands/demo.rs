@@ -111,13 +111,21 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         }));
         reports.push(inspected.unpack);
     }
+    let fleet = demo_fleet(text && !out.quiet)?;
+    findings.extend(fleet.findings.iter().cloned());
     let artifacts: Vec<_> = reports.iter().flat_map(super::firmware::artifacts).collect();
     let env = Envelope {
         hashward: hashward_model::VERSION.to_owned(),
         command: "demo".into(),
         inputs,
         findings,
-        result: serde_json::json!({ "images": results }),
+        result: serde_json::json!({
+            "images": results,
+            "fleet": {
+                "devices": fleet.devices.iter().map(|e| &e.device).collect::<Vec<_>>(),
+                "stats": fleet.stats,
+            },
+        }),
     };
     let run_id = case::record(
         g,
@@ -136,4 +144,79 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     })?;
     // The findings are planted: they are shown and recorded, and the demo still succeeds.
     Ok(Outcome { findings: Vec::new() })
+}
+
+/// Where the demo's emulated fleet lives: a loopback /24 no test uses.
+const DEMO_NET: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 42, 0, 1);
+
+/// The pools the demo farm contracted with; anything else is NET-004.
+const DEMO_POLICY: &str = "[pools]\nallow = [\"btc.f2pool.com\", \"ss.antpool.com\", \"*.braiins.com\", \"btc.global.luxor.tech\", \"btc.viabtc.io\", \"us.ss.btc.com\"]\n";
+
+/// Start an emulated farm of 60 mixed miners with planted exposures and a few faulty devices on
+/// loopback, scan it as `fleet scan --check-default-credentials` would (our own emulated
+/// devices, so checking their credentials is ours to do), and print what was found.
+fn demo_fleet(print: bool) -> anyhow::Result<hashward_fleet::FleetScan> {
+    use hashward_emulator::{Fleet, GenerateOptions};
+    let fleet = Fleet::generate(&GenerateOptions {
+        count: 60,
+        base: DEMO_NET,
+        seed: 7,
+        faulty_percent: 5.0,
+        exposures: true,
+    });
+    let running = hashward_emulator::spawn(&fleet).context("starting the emulated fleet on 127.42.0.0/24")?;
+    let targets: Vec<std::net::Ipv4Addr> = (1..=254)
+        .map(|h| std::net::Ipv4Addr::new(127, 42, 0, h))
+        .collect();
+    let policy = hashward_model::Policy::from_toml(DEMO_POLICY)?;
+    let opts = hashward_fleet::ScanOptions {
+        plan: hashward_fleet::family::PlanOptions {
+            check_default_credentials: true,
+        },
+        limits: hashward_fleet::net::Limits {
+            reply_timeout: std::time::Duration::from_millis(1500),
+            device_timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let scan = hashward_fleet::run(&targets, &opts, &policy).context("scanning the emulated fleet")?;
+    let changing: Vec<String> = running
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_state_changing())
+        .map(|r| format!("{}:{} {}", r.address, r.port, r.request))
+        .collect();
+    running.stop();
+    if !changing.is_empty() {
+        anyhow::bail!(
+            "the scan sent {} state-changing requests to the emulated fleet: {}",
+            changing.len(),
+            changing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if print {
+        let mut w = std::io::stdout().lock();
+        writeln!(
+            w,
+            "== fleet scan of an emulated farm: {} miners on 127.42.0.0/24 (exposures and faults planted)",
+            fleet.devices.len()
+        )?;
+        let devices: Vec<_> = scan.devices.iter().map(|e| e.device.clone()).collect();
+        super::fleet::write_devices(&mut w, &devices, &scan.stats, true)?;
+        let mut by_rule = std::collections::BTreeMap::<&str, usize>::new();
+        for f in &scan.findings {
+            *by_rule.entry(f.rule.as_str()).or_default() += 1;
+        }
+        writeln!(w, "found:")?;
+        for (rule, n) in by_rule {
+            let title = hashward_model::RuleId::new(rule).map_or("", |r| r.info().title);
+            writeln!(w, "  {rule} x{n:<4} {title}")?;
+        }
+        writeln!(
+            w,
+            "state-changing requests sent: 0 (every exchange was read-only)\n"
+        )?;
+    }
+    Ok(scan)
 }

@@ -146,7 +146,7 @@ fn scan(a: &ScanArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     Ok(Outcome { findings })
 }
 
-fn write_devices(
+pub fn write_devices(
     w: &mut dyn Write,
     devices: &[Device],
     stats: &hashward_fleet::ScanStats,

@@ -424,19 +424,20 @@ fn encrypted(dev: &Device, obj: &Map<String, Value>) -> Outcome {
         return plain(
             wm("E", 137, json!("base64 error"), desc),
             "enc (bad base64)",
-            RequestKind::StateChanging,
+            RequestKind::Read,
         );
     };
     let cmd_obj = aes_ecb_decrypt(&key, &cipher)
         .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
         .and_then(|v| v.as_object().cloned());
     let Some(cmd_obj) = cmd_obj else {
-        // Wrong key (wrong password): the plaintext is noise. The encrypted channel exists for writes, so
-        // an undecryptable request counts as an attempted write.
+        // Wrong key (wrong password): the plaintext is noise, so the device can do nothing with it;
+        // like any unparsable input it is logged as a read. (A scanner's wrong-password control
+        // probe lands here; what it encrypted is checked on the scanner's side.)
         return plain(
             wm("E", 135, json!("check token error"), desc),
             "enc (undecryptable)",
-            RequestKind::StateChanging,
+            RequestKind::Read,
         );
     };
     let cmd = cmd_obj

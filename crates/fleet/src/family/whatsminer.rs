@@ -61,6 +61,12 @@ impl Family for Whatsminer {
                     password: c.password.clone(),
                 });
             }
+            // A control with a password no device has: it shows how this device answers a
+            // wrong token, so a refusal for another reason (writes switched off) is not
+            // mistaken for a wrong password, nor the other way round.
+            asks.push(Ask::WhatsminerToken {
+                password: CONTROL_PASSWORD.into(),
+            });
         }
         asks
     }
@@ -91,16 +97,56 @@ impl Family for Whatsminer {
             }
         }
         super::read_pools(d, answers, dev, obs);
-        for (ask, a) in answers {
-            if let (Ask::WhatsminerToken { password }, Ok(Answer::Whatsminer(reply, Some(opened)))) = (ask, a)
-                && cgminer::status(opened).is_some_and(|s| s.ok())
-            {
-                obs.default_credentials.push((
-                    "API write token (get_token + AES)".into(),
-                    format!("admin/{password}"),
-                    exchange(port, &reply.raw),
-                ));
-            }
+        read_token_checks(answers, port, obs);
+    }
+}
+
+/// The password of the control token check: one no device is configured with.
+const CONTROL_PASSWORD: &str = "hashward-control-not-a-password";
+
+/// btminer's answer to a token it cannot verify (API V2.0.5: 135 "check token error").
+const WRONG_TOKEN: i64 = 135;
+
+/// NET-002 from the token checks. A default password is accepted when the encrypted reply opens
+/// with its key and succeeds, or when the device refuses the control password as a wrong token
+/// but refuses the default for another reason (typically Code 45: writes are switched off —
+/// the password is still right, and it is all `open_write_api` needs to switch them on).
+fn read_token_checks(answers: &Answers, port: u16, obs: &mut Observations) {
+    let code = |a: &Answer| match a {
+        Answer::Whatsminer(reply, opened) => opened
+            .as_ref()
+            .and_then(cgminer::status)
+            .or_else(|| cgminer::status(&reply.decoded.value))
+            .map(|s| (s.ok(), s.code)),
+        _ => None,
+    };
+    let control = answers.iter().find_map(|(ask, a)| match (ask, a) {
+        (Ask::WhatsminerToken { password }, Ok(a)) if password == CONTROL_PASSWORD => code(a),
+        _ => None,
+    });
+    // A device that opens the control's reply accepts any token: nothing can be concluded.
+    if control.is_some_and(|(ok, _)| ok) {
+        return;
+    }
+    for (ask, a) in answers {
+        let (Ask::WhatsminerToken { password }, Ok(answer @ Answer::Whatsminer(reply, opened))) = (ask, a)
+        else {
+            continue;
+        };
+        if password == CONTROL_PASSWORD {
+            continue;
+        }
+        let accepted = match (code(answer), control) {
+            (Some((true, _)), _) => opened.is_some(),
+            (Some((false, c)), Some((false, Some(WRONG_TOKEN)))) => c != Some(WRONG_TOKEN),
+            _ => false,
+        };
+        if accepted {
+            obs.default_credentials.push((
+                "API token (get_token + AES-256-ECB)".into(),
+                format!("admin/{password}"),
+                exchange(port, &reply.raw),
+            ));
         }
     }
 }
