@@ -83,6 +83,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// The rule catalogue.
     Rules(RulesArgs),
+    /// Serve emulated ASIC miners on loopback addresses (a test peer for fleet scans).
+    Emulate(EmulateArgs),
 }
 
 /// `hashward firmware …`
@@ -256,6 +258,39 @@ pub struct RulesArgs {
     /// Print the catalogue as the Markdown of docs/rules.md.
     #[arg(long)]
     pub markdown: bool,
+}
+
+/// `hashward emulate`
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// The fleet file (TOML, see docs/fleet-file.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "count")]
+    pub fleet: Option<PathBuf>,
+    /// Generate a deterministic mixed fleet of N devices instead.
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// First address of the generated fleet (loopback only).
+    #[arg(long, value_name = "ADDR", default_value = "127.1.0.1")]
+    pub base: std::net::Ipv4Addr,
+    /// Seed of the generated fleet.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Percentage of generated devices given a fault, cycling through every fault kind.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub faulty: f64,
+    /// Plant exposures in the generated fleet (open privileged API, SSH/telnet, strong passwords,
+    /// foreign pools).
+    #[arg(long)]
+    pub exposures: bool,
+    /// Write the ground-truth manifest (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Stop after SECS seconds (default: at SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Internal: serve the shard read from stdin until stdin closes.
+    #[arg(long, hide = true)]
+    pub worker: bool,
 }
 
 /// `512`, `64K`, `16M`, `2G`, `1T` (binary multiples).

@@ -56,6 +56,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Case(cmd) => return commands::case::run(cmd, &cli.global, &out),
         Command::Demo(a) => commands::demo::run(a, &cli.global, &out)?,
         Command::Rules(a) => return commands::rules::run(a, &out),
+        Command::Emulate(a) => return commands::emulate::run(a),
     };
     Ok(exit_code(&outcome.findings, cli.global.fail_on))
 }

@@ -2,7 +2,8 @@
 //! api-groups, `privileged`/`check`, pool writes, the JSON envelope and text mode.
 //!
 //! Behaviour follows cgminer's API-README and api.c as described in the protocol brief §1: one request per
-//! connection; text `cmd|param` or JSON `{"command":…,"parameter":…}`; `a+b` joins only joinable reads;
+//! connection; text `cmd|param` or JSON `{"command":…,"parameter":…}`; `a+b` joins only joinable reads
+//! (JSON `{"a":[{…}],"b":[{…}],"id":1}`, each part in an array as api.c's `head_join` writes it);
 //! `--api-allow` entries padded with `.0`, first match wins, `W:` privileged, unparsable entries (`W:*`)
 //! dropped; a group runs a command when it is W, or when its list (or `*` for every non-privileged command)
 //! holds it. Families supply the replies of their commands through [`Dialect`].
@@ -468,17 +469,19 @@ pub(crate) fn serve(d: &dyn Dialect, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -
                 }
                 Some(_) => run(d, dev, group, p, None, &desc),
             };
-            m.insert((*p).to_owned(), sub);
+            // cgminer wraps each part in an array: {"summary":[{…,"id":1}],"pools":[{…}],"id":1}.
+            m.insert((*p).to_owned(), Value::Array(vec![sub]));
         }
         m.insert("id".to_owned(), json!(1));
         let v = Value::Object(m);
-        // Text mode has no join form; cgminer answers it with the sections run together.
+        // Text mode: each part is introduced by `CMD=name|` (cgminer's JOIN_CMD).
         let bytes = if req.json {
             encode(&v, true)
         } else {
             let mut t = String::new();
             for p in &parts {
-                if let Some(sub) = v.get(*p) {
+                if let Some(sub) = v.get(*p).and_then(|a| a.get(0)) {
+                    t.push_str(&format!("CMD={}|", escape_text(p)));
                     t.push_str(&to_text(sub));
                 }
             }

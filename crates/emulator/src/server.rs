@@ -271,7 +271,14 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, dev: &Device, port: Port, lo
                 deliver(&mut s, bytes, Fault::None, port.proto, dev).await;
                 return;
             }
-            drain(&mut s, HOLD).await;
+            // A scanner that only connects finds the port open and held. A client that speaks (a gRPC
+            // preface, WhatsMinerTool) gets no answer and is closed, as by a peer that does not understand it.
+            let mut first = [0u8; 4096];
+            if let Ok(Ok(n)) = timeout(HOLD, s.read(&mut first)).await
+                && n > 0
+            {
+                drain(&mut s, Duration::from_millis(300)).await;
+            }
         }
         Proto::Cgminer => {
             let Some(raw) = read_api_request(&mut s).await else {
@@ -283,7 +290,7 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, dev: &Device, port: Port, lo
                 deliver(&mut s, bytes, Fault::None, port.proto, dev).await;
                 return;
             }
-            let out = fam.api(dev, peer_v4(peer), &raw);
+            let out = fam.api(dev, peer_v4(peer), port.number, &raw);
             for (line, kind) in &out.log {
                 log.record(addr, port.number, line, *kind);
             }
@@ -361,7 +368,7 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, dev: &Device, port: Port, lo
                     deliver(&mut s, bytes, Fault::None, port.proto, dev).await;
                     return;
                 }
-                let out = fam.api(dev, peer_v4(peer), &body);
+                let out = fam.api(dev, peer_v4(peer), port.number, &body);
                 for (line, kind) in &out.log {
                     log.record(addr, port.number, line, *kind);
                 }

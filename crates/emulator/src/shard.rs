@@ -148,6 +148,38 @@ impl Drop for Sharded {
     }
 }
 
+/// Block until SIGINT or SIGTERM arrives, or `limit` has elapsed (when given).
+pub fn wait_for_stop(limit: Option<std::time::Duration>) -> Result<(), EmulatorError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| EmulatorError::Io {
+            what: "start the signal runtime".to_owned(),
+            source,
+        })?;
+    rt.block_on(async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|source| {
+                EmulatorError::Io {
+                    what: "listen for SIGTERM".to_owned(),
+                    source,
+                }
+            })?;
+        let sleep = async {
+            match limit {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            () = sleep => {}
+        }
+        Ok(())
+    })
+}
+
 /// The worker side: read the shard from stdin, bind, report on stdout, serve until stdin's EOF.
 pub fn worker_main() -> Result<(), EmulatorError> {
     raise_nofile_limit();

@@ -3,6 +3,7 @@
 pub mod case;
 pub mod demo;
 pub mod diff;
+pub mod emulate;
 pub mod firmware;
 pub mod fleet;
 pub mod inspect;

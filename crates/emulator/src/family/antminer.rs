@@ -95,7 +95,12 @@ impl Dialect for Bmminer {
                     "Type": self.type_name(dev),
                 });
                 if self.vnish {
-                    item["Miner"] = json!(format!("{miner} VNISH {}", dev.spec.firmware));
+                    // No vendor capture of Vnish `version` is at hand. pyasic tests RPC text for VNISH only
+                    // after ANTMINER, and reads the Vnish model from `stats`: so `version` here names the
+                    // firmware without the stock "Antminer" word (stats keeps "Antminer … (Vnish x)").
+                    let short = dev.spec.model.trim_start_matches("Antminer ");
+                    item["Type"] = json!(format!("{short} (Vnish {})", dev.spec.firmware));
+                    item["Miner"] = json!(format!("VNISH {}", dev.spec.firmware));
                 }
                 reply(ok(22, "CGMiner versions"), Some(("VERSION", vec![item])))
             }
@@ -579,7 +584,7 @@ impl Behaviour for Antminer {
         vec![port(4028, Proto::Cgminer), port(80, Proto::Http)]
     }
 
-    fn api(&self, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, dev: &Device, peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         cgminer::serve(&Bmminer { vnish: false }, dev, peer, raw)
     }
 
@@ -613,7 +618,7 @@ mod tests {
     }
 
     fn json_reply(d: &Device, raw: &[u8]) -> Value {
-        let out = Antminer.api(d, Ipv4Addr::LOCALHOST, raw);
+        let out = Antminer.api(d, Ipv4Addr::LOCALHOST, 4028, raw);
         let bytes = out.reply.expect("a reply");
         assert_eq!(bytes.last(), Some(&0), "trailing NUL");
         serde_json::from_slice(&bytes[..bytes.len() - 1]).unwrap()
@@ -636,7 +641,7 @@ mod tests {
         assert_eq!(v["STATUS"][0]["Msg"], "Access denied to 'privileged' command");
         let v = json_reply(&d, br#"{"command":"devdetails"}"#);
         assert_eq!(v["STATUS"][0]["Code"], 45);
-        let out = Antminer.api(&d, Ipv4Addr::LOCALHOST, b"addpool|stratum+tcp://evil:1,u,p");
+        let out = Antminer.api(&d, Ipv4Addr::LOCALHOST, 4028, b"addpool|stratum+tcp://evil:1,u,p");
         assert_eq!(out.log[0].1, RequestKind::StateChanging);
         assert_eq!(d.lock().pools.len(), 1, "denied write changes nothing");
     }

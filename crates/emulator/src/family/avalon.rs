@@ -125,7 +125,7 @@ fn pools(dev: &Device) -> Vec<Value> {
         .collect()
 }
 
-fn summary(dev: &Device) -> Value {
+pub(crate) fn summary(dev: &Device) -> Value {
     let el = dev.uptime();
     let mhs = dev.ghs("av") * 1000.0;
     json!({
@@ -272,7 +272,7 @@ impl Dialect for Cg {
                         "API": "3.7", "BVERSION": fw, "CGMiner": "4.11.1", "CGVERSION": fw, "DNA": dna(dev),
                         "FANMCUVERSION": format!("{}_fb_v1.2", short_model(dev)),
                         "HBMCUVERSION": format!("{}_hb_v1.1", short_model(dev)),
-                        "HWTYPE": format!("{}_MM1v1_X1", short_model(dev)), "LVERSION": fw, "MAC": dev.spec.mac,
+                        "HWTYPE": format!("{}_MM1v1_X1", short_model(dev)), "LVERSION": fw, "MAC": dev.spec.mac.replace(':', "").to_ascii_lowercase(),
                         "MODEL": short_model(dev), "PROD": dev.spec.model, "SWTYPE": "MM319",
                     })],
                 )),
@@ -337,7 +337,7 @@ impl Behaviour for Avalon {
         vec![port(4028, Proto::Cgminer), port(80, Proto::Http)]
     }
 
-    fn api(&self, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, dev: &Device, peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         cgminer::serve(&Cg, dev, peer, raw)
     }
 
@@ -401,15 +401,15 @@ mod tests {
     #[test]
     fn version_and_ascset() {
         let d = dev();
-        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, br#"{"command":"version"}"#);
+        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, 4028, br#"{"command":"version"}"#);
         let b = out.reply.unwrap();
         let v: Value = serde_json::from_slice(&b[..b.len() - 1]).unwrap();
         assert_eq!(v["VERSION"][0]["PROD"], "Avalon Q");
         assert_eq!(v["VERSION"][0]["MODEL"], "Q");
-        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, b"ascset|0,softoff,1:1753434821");
+        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, 4028, b"ascset|0,softoff,1:1753434821");
         assert_eq!(out.log[0].1, RequestKind::StateChanging);
         assert!(!d.lock().mining);
-        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, b"ascset|0,password,wrong,new");
+        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, 4028, b"ascset|0,password,wrong,new");
         let t = String::from_utf8(out.reply.unwrap()).unwrap();
         assert!(t.starts_with("STATUS=E,When="), "{t}");
         assert!(
@@ -418,7 +418,7 @@ mod tests {
             ),
             "{t}"
         );
-        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, b"ascset|0,help");
+        let out = Avalon.api(&d, Ipv4Addr::LOCALHOST, 4028, b"ascset|0,help");
         assert_eq!(out.log[0].1, RequestKind::Read);
     }
 

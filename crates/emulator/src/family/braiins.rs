@@ -70,7 +70,11 @@ impl Dialect for Cg {
                 ok(22, "BOSer versions"),
                 Some(("VERSION", vec![json!({"API": "3.7", "BOSer": boser(dev)})])),
             ),
-            "summary" => reply(ok(11, "Summary"), Some(("SUMMARY", vec![antminer::summary(dev)]))),
+            // BOSer's summary is cgminer 4.x's (MHS figures), as Avalon's is.
+            "summary" => reply(
+                ok(11, "Summary"),
+                Some(("SUMMARY", vec![super::avalon::summary(dev)])),
+            ),
             "pools" => {
                 let p = antminer::pools(dev);
                 reply(ok(7, &format!("{} Pool(s)", p.len())), Some(("POOLS", p)))
@@ -260,7 +264,7 @@ impl Behaviour for Braiins {
         ]
     }
 
-    fn api(&self, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, dev: &Device, peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         cgminer::serve(&Cg, dev, peer, raw)
     }
 
@@ -315,7 +319,7 @@ mod tests {
     #[test]
     fn version_subset_and_check() {
         let d = Device::new(DeviceSpec::new(Family::Braiins, Ipv4Addr::new(127, 77, 254, 1)));
-        let out = Braiins.api(&d, Ipv4Addr::LOCALHOST, br#"{"command":"version"}"#);
+        let out = Braiins.api(&d, Ipv4Addr::LOCALHOST, 4028, br#"{"command":"version"}"#);
         let b = out.reply.unwrap();
         let v: Value = serde_json::from_slice(&b[..b.len() - 1]).unwrap();
         assert!(
@@ -324,10 +328,10 @@ mod tests {
                 .unwrap()
                 .starts_with("boser-buildroot")
         );
-        let out = Braiins.api(&d, Ipv4Addr::LOCALHOST, b"check|addpool");
+        let out = Braiins.api(&d, Ipv4Addr::LOCALHOST, 4028, b"check|addpool");
         let t = String::from_utf8(out.reply.unwrap()).unwrap();
         assert!(t.contains("Exists=Y") && t.contains("Access=Y"), "{t}");
-        let out = Braiins.api(&d, Ipv4Addr::LOCALHOST, b"ascset|0,help");
+        let out = Braiins.api(&d, Ipv4Addr::LOCALHOST, 4028, b"ascset|0,help");
         let t = String::from_utf8(out.reply.unwrap()).unwrap();
         assert!(t.contains("Code=14"), "{t}");
     }

@@ -45,6 +45,7 @@ const LUX_COMMANDS: &[(&str, RequestKind)] = &[
     ("removegroup", RequestKind::StateChanging),
     ("resetminer", RequestKind::StateChanging),
     ("session", RequestKind::Read),
+    ("tempctrl", RequestKind::Read),
     ("temps", RequestKind::Read),
     ("updaterun", RequestKind::StateChanging),
     ("voltageset", RequestKind::StateChanging),
@@ -269,7 +270,7 @@ impl Dialect for Cg {
                             .filter(|(_, p)| p.group == i)
                             .map(|(n, p)| json!({"POOL": n, "URL": p.url, "User": p.user}))
                             .collect();
-                        json!({"GROUP": i, "Name": g.name, "Quota": g.quota, "Strategy": "Failover", "Pools": pools})
+                        json!({"GROUP": i, "Name": g.name, "Quota": g.quota, "Strategy": "Failover", "Pool Count": pools.len(), "Pools": pools})
                     })
                     .collect();
                 reply(
@@ -371,17 +372,58 @@ impl Dialect for Cg {
                 }
                 reply(ok(310, &format!("{c} OK")), None)
             }
-            "fans" | "temps" | "power" | "events" | "profiles" | "atm" | "updaterun" => {
-                let section = cmd.to_ascii_uppercase();
-                let item = match cmd {
-                    "power" => json!({"PSU": 0, "Watts": (dev.spec.hashrate_ths * 24.0).round()}),
-                    "fans" => json!({"ID": 0, "RPM": 1920, "Speed": 30}),
-                    "temps" => json!({"ID": 0, "Board": 47.0, "Chip": 55.0}),
-                    "atm" => json!({"Enabled": true}),
-                    _ => json!({}),
-                };
-                reply(ok(200, cmd), Some((&section, vec![item])))
+            "fans" => {
+                let fans: Vec<Value> = (0..4)
+                    .map(|i| json!({"FAN": format!("FAN{}", i + 1), "ID": i, "RPM": 1920 + 420 * (i / 2), "Speed": 20}))
+                    .collect();
+                let mut v = reply(ok(202, "4 Fan(s)"), Some(("FANS", fans)));
+                v["FANCTRL"] = json!([{"MinFans": 3, "PowerOffSpeed": 20}]);
+                v
             }
+            "temps" => {
+                let temps: Vec<Value> = (0..3)
+                    .map(|i| json!({"BottomLeft": 47.0, "BottomRight": 34.0, "ID": i, "TEMP": i, "TopLeft": 47.0, "TopRight": 34.0}))
+                    .collect();
+                let mut v = reply(ok(201, "3 Temp(s)"), Some(("TEMPS", temps)));
+                v["METADATA"] = json!([{
+                    "BottomLeft": {"Label": "Board Exhaust (bottom)", "Position": [1, 0]},
+                    "BottomRight": {"Label": "Board Intake (bottom)", "Position": [1, 1]},
+                    "TopLeft": {"Label": "Board Exhaust (top)", "Position": [0, 0]},
+                    "TopRight": {"Label": "Board Intake (top)", "Position": [0, 1]},
+                }]);
+                v
+            }
+            "tempctrl" => reply(
+                ok(200, "Temperature control"),
+                Some((
+                    "TEMPCTRL",
+                    vec![json!({"Mode": "Auto", "Target": 75.0, "Hot": 85.0, "Dangerous": 95.0})],
+                )),
+            ),
+            "power" => reply(
+                ok(311, "Power usage"),
+                Some((
+                    "POWER",
+                    vec![json!({"PSU": false, "Watts": (dev.spec.hashrate_ths * 24.0).round() as u64})],
+                )),
+            ),
+            "profiles" => {
+                let steps: Vec<Value> = (0..5u32)
+                    .map(|i| {
+                        let f = 190 + 25 * i;
+                        json!({"CanRestore": true, "Frequency": f, "HasOverrides": false, "Hashrate": (f64::from(f) * dev.spec.hashrate_ths / 290.0 * 10.0).round() / 10.0, "IsDynamic": true, "IsTuned": false, "Profile Name": if f == 290 { "default".to_owned() } else { format!("{f}MHz") }, "Step": format!("-{}", 16 - i), "Voltage": 11.88, "Watts": 784 + 95 * i})
+                    })
+                    .collect();
+                reply(
+                    ok(200, &format!("{} Profile(s)", steps.len())),
+                    Some(("PROFILES", steps)),
+                )
+            }
+            "events" => reply(ok(357, "Miner Events"), Some(("EVENTS", Vec::new()))),
+            "atm" | "updaterun" => reply(
+                ok(200, cmd),
+                Some((&cmd.to_ascii_uppercase(), vec![json!({"Enabled": true})])),
+            ),
             _ => return Answer::Standard,
         };
         Answer::Reply(v)
@@ -397,7 +439,7 @@ impl Behaviour for Luxos {
         vec![port(4028, Proto::Cgminer), port(80, Proto::Http)]
     }
 
-    fn api(&self, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, dev: &Device, peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         cgminer::serve(&Cg, dev, peer, raw)
     }
 
@@ -436,7 +478,7 @@ mod tests {
     use super::*;
 
     fn call(d: &Device, raw: &str) -> (Value, RequestKind) {
-        let out = Luxos.api(d, Ipv4Addr::LOCALHOST, raw.as_bytes());
+        let out = Luxos.api(d, Ipv4Addr::LOCALHOST, 4028, raw.as_bytes());
         let b = out.reply.unwrap();
         (serde_json::from_slice(&b[..b.len() - 1]).unwrap(), out.log[0].1)
     }

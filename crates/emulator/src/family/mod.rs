@@ -43,7 +43,7 @@ pub(crate) trait Behaviour: Sync {
     /// Ports beyond SSH and telnet (which the spec's switches add).
     fn ports(&self, spec: &DeviceSpec) -> Vec<Port>;
     /// One API request (4028 bytes, or one v3 frame's JSON) from `peer`.
-    fn api(&self, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -> Outcome;
+    fn api(&self, dev: &Device, peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome;
     /// One HTTP request.
     fn web(&self, dev: &Device, req: &Request) -> (Response, RequestKind);
     /// The `Server` header of the web surface.

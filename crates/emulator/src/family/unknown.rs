@@ -23,7 +23,7 @@ impl Behaviour for Unknown {
         vec![port(80, Proto::Http), port(4028, Proto::Cgminer)]
     }
 
-    fn api(&self, _dev: &Device, _peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, _dev: &Device, _peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         let line = String::from_utf8_lossy(&raw[..raw.len().min(80)])
             .trim()
             .to_owned();

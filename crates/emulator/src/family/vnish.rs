@@ -75,7 +75,7 @@ impl Behaviour for Vnish {
         vec![port(4028, Proto::Cgminer), port(80, Proto::Http)]
     }
 
-    fn api(&self, dev: &Device, peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, dev: &Device, peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         cgminer::serve(&Bmminer { vnish: true }, dev, peer, raw)
     }
 

@@ -214,8 +214,9 @@ fn serve_v2(dev: &Device, raw: &[u8]) -> Outcome {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     let cg_desc = "cgminer 4.9.2";
+    // btminer's own replies (string STATUS) have no text form: they go out as JSON whatever was asked.
     let out = |v: Value, json: bool, line: String, kind: RequestKind| Outcome {
-        reply: Some(cgminer::encode(&v, json)),
+        reply: Some(cgminer::encode(&v, json || v["STATUS"].is_string())),
         log: vec![(line, kind)],
     };
     // btminer answers in JSON; a text request gets cgminer text for the cgminer-style reads.
@@ -254,6 +255,25 @@ fn serve_v2(dev: &Device, raw: &[u8]) -> Outcome {
         Some(p) => format!("{cmd}|{p}"),
         None => cmd.clone(),
     };
+    if cmd.contains('+') {
+        // Joins as cgminer writes them ({"a":[{…}],"b":[{…}],"id":1}); pyasic joins the cgminer-style
+        // reads and sends get_* and status on their own.
+        let mut m = Map::new();
+        let mut kind = RequestKind::Read;
+        for part in cmd.split('+').filter(|p| !p.is_empty()).take(32) {
+            let sub = serve_v2(dev, json!({ "command": part }).to_string().as_bytes());
+            if sub.log.iter().any(|(_, k)| *k == RequestKind::StateChanging) {
+                kind = RequestKind::StateChanging;
+            }
+            let v = sub
+                .reply
+                .and_then(|b| serde_json::from_slice::<Value>(b.strip_suffix(&[0]).unwrap_or(&b)).ok())
+                .unwrap_or(Value::Null);
+            m.insert(part.to_owned(), Value::Array(vec![v]));
+        }
+        m.insert("id".to_owned(), json!(1));
+        return out(Value::Object(m), true, line, kind);
+    }
     if WRITES.contains(&cmd.as_str()) {
         // Writes are ciphertext only: a plaintext one is refused whatever the switch says.
         return out(
@@ -546,7 +566,7 @@ impl Behaviour for Whatsminer {
         ]
     }
 
-    fn api(&self, dev: &Device, _peer: Ipv4Addr, raw: &[u8]) -> Outcome {
+    fn api(&self, dev: &Device, _peer: Ipv4Addr, _port: u16, raw: &[u8]) -> Outcome {
         serve_v2(dev, raw)
     }
 
@@ -768,11 +788,27 @@ impl Behaviour for WhatsminerV3 {
     }
 
     fn ports(&self, _spec: &DeviceSpec) -> Vec<Port> {
-        vec![port(4433, Proto::LengthPrefixed), port(80, Proto::Http)]
+        vec![
+            port(4433, Proto::LengthPrefixed),
+            port(4028, Proto::Cgminer),
+            port(80, Proto::Http),
+        ]
     }
 
-    fn api(&self, dev: &Device, _peer: Ipv4Addr, raw: &[u8]) -> Outcome {
-        serve_v3(dev, raw)
+    fn api(&self, dev: &Device, _peer: Ipv4Addr, port: u16, raw: &[u8]) -> Outcome {
+        if port != 4028 {
+            return serve_v3(dev, raw);
+        }
+        // The legacy 4028 API of v3 firmware accepts and closes without a reply. pyasic's version lookup
+        // relies on that: an empty answer on 4028 makes it go on to `get.device.info` on 4433.
+        let line: String = String::from_utf8_lossy(&raw[..raw.len().min(80)])
+            .trim_matches(char::from(0))
+            .trim()
+            .to_owned();
+        Outcome {
+            reply: None,
+            log: vec![(line, RequestKind::Read)],
+        }
     }
 
     fn web(&self, dev: &Device, req: &Request) -> (Response, RequestKind) {
