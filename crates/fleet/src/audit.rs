@@ -240,18 +240,11 @@ fn describe(p: &Pool) -> String {
 
 /// The part of the reply the pool was read from, around its URL.
 fn pool_evidence(e: &Examined, url: &str) -> Option<Evidence> {
-    for (port, raw) in &e.observations.pool_replies {
-        let Some(at) = memchr::memmem::find(&raw.bytes, url.as_bytes()) else {
-            continue;
-        };
-        let start = at.saturating_sub(64);
-        let end = (at + url.len() + 160).min(raw.bytes.len());
-        return Some(Evidence::Exchange {
-            request: format!("tcp/{port} {}", raw.request),
-            response: hashward_model::bytes_excerpt(&raw.bytes[start..end]),
-        });
-    }
-    None
+    e.observations
+        .pool_evidence
+        .iter()
+        .find(|(u, _)| u == url)
+        .map(|(_, x)| evidence(x))
 }
 
 fn evidence(x: &Exchange) -> Evidence {

@@ -116,6 +116,7 @@ pub struct Observations {
     pub shells: Vec<(u16, Exchange)>,
     /// First bytes heard from a host no signature matched (NET-009).
     pub unrecognised: Vec<Exchange>,
-    /// The replies pools were read from (port, request, raw bytes), for pool evidence.
-    pub pool_replies: Vec<(u16, crate::net::Raw)>,
+    /// For each pool URL read, the part of the reply it was read from (kept as an excerpt, not
+    /// the whole reply: a scan holds ten thousand devices).
+    pub pool_evidence: Vec<(String, Exchange)>,
 }

@@ -70,10 +70,10 @@ pub struct ScanStats {
     pub unidentified: usize,
     /// Hosts that failed identification with errors.
     pub errors: usize,
-    /// Seconds in the sweep.
+    /// Seconds until the sweep had tried every port of every target.
     pub sweep_seconds: f64,
-    /// Seconds identifying and auditing.
-    pub identify_seconds: f64,
+    /// Seconds for the whole scan (the stages overlap).
+    pub total_seconds: f64,
 }
 
 /// Sweep `targets` and examine every responsive host. Results are sorted by address.
@@ -86,31 +86,52 @@ pub async fn scan(targets: &[Ipv4Addr], opts: &ScanOptions) -> (Vec<Examined>, S
     let t0 = Instant::now();
     let mut order: Vec<Ipv4Addr> = targets.to_vec();
     shuffle(&mut order);
-    let (open, attempts) = sweep(&net, &order).await;
-    stats.sweep_attempts = attempts;
-    stats.responsive = open.len();
-    stats.sweep_seconds = t0.elapsed().as_secs_f64();
-
-    let t1 = Instant::now();
-    let mut out = Vec::with_capacity(open.len());
+    // The stages overlap: a host is examined as soon as its own sweep is done, so the scan
+    // takes about as long as the longer stage rather than both added up.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Ipv4Addr, Vec<u16>)>(1024);
+    let sweeper = {
+        let net = Arc::clone(&net);
+        tokio::spawn(async move {
+            let attempts = sweep(&net, &order, tx).await;
+            (attempts, t0.elapsed().as_secs_f64())
+        })
+    };
+    let mut out = Vec::new();
     let mut set = JoinSet::new();
-    let mut queue = open.into_iter();
     let limit = opts.hosts_at_once.max(1);
+    let mut swept = false;
     loop {
-        while set.len() < limit {
-            let Some((ip, ports)) = queue.next() else { break };
-            let net = Arc::clone(&net);
-            let plan = opts.plan;
-            let deadline = opts.limits.device_timeout;
-            set.spawn(async move { examine_within(&net, ip, ports, &plan, deadline).await });
-        }
-        match set.join_next().await {
-            Some(Ok(e)) => out.push(e),
-            Some(Err(e)) => tracing::error!("device task failed: {e}"),
-            None => break,
+        let done = |r: Result<Examined, tokio::task::JoinError>, out: &mut Vec<Examined>| match r {
+            Ok(e) => out.push(e),
+            Err(e) => tracing::error!("device task failed: {e}"),
+        };
+        if !swept && set.len() < limit {
+            tokio::select! {
+                host = rx.recv() => match host {
+                    Some((ip, ports)) => {
+                        stats.responsive += 1;
+                        let net = Arc::clone(&net);
+                        let plan = opts.plan;
+                        let deadline = opts.limits.device_timeout;
+                        set.spawn(async move { examine_within(&net, ip, ports, &plan, deadline).await });
+                    }
+                    None => swept = true,
+                },
+                Some(r) = set.join_next(), if !set.is_empty() => done(r, &mut out),
+            }
+        } else {
+            match set.join_next().await {
+                Some(r) => done(r, &mut out),
+                None if swept => break,
+                None => {}
+            }
         }
     }
-    stats.identify_seconds = t1.elapsed().as_secs_f64();
+    if let Ok((attempts, secs)) = sweeper.await {
+        stats.sweep_attempts = attempts;
+        stats.sweep_seconds = secs;
+    }
+    stats.total_seconds = t0.elapsed().as_secs_f64();
     out.sort_by_key(|e| e.device.address.parse::<Ipv4Addr>().map(u32::from).unwrap_or(0));
     for e in &out {
         match e.device.status {
@@ -133,10 +154,13 @@ fn shuffle(v: &mut [Ipv4Addr]) {
     }
 }
 
-/// Stage 1: which miner ports accept a connection on each host. Returns hosts with at least one
-/// open port, and the number of connection attempts.
-async fn sweep(net: &Arc<Net>, order: &[Ipv4Addr]) -> (Vec<(Ipv4Addr, Vec<u16>)>, usize) {
-    let mut open = Vec::new();
+/// Stage 1: which miner ports accept a connection on each host. Hosts with at least one open
+/// port go to `tx` as soon as they are known; returns the number of connection attempts.
+async fn sweep(
+    net: &Arc<Net>,
+    order: &[Ipv4Addr],
+    tx: tokio::sync::mpsc::Sender<(Ipv4Addr, Vec<u16>)>,
+) -> usize {
     let mut retry = Vec::new();
     let mut attempts = 0;
     for pass in 0..2 {
@@ -176,7 +200,10 @@ async fn sweep(net: &Arc<Net>, order: &[Ipv4Addr]) -> (Vec<(Ipv4Addr, Vec<u16>)>
                 .map(|(p, _)| *p)
                 .collect();
             if !ports.is_empty() {
-                open.push((ip, ports));
+                // The receiver only goes away if the scan itself was dropped.
+                if tx.send((ip, ports)).await.is_err() {
+                    return attempts;
+                }
             } else if pass == 0
                 && results
                     .iter()
@@ -186,7 +213,7 @@ async fn sweep(net: &Arc<Net>, order: &[Ipv4Addr]) -> (Vec<(Ipv4Addr, Vec<u16>)>
             }
         }
     }
-    (open, attempts)
+    attempts
 }
 
 /// Run futures concurrently on the current task and collect their outputs in order.
@@ -254,18 +281,13 @@ async fn examine(net: &Net, ip: Ipv4Addr, ports: Vec<u16>, plan: &PlanOptions, o
     let api_port = [4028u16, 4029].into_iter().find(|p| has(*p));
     let version_cmd = ReadCommand::new("version", None);
     let banner_ports: Vec<u16> = [22u16, 23].into_iter().filter(|p| has(*p)).collect();
-    let (version, web, v3, banners) = tokio::join!(
+    // The API's `version` first; `GET /` only when it leaves the question open, which saves a
+    // connection for most devices of a large fleet.
+    let (version, v3, banners) = tokio::join!(
         async {
             match (api_port, &version_cmd) {
                 (Some(p), Some(c)) => Some(net.rpc(ip, p, c).await),
                 _ => None,
-            }
-        },
-        async {
-            if has(80) {
-                Some(net.http(ip, 80, &http::Request::get("/")).await)
-            } else {
-                None
             }
         },
         async {
@@ -287,7 +309,7 @@ async fn examine(net: &Net, ip: Ipv4Addr, ports: Vec<u16>, plan: &PlanOptions, o
         api_port,
         version,
         devdetails: None,
-        web,
+        web: None,
         v3,
         banners,
     };
@@ -301,7 +323,14 @@ async fn examine(net: &Net, ip: Ipv4Addr, ports: Vec<u16>, plan: &PlanOptions, o
         d.devdetails = Some(net.rpc(ip, p, &c).await);
         fam = family::recognise(&d);
     }
-    record_discovery_failures(&d, &mut out.device);
+    // The web page decides when the API did not, and also when a stock family that other
+    // firmware runs on matched: Vnish and others may answer `version` like stock bmminer, and
+    // non-stock signatures must win (the registry tries them first).
+    if has(80) && fam.is_none_or(|f| f.hosts_other_firmware()) {
+        d.web = Some(net.http(ip, 80, &http::Request::get("/")).await);
+        fam = family::recognise(&d);
+    }
+    record_discovery_failures(&d, fam.is_some(), &mut out.device);
     shells(&d, &mut out.observations);
     let Some(fam) = fam else {
         unrecognised(&d, out);
@@ -420,7 +449,10 @@ fn cnonce(ip: Ipv4Addr) -> String {
     hex::encode(&md5::Md5::digest(format!("{t}{ip}").as_bytes())[..8])
 }
 
-fn record_discovery_failures(d: &Discovery, dev: &mut Device) {
+/// Failed discovery probes, as the device's errors. When another surface identified the device,
+/// an API port that accepts and closes without a word is how that firmware behaves (Whatsminer
+/// API v3 units keep 4028 open but silent), not a fault.
+fn record_discovery_failures(d: &Discovery, identified: bool, dev: &mut Device) {
     let mut push = |port: u16, request: &str, e: &ProbeError| {
         dev.errors.push(ProbeFailure {
             port,
@@ -428,7 +460,9 @@ fn record_discovery_failures(d: &Discovery, dev: &mut Device) {
             error: e.to_string(),
         });
     };
-    if let (Some(p), Some(Err(e))) = (d.api_port, &d.version) {
+    if let (Some(p), Some(Err(e))) = (d.api_port, &d.version)
+        && !(identified && *e == ProbeError::Empty)
+    {
         push(p, r#"{"command":"version"}"#, e);
     }
     if let (Some(p), Some(Err(e))) = (d.api_port, &d.devdetails) {

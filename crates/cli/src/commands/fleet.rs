@@ -154,14 +154,14 @@ pub fn write_devices(
 ) -> io::Result<()> {
     writeln!(
         w,
-        "{} addresses, {} answering: {} identified, {} unidentified, {} failed  (sweep {:.1} s, identification {:.1} s)",
+        "{} addresses, {} answering: {} identified, {} unidentified, {} failed  (sweep {:.1} s, whole scan {:.1} s)",
         stats.targets,
         stats.responsive,
         stats.identified,
         stats.unidentified,
         stats.errors,
         stats.sweep_seconds,
-        stats.identify_seconds
+        stats.total_seconds
     )?;
     for d in devices {
         let fw = d

@@ -26,6 +26,10 @@ impl Family for Antminer {
         true
     }
 
+    fn hosts_other_firmware(&self) -> bool {
+        true
+    }
+
     fn recognise(&self, d: &Discovery) -> bool {
         let api = d.version_row().is_some_and(|row| {
             cgminer::text_field(row, "BMMiner").is_some()
@@ -133,7 +137,7 @@ pub fn read_web_config(answers: &Answers, dev: &mut Device, obs: &mut Observatio
     if let Some((r, _)) = accepted(answers, MINER_CONF)
         && let Ok(conf) = serde_json::from_slice::<Value>(&r.response.body)
     {
-        obs.pool_replies.push((80, r.raw.clone()));
+        let before = dev.pools.len();
         for (i, p) in conf
             .get("pools")
             .and_then(Value::as_array)
@@ -160,5 +164,6 @@ pub fn read_web_config(answers: &Answers, dev: &mut Device, obs: &mut Observatio
                 dev.pools.push(pool);
             }
         }
+        super::keep_pool_evidence(obs, 80, &r.raw, &dev.pools[before..]);
     }
 }

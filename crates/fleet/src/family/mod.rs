@@ -226,6 +226,11 @@ pub trait Family: Sync {
     fn stock(&self) -> bool;
     /// Whether the discovery answers are this family's.
     fn recognise(&self, d: &Discovery) -> bool;
+    /// Whether third-party firmware runs on this family's hardware and may look like it on the
+    /// API (stock Antminer): the scan then also reads the web page before deciding.
+    fn hosts_other_firmware(&self) -> bool {
+        false
+    }
     /// What else to read (read-only).
     fn plan(&self, d: &Discovery, opts: &PlanOptions) -> Vec<Ask>;
     /// Fill the device record and observations from discovery and the answers.
@@ -324,8 +329,9 @@ pub fn read_summary_pools(
             dev.hashrate_ths = summary_ths(s);
         }
         if let Some(p) = cgminer::part(v, "pools") {
-            dev.pools.extend(cgminer_pools(p, "rpc pools"));
-            obs.pool_replies.push((d.api_port.unwrap_or(4028), r.raw.clone()));
+            let pools = cgminer_pools(p, "rpc pools");
+            keep_pool_evidence(obs, d.api_port.unwrap_or(4028), &r.raw, &pools);
+            dev.pools.extend(pools);
         }
     }
 }
@@ -334,7 +340,29 @@ pub fn read_summary_pools(
 pub fn read_pools(d: &Discovery, answers: &Answers, dev: &mut Device, obs: &mut Observations) {
     if let Some(r) = rpc(answers, "pools") {
         dev.pools = cgminer_pools(&r.decoded.value, "rpc pools");
-        obs.pool_replies.push((d.api_port.unwrap_or(4028), r.raw.clone()));
+        keep_pool_evidence(obs, d.api_port.unwrap_or(4028), &r.raw, &dev.pools);
+    }
+}
+
+/// Keep, for each pool, the part of `raw` around its URL (what NET-004/005/008 cite).
+pub fn keep_pool_evidence(obs: &mut Observations, port: u16, raw: &Raw, pools: &[Pool]) {
+    for p in pools {
+        if obs.pool_evidence.iter().any(|(u, _)| *u == p.url) {
+            continue;
+        }
+        let Some(at) = memchr::memmem::find(&raw.bytes, p.url.as_bytes()) else {
+            continue;
+        };
+        let start = at.saturating_sub(64);
+        let end = (at + p.url.len() + 160).min(raw.bytes.len());
+        obs.pool_evidence.push((
+            p.url.clone(),
+            Exchange {
+                port,
+                request: raw.request.clone(),
+                response: hashward_model::bytes_excerpt(&raw.bytes[start..end]),
+            },
+        ));
     }
 }
 

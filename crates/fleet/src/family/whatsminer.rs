@@ -204,7 +204,7 @@ impl Family for WhatsminerV3 {
                         .and_then(Value::as_f64)
                 }
                 "pools" => {
-                    obs.pool_replies.push((4433, raw.clone()));
+                    let before = dev.pools.len();
                     for p in v
                         .pointer("/msg/pools")
                         .and_then(Value::as_array)
@@ -223,6 +223,7 @@ impl Family for WhatsminerV3 {
                             });
                         }
                     }
+                    super::keep_pool_evidence(obs, 4433, raw, &dev.pools[before..]);
                 }
                 _ => {}
             }
