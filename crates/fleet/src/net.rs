@@ -193,7 +193,7 @@ impl Net {
         let request = cmd.to_json();
         c.send(request.as_bytes()).await?;
         let bytes = c.read_reply(Frame::Cgminer).await?;
-        let decoded = cgminer::decode(&bytes).map_err(|e| ProbeError::Protocol(e.to_string()))?;
+        let decoded = cgminer::decode(&bytes).map_err(|e| protocol_error(&e, &bytes))?;
         Ok(RpcReply {
             raw: Raw {
                 request: cmd.display(),
@@ -215,7 +215,7 @@ impl Net {
         let mut c = self.connect(ip, port).await?;
         c.send(session.request(cmd.command()).as_bytes()).await?;
         let bytes = c.read_reply(Frame::Cgminer).await?;
-        let decoded = cgminer::decode(&bytes).map_err(|e| ProbeError::Protocol(e.to_string()))?;
+        let decoded = cgminer::decode(&bytes).map_err(|e| protocol_error(&e, &bytes))?;
         Ok(RpcReply {
             raw: Raw {
                 request: format!("{{\"enc\":1,\"data\":…}} (encrypted {:?})", cmd.command()),
@@ -385,6 +385,15 @@ impl Conn {
             }
         }
     }
+}
+
+/// A reply that is not the cgminer API, with how it starts (what the device said instead).
+fn protocol_error(e: &cgminer::DecodeError, bytes: &[u8]) -> ProbeError {
+    let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    ProbeError::Protocol(format!("{e} (starts {head:?})"))
 }
 
 /// Whether `buf` holds one complete JSON value (checked only when it ends like one).
