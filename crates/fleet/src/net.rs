@@ -396,11 +396,23 @@ fn protocol_error(e: &cgminer::DecodeError, bytes: &[u8]) -> ProbeError {
     ProbeError::Protocol(format!("{e} (starts {head:?})"))
 }
 
-/// Whether `buf` holds one complete JSON value (checked only when it ends like one).
+/// Whether `buf` holds one complete JSON value (checked only when it ends like one). Broken
+/// JSON counts when its brackets balance and the known repairs make it parse: bmminer's `}{`
+/// replies are complete even though they are not JSON.
 fn complete_json(buf: &[u8]) -> bool {
     let trimmed = buf.trim_ascii_end();
-    (trimmed.ends_with(b"}") || trimmed.ends_with(b"]"))
-        && serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok()
+    if !(trimmed.ends_with(b"}") || trimmed.ends_with(b"]")) {
+        return false;
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok() {
+        return true;
+    }
+    let Ok(text) = std::str::from_utf8(trimmed) else {
+        return false;
+    };
+    let (fixed, repairs) = crate::proto::repair::repair(text);
+    !repairs.contains(&crate::proto::repair::Repair::Truncated)
+        && serde_json::from_str::<serde::de::IgnoredAny>(&fixed).is_ok()
 }
 
 fn io_error(e: std::io::Error, received: usize) -> ProbeError {

@@ -371,3 +371,50 @@ fn a_rescan_reports_what_changed() {
     assert!(msg(5).iter().any(|m| m.contains("appeared")), "{:?}", msg(5));
     assert_eq!(f.len(), 4, "{f:#?}");
 }
+
+/// A device with the quirks real firmwares have, served by hand: `version` answered in text
+/// mode, `summary+pools` as bmminer's broken JSON (`}{` between sections, a trailing comma) and
+/// without the NUL, with the connection left open after the reply.
+#[test]
+fn text_mode_missing_nul_and_broken_json_are_read_as_real_firmware_needs() {
+    use std::io::{Read, Write};
+    let ip = addr(5, 1);
+    let listener = std::net::TcpListener::bind((ip, 4028)).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(64) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let reply: Vec<u8> = if req.contains("\"version\"") {
+                b"STATUS=S,When=1,Code=22,Msg=CGMiner versions,Description=cgminer 1.0.0|VERSION,BMMiner=1.0.0,API=3.1,Miner=49.0.1.3,CompileTime=Tue Dec  6 16:12:30 CST 2022,Type=Antminer S19 Pro|\0".to_vec()
+            } else if req.contains("summary+pools") {
+                br#"{"summary":[{"STATUS":[{"STATUS":"S","When":1,"Code":11,"Msg":"Summary","Description":"cgminer 1.0.0"}],"SUMMARY":[{"GHS 5s":"110566.89","GHS av":111834.85,}],"id":1}],"pools":[{"STATUS":[{"STATUS":"S","When":1,"Code":7,"Msg":"2 Pool(s)","Description":"cgminer 1.0.0"}],"POOLS":[{"POOL":0,"URL":"stratum+tcp://btc.f2pool.com:3333","User":"a.1","Status":"Alive","Priority":0}{"POOL":1,"URL":"stratum+tcp://192.0.2.7:3333","User":"a.1","Status":"Alive","Priority":1}],"id":1}],"id":1}"#.to_vec()
+            } else if n == 0 {
+                continue;
+            } else {
+                br#"{"STATUS":[{"STATUS":"E","When":1,"Code":45,"Msg":"Access denied","Description":"cgminer 1.0.0"}],"id":1}"#.to_vec()
+            };
+            let _ = s.write_all(&reply);
+            // Keep the socket open, as some firmwares do: the client must not wait for close.
+            held.push(s);
+        }
+    });
+    let opts = options(false);
+    let t = Instant::now();
+    let s = hashward_fleet::run(&[ip], &opts, &Policy::default()).unwrap();
+    assert!(
+        t.elapsed() < opts.limits.reply_timeout,
+        "waited for a close that never came: {:?}",
+        t.elapsed()
+    );
+    let d = &s.devices[0].device;
+    assert_eq!(d.model.as_deref(), Some("Antminer S19 Pro"), "{d:#?}");
+    assert_eq!(d.api_version.as_deref(), Some("3.1"));
+    assert_eq!(d.hashrate_ths, Some(110.567));
+    assert_eq!(d.pools.len(), 2, "{d:#?}");
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert_eq!(rules_for(&s.findings, ip), ["NET-005", "NET-008"]);
+    drop(server);
+}
