@@ -1,4 +1,6 @@
 //! The emulator's typed errors: each names the address, port, device or file it is about.
+//!
+//! Messages leave the underlying OS error to the `source` chain (the binary prints it with `{:#}`).
 
 use std::net::Ipv4Addr;
 
@@ -13,7 +15,7 @@ pub enum EmulatorError {
         message: String,
     },
     /// One device entry of a fleet file has a bad or unknown field.
-    #[error("fleet file: device {index} (the {ordinal} [[device]]): field `{field}`: {message}")]
+    #[error("fleet file: device {index} ([[device]] table number {ordinal}): field `{field}`: {message}")]
     Device {
         /// Zero-based index of the `[[device]]` table.
         index: usize,
@@ -43,7 +45,7 @@ pub enum EmulatorError {
         second: usize,
     },
     /// A listener could not be bound (address in use, out of file descriptors…).
-    #[error("cannot listen on {address}:{port}: {source}")]
+    #[error("cannot listen on {address}:{port}")]
     Bind {
         /// The device address.
         address: Ipv4Addr,
@@ -54,7 +56,7 @@ pub enum EmulatorError {
         source: std::io::Error,
     },
     /// The runtime or a worker could not be started or talked to.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,

@@ -210,7 +210,14 @@ pub fn worker_main() -> Result<(), EmulatorError> {
     let running = match crate::spawn(&fleet) {
         Ok(r) => r,
         Err(e) => {
-            report(&format!("error {e}"));
+            // One line with the whole chain: the parent only sees this text.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            report(&format!("error {msg}"));
             return Err(e);
         }
     };
