@@ -200,3 +200,92 @@ fn public_targets_are_refused_before_anything_is_sent_or_recorded() {
     }
     assert!(!case.exists(), "a refused scan must not create the case");
 }
+
+/// `hashward emulate` in its own process, scanned by `hashward fleet scan`: the ready line,
+/// the manifest, and every device named as the manifest says.
+#[test]
+fn an_emulated_fleet_in_another_process_is_scanned_and_named_as_its_manifest_says() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.json");
+    let mut emu = hashward()
+        .args([
+            "emulate",
+            "--count",
+            "40",
+            "--base",
+            "127.90.0.1",
+            "--seed",
+            "3",
+            "--exposures",
+            "--duration",
+            "60",
+        ])
+        .arg("--manifest")
+        .arg(&manifest)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(emu.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains("40 devices on 127.90.0.1-127.90.0.40 ready"),
+        "{line}"
+    );
+    let out = hashward()
+        .args([
+            "--no-store",
+            "--format",
+            "json",
+            "fleet",
+            "scan",
+            "127.90.0.1-127.90.0.40",
+        ])
+        .output()
+        .unwrap();
+    let _ = emu.kill();
+    let _ = emu.wait();
+    let env: Env = serde_json::from_slice(&out.stdout).unwrap();
+    let want: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(want.len(), 40);
+    let norm = |m: &str| {
+        let m = m.to_ascii_lowercase();
+        let m = m.split(['_', '.']).next().unwrap_or("").to_string();
+        ["antminer", "whatsminer", "avalonminer", "avalon"]
+            .iter()
+            .fold(m, |m, p| m.replace(p, ""))
+            .replace(' ', "")
+    };
+    for w in &want {
+        let a = w["address"].as_str().unwrap();
+        let got = env
+            .result
+            .devices
+            .iter()
+            .find(|d| d["address"] == a)
+            .unwrap_or_else(|| panic!("{a} not found"));
+        if w["family"] == "unknown" {
+            assert_eq!(got["status"], "unidentified", "{a}");
+            continue;
+        }
+        assert_eq!(got["status"], "identified", "{a}: {got:?}");
+        // LuxOS answers `version` as an Antminer S9 on purpose; its real model is in `config`.
+        assert_eq!(
+            norm(got["model"].as_str().unwrap_or("")),
+            norm(w["model"].as_str().unwrap()),
+            "{a}: {got:?} vs {w}"
+        );
+    }
+}
+
+#[test]
+fn the_emulator_refuses_anything_but_loopback() {
+    let out = hashward()
+        .args(["emulate", "--count", "1", "--base", "10.0.0.1", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.1"));
+}
