@@ -26,6 +26,9 @@ pub mod shard;
 
 pub use error::EmulatorError;
 pub use family::Proto;
-pub use fleet::{DeviceSpec, Family, Fault, Fleet, GenerateOptions, ManifestEntry, Planted, PoolSpec, Port};
+pub use fleet::{
+    ALLOWLIST_HOSTS, DeviceSpec, Family, Fault, Fleet, GenerateOptions, ManifestEntry, Planted, PoolSpec,
+    Port,
+};
 pub use log::{RequestKind, RequestLog};
 pub use server::{Running, spawn};
