@@ -32,3 +32,24 @@ pub use fleet::{
 };
 pub use log::{RequestKind, RequestLog};
 pub use server::{Running, spawn};
+
+/// The real device replies the emulator's shapes follow (`shared/testdata/fleet/asic-rs`, read
+/// in place and never copied): `HASHWARD_TESTDATA` if set, else `shared/testdata` beside any
+/// ancestor of this crate's source (the repository's sibling), else `/work/shared/testdata`.
+/// Returns the directory and every place looked in. Tests of this crate and of the scanner
+/// use it, and fail when the captures are missing rather than skip.
+pub fn asic_rs_captures() -> (Option<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+    use std::path::PathBuf;
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut candidates: Vec<PathBuf> = std::env::var_os("HASHWARD_TESTDATA")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend(manifest.ancestors().map(|a| a.join("shared/testdata")));
+    candidates.push(PathBuf::from("/work/shared/testdata"));
+    let found = candidates
+        .iter()
+        .map(|c| c.join("fleet/asic-rs"))
+        .find(|p| p.join("MANIFEST.tsv").is_file());
+    (found, candidates)
+}

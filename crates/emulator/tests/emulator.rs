@@ -798,23 +798,11 @@ fn generated_fleet_serves_and_manifest_matches() {
 
 // ---- shape test -------------------------------------------------------------------------------------
 
-/// The shared captures (read in place, never copied): `HASHWARD_TESTDATA` if set, else
-/// `shared/testdata` beside any ancestor of this crate (the repository's sibling), else the
-/// workplace's `/work/shared/testdata`. Missing captures fail the test rather than skip it.
+/// The shared captures, found by `hashward_emulator::asic_rs_captures`; missing ones fail.
 fn asic_rs_captures() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("HASHWARD_TESTDATA")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.extend(manifest.ancestors().map(|a| a.join("shared/testdata")));
-    candidates.push(PathBuf::from("/work/shared/testdata"));
-    let found = candidates
-        .iter()
-        .map(|c| c.join("fleet/asic-rs"))
-        .find(|p| p.join("MANIFEST.tsv").is_file());
+    let (found, looked) = hashward_emulator::asic_rs_captures();
     found.unwrap_or_else(|| {
-        panic!("the asic-rs captures are missing: looked in {candidates:?} (set HASHWARD_TESTDATA)")
+        panic!("the asic-rs captures are missing: looked in {looked:?} (set HASHWARD_TESTDATA)")
     })
 }
 
