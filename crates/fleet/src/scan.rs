@@ -98,7 +98,7 @@ pub async fn scan(targets: &[Ipv4Addr], opts: &ScanOptions) -> (Vec<Examined>, S
     };
     let mut out = Vec::new();
     let mut set = JoinSet::new();
-    let limit = opts.hosts_at_once.max(1);
+    let limit = hosts_at_once(opts);
     let mut swept = false;
     loop {
         let done = |r: Result<Examined, tokio::task::JoinError>, out: &mut Vec<Examined>| match r {
@@ -143,6 +143,14 @@ pub async fn scan(targets: &[Ipv4Addr], opts: &ScanOptions) -> (Vec<Examined>, S
     (out, stats)
 }
 
+/// Devices examined at once. At a low `--rate` the connections they need queue behind the
+/// limiter, and that wait counts against each device's deadline: keep the queue to what the
+/// rate serves in a fraction of the deadline (a device needs about six connections).
+fn hosts_at_once(opts: &ScanOptions) -> usize {
+    let by_rate = (f64::from(opts.limits.rate) * opts.limits.device_timeout.as_secs_f64() / 24.0) as usize;
+    opts.hosts_at_once.min(by_rate).max(4)
+}
+
 fn shuffle(v: &mut [Ipv4Addr]) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -174,8 +182,13 @@ async fn sweep(
         }
         let mut set = JoinSet::new();
         let mut it = hosts.into_iter();
-        // Enough hosts in flight to keep every connection slot busy.
-        let in_flight = (net.limits().concurrency / MINER_PORTS.len()).max(8);
+        // Enough hosts in flight to keep every connection slot busy, but no more sweep connects
+        // waiting on the rate limiter than it serves in half a second, so that examinations
+        // started meanwhile are not starved behind them.
+        let ports = MINER_PORTS.len();
+        let in_flight = (net.limits().concurrency / ports)
+            .min(net.limits().rate as usize / (2 * ports))
+            .max(1);
         loop {
             while set.len() < in_flight {
                 let Some(ip) = it.next() else { break };

@@ -418,3 +418,29 @@ fn text_mode_missing_nul_and_broken_json_are_read_as_real_firmware_needs() {
     assert_eq!(rules_for(&s.findings, ip), ["NET-005", "NET-008"]);
     drop(server);
 }
+
+/// At a low `--rate` the connections queue behind the limiter; that wait must not push healthy
+/// devices past their deadline (regression: at 200/s a third of a fleet was reported as
+/// "examination not finished").
+#[test]
+fn a_low_rate_is_slow_but_does_not_fail_devices() {
+    let net = 6;
+    let devices = (1..=30)
+        .map(|h| dev(net, h, Family::Antminer, "Antminer S19 Pro"))
+        .collect();
+    let running = spawn(&Fleet { devices }).expect("emulator");
+    let mut opts = options(false);
+    opts.limits.rate = 60;
+    opts.limits.device_timeout = Duration::from_secs(4);
+    let targets: Vec<Ipv4Addr> = (1..=30).map(|h| addr(net, h)).collect();
+    let s = hashward_fleet::run(&targets, &opts, &Policy::default()).unwrap();
+    running.stop();
+    let failed: Vec<_> = s
+        .devices
+        .iter()
+        .filter(|e| !e.device.errors.is_empty())
+        .map(|e| (&e.device.address, &e.device.errors))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(s.stats.identified, 30);
+}
