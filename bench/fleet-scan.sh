@@ -6,12 +6,14 @@
 #   bench/fleet-scan.sh --quick    # 500 devices, 1 run, results in $WORK/RESULTS-quick.md
 #
 # Environment (defaults): WORK (/tmp/hashward-bench), COUNT (10000; 500 with --quick),
-# RUNS (3; 1 with --quick), TOOLS ("hashward pyasic asic-rs"), SEED (1), BASE (127.1.0.1),
+# RUNS (3; 1 with --quick), TOOLS ("hashward hashward-defaults pyasic asic-rs asic-rs-capped"),
+# SEED (1), BASE (127.1.0.1),
 # FAULTY (10: percent of faulty devices in the fault run; 0 skips it), RUN_TIMEOUT (1200 s per run),
-# SETTLE (10 s pause before each run), HASHWARD_ARGS (extra `fleet scan` options, e.g. "--rate N"),
+# SETTLE (10 s pause before each run), HASHWARD_ARGS ("--rate 50000": extra `fleet scan` options of
+# the measured hashward run; `hashward-defaults` runs without them),
 # PYASIC_SEMAPHORE (128: pyasic's network_scan_semaphore; 0 = pyasic's default None, all hosts
 # at once), PYASIC_VERSION (0.79.0), ASICRS_ARGS (extra driver options; default none: asic-rs's
-# defaults), RESULTS (bench/RESULTS.md; $WORK/RESULTS-quick.md with --quick), BUILD_JOBS (cargo -j),
+# defaults), ASICRS_CAP (1000: the concurrency of the `asic-rs-capped` run), RESULTS (bench/RESULTS.md; $WORK/RESULTS-quick.md with --quick), BUILD_JOBS (cargo -j),
 # CARGO_TARGET_DIR (for hashward only; default $HOME/.cache/hashward-target),
 # HASHWARD_REPO (the checkout whose hashward is built and measured; default: this repository).
 # Options: --quick, --no-install (fail instead of installing what is missing), --help.
@@ -37,16 +39,18 @@ done
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 LIB="$REPO/bench/lib"
 WORK="${WORK:-/tmp/hashward-bench}"
-TOOLS="${TOOLS:-hashward pyasic asic-rs}"
+TOOLS="${TOOLS:-hashward hashward-defaults pyasic asic-rs asic-rs-capped}"
 SEED="${SEED:-1}"
 BASE="${BASE:-127.1.0.1}"
 FAULTY="${FAULTY:-10}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-1200}"
 SETTLE="${SETTLE:-10}"
-HASHWARD_ARGS="${HASHWARD_ARGS:-}"
+# Unset: --rate 50000 (see bench/README.md); set to "" for hashward's defaults.
+[ -n "${HASHWARD_ARGS+set}" ] || HASHWARD_ARGS="--rate 50000"
 PYASIC_SEMAPHORE="${PYASIC_SEMAPHORE:-128}"
 PYASIC_VERSION="${PYASIC_VERSION:-0.79.0}"
 ASICRS_ARGS="${ASICRS_ARGS:-}"
+ASICRS_CAP="${ASICRS_CAP:-1000}"
 READY_TIMEOUT="${READY_TIMEOUT:-600}"
 if [ "$QUICK" = 1 ]; then
   COUNT="${COUNT:-500}"
@@ -65,10 +69,10 @@ case "$WORK/" in
   "$REPO"/*|"$HASHWARD_REPO"/*) echo "fleet-scan.sh: WORK must be outside the repository" >&2; exit 2 ;;
 esac
 for t in $TOOLS; do
-  case "$t" in hashward|pyasic|asic-rs) ;; *) echo "fleet-scan.sh: unknown tool in TOOLS: $t" >&2; exit 2 ;; esac
+  case "$t" in hashward|hashward-defaults|pyasic|asic-rs|asic-rs-capped) ;; *) echo "fleet-scan.sh: unknown tool in TOOLS: $t" >&2; exit 2 ;; esac
 done
 case " $TOOLS " in *" hashward "*) ;; *) echo "fleet-scan.sh: TOOLS must include hashward" >&2; exit 2 ;; esac
-case "$COUNT$RUNS$PYASIC_SEMAPHORE" in *[!0-9]*) echo "fleet-scan.sh: COUNT, RUNS and PYASIC_SEMAPHORE take numbers" >&2; exit 2 ;; esac
+case "$COUNT$RUNS$PYASIC_SEMAPHORE$ASICRS_CAP" in *[!0-9]*) echo "fleet-scan.sh: COUNT, RUNS, PYASIC_SEMAPHORE and ASICRS_CAP take numbers" >&2; exit 2 ;; esac
 FLEET="$WORK/fleet"
 LOGS="$FLEET/logs"
 OUT="$FLEET/out"
@@ -145,7 +149,7 @@ build_hashward() {
 
 install_system
 has_tool pyasic && install_pyasic
-has_tool asic-rs && build_asicrs
+if has_tool asic-rs || has_tool asic-rs-capped; then build_asicrs; fi
 build_hashward
 
 # ------------------------------------------------------------------------------ 5. the emulator
@@ -210,22 +214,30 @@ PY_CMD=("$PYASIC_PY" "$REPO/bench/fleet/pyasic_scan.py" "$RANGE")
 [ "$PYASIC_SEMAPHORE" = 0 ] || PY_CMD+=(--semaphore "$PYASIC_SEMAPHORE")
 # shellcheck disable=SC2206
 AR_CMD=("$ASICRS_BIN" "$RANGE" $ASICRS_ARGS)
+HWD_CMD=("$HASHWARD" fleet scan "$RANGE" --no-store --format json --quiet)
+ARC_CMD=("$ASICRS_BIN" "$RANGE" --concurrency "$ASICRS_CAP")
 
 VERSIONS="$LOGS/versions.tsv"
 {
   printf 'hashward\t%s (commit %s)\t%s\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" "$commit" \
     "hashward fleet scan $RANGE --no-store --format json --quiet${HASHWARD_ARGS:+ $HASHWARD_ARGS}" \
     "${HASHWARD_ARGS:-fleet scan defaults}"
+  has_tool hashward-defaults && printf 'hashward-defaults\t%s (commit %s)\t%s\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" \
+    "$commit" "hashward fleet scan $RANGE --no-store --format json --quiet" "fleet scan defaults (for reference)"
   if has_tool pyasic; then
     printf 'pyasic\t%s\t%s\t%s\n' "$("$PYASIC_PY" -c 'from importlib.metadata import version; print(version("pyasic"))')" \
       "pyasic_scan.py $RANGE${PYASIC_SEMAPHORE:+ --semaphore $PYASIC_SEMAPHORE}" \
       "MinerNetwork.from_list(octet ranges).scan(); network_scan_semaphore=$([ "$PYASIC_SEMAPHORE" = 0 ] && echo None || echo "$PYASIC_SEMAPHORE"), other settings pyasic's defaults"
   fi
+  asicrs_version=$(awk '/^name = "asic-rs"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$REPO/bench/fleet/asic-rs-driver/Cargo.lock")
   if has_tool asic-rs; then
-    printf 'asic-rs\t%s\t%s\t%s\n' \
-      "$(awk '/^name = "asic-rs"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$REPO/bench/fleet/asic-rs-driver/Cargo.lock")" \
+    printf 'asic-rs\t%s\t%s\t%s\n' "$asicrs_version" \
       "asic-rs-driver $RANGE${ASICRS_ARGS:+ $ASICRS_ARGS}" \
       "MinerFactory::with_range(octet ranges).scan(), $(if [ -n "$ASICRS_ARGS" ]; then echo "with $ASICRS_ARGS"; else echo "asic-rs defaults"; fi)"
+  fi
+  if has_tool asic-rs-capped; then
+    printf 'asic-rs-capped\t%s\t%s\t%s\n' "$asicrs_version" "asic-rs-driver $RANGE --concurrency $ASICRS_CAP" \
+      "MinerFactory::with_range(octet ranges).with_concurrent_limit($ASICRS_CAP).scan(), other settings asic-rs defaults (for reference)"
   fi
 } >"$VERSIONS"
 say "versions: $(cut -f1,2 "$VERSIONS" | tr '\t\n' ' ;')"
@@ -246,7 +258,7 @@ timed() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "${name##*-run}" "$wall" "$rss" "$rc" "$load" "$out" >>"$tsv"
   local note=""
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=" KILLED after RUN_TIMEOUT=${RUN_TIMEOUT}s;"
-  elif [ "$tool:$rc" = hashward:1 ]; then note=" exit 1 (findings);"
+  elif [ "${tool%-defaults}:$rc" = hashward:1 ]; then note=" exit 1 (findings);"
   elif [ "$rc" != 0 ]; then note=" exit $rc (log $err);"; fi
   say "  $name: ${wall:-?} s, max RSS $(( ${rss:-0} / 1024 )) MiB;$note $(python3 "$LIB/fleet_score.py" score "$CUR_MANIFEST" "$tool" "$out" 2>&1 | tail -n 1)"
 }
@@ -258,6 +270,8 @@ run_tool() {
     hashward) timed "$TIMINGS" "hashward-run$i" hashward "${HW_CMD[@]}" ;;
     pyasic)   timed "$TIMINGS" "pyasic-run$i" pyasic "${PY_CMD[@]}" ;;
     asic-rs)  timed "$TIMINGS" "asic-rs-run$i" asic-rs "${AR_CMD[@]}" ;;
+    hashward-defaults) timed "$TIMINGS" "hashward-defaults-run$i" hashward-defaults "${HWD_CMD[@]}" ;;
+    asic-rs-capped) timed "$TIMINGS" "asic-rs-capped-run$i" asic-rs-capped "${ARC_CMD[@]}" ;;
   esac
 }
 
@@ -294,7 +308,7 @@ say "appending results to $RESULTS"
 rc=0
 python3 "$LIB/fleet_score.py" report --results "$RESULTS" --manifest "$MANIFEST" --timings "$TIMINGS" \
   --versions "$VERSIONS" "${FAULT_ARGS[@]}" \
-  --meta "title=$title" "commit=$commit" "seed=$SEED" "range=$RANGE" "runs=$RUNS" "settle=$SETTLE" \
+  --meta "title=$title" "commit=$commit" "seed=$SEED" "range=$RANGE" "runs=$RUNS" "settle=$SETTLE" "hashward_args=$HASHWARD_ARGS" \
          "emulator=$CLEAN_EMU_LINE" "note=$note" || rc=$?
 if [ "$rc" = 0 ]; then
   say "done: results in $RESULTS"
