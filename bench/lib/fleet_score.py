@@ -358,11 +358,12 @@ def cmd_report(a):
     out.append("")
 
     # Main table.
-    out.append(f"| tool | median wall | runs (wall s) | max RSS | found | identified | correctly named | non-miners named as miners |")
+    out.append(f"| tool | median wall | runs: wall s (1-min load at start) | max RSS | found | identified | correctly named | non-miners named as miners |")
     out.append("|---|---:|---|---:|---:|---:|---:|---:|")
     for t in tools:
         p = per[t]
-        runs_txt = ", ".join((fmt_s(r["wall"]) if r["ok"] else f"{fmt_s(r['wall'])} (exit {r['rc']})") for r in p["runs"])
+        runs_txt = ", ".join((fmt_s(r["wall"]) if r["ok"] else f"{fmt_s(r['wall'])} (exit {r['rc']})")
+                             + (f" ({r['load']})" if r["load"] else "") for r in p["runs"])
         def rng(key):
             vals = [r["score"][key] for r in p["runs"]]
             lo, hi = min(vals), max(vals)
@@ -505,7 +506,9 @@ def cmd_report(a):
 
     # Fault run.
     if a.fault_manifest and a.fault_output:
-        fail |= fault_section(a, out)
+        dt = re.search(r"--device-timeout[ =](\d+)", meta.get("hashward_args", ""))
+        fail |= fault_section(a, out, per["hashward"]["median"] if "hashward" in per else None,
+                              float(dt.group(1)) if dt else 12.0)
 
     text = "\n".join(out) + "\n"
     with open(a.results, "a") as f:
@@ -514,7 +517,7 @@ def cmd_report(a):
     return 1 if fail else 0
 
 
-def fault_section(a, out):
+def fault_section(a, out, clean_median=None, device_timeout=12.0):
     fman = load_manifest(a.fault_manifest)
     frows = read_timings(a.fault_timing)
     fr = frows[0] if frows else {"wall": None, "rss": None, "rc": None}
@@ -542,10 +545,18 @@ def fault_section(a, out):
                      and same_model(devices[addr].get("model"), e["model"]))
     rss_ok = fr["rss"] is not None and fr["rss"] / 1024 < RSS_LIMIT_MIB
     done = fr.get("rc") in (0, 1) and fr["wall"] is not None
+    # Within its timeouts: no slower than the clean scan plus one device deadline (faulty devices are
+    # examined concurrently, each bounded by --device-timeout).
+    bound = None
+    if clean_median is not None:
+        bound = clean_median + device_timeout
+    in_time = done and (bound is None or fr["wall"] <= bound)
     out.append(f"Fault run: `hashward emulate --count {len(fman)} --faulty {a.fault_percent}` "
                f"({len(faulty)} faulty devices, every fault kind), scanned by hashward only with the same command.\n")
+    limit = (f" (bound: clean median {fmt_s(clean_median)} s + device timeout {device_timeout:.0f} s = "
+             f"{fmt_s(bound)} s: **{'met' if in_time else 'not met'}**)") if bound is not None and done else ""
     out.append(f"- wall {fmt_s(fr['wall'])} s, exit {fr.get('rc')}, "
-               f"{'finished within its timeouts' if done else '**did not finish** (killed or failed)'}; "
+               f"{'finished' if done else '**did not finish** (killed or failed)'}{limit}; "
                f"max RSS {mib(fr['rss'])} (target < {RSS_LIMIT_MIB} MiB: **{'met' if rss_ok else 'not met'}**)")
     out.append(f"- faulty devices reported with their fault (status `error`/`unidentified` or a non-empty `errors`): "
                f"**{len(faulty) - len(unreported)}/{len(faulty)}**")
