@@ -774,7 +774,10 @@ impl Fleet {
                 ..DeviceSpec::default()
             };
             if family == Family::Luxos {
-                d.real_type = rng.next_u32() % 2 == 0;
+                // The one capture of LuxOS (2025.4.8, asic-rs) answers `version` with the real
+                // `Type` and no `BMMiner` key; Luxor documents the `Antminer S9` spoof, which
+                // older releases are taken to use.
+                d.real_type = d.firmware.starts_with("2025");
             }
             d.pools = generate_pools(&mut rng, family, address);
             if opts.exposures {

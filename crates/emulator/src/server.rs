@@ -22,8 +22,16 @@ use crate::fleet::{DeviceSpec, Fault, Fleet, Port};
 use crate::http::{self, MAX_REQUEST, Parse};
 use crate::log::{Log, RequestKind, RequestLog};
 
-/// Concurrent connections served per process; more are accepted and closed at once (fd headroom).
-const MAX_CONNECTIONS: usize = 4096;
+/// Descriptors kept free of connections (runtime, pipes, logs).
+const FD_RESERVE: u64 = 256;
+
+/// Concurrent connections this process can serve next to `listeners` listening sockets: what
+/// the open-file limit leaves (at least 1,024). More are accepted and closed at once.
+fn max_connections(listeners: usize) -> usize {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let free = limit.saturating_sub(listeners as u64 + FD_RESERVE);
+    usize::try_from(free).unwrap_or(usize::MAX).clamp(1024, 1 << 20)
+}
 /// How long a client may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write may stall before the client is given up.
@@ -146,11 +154,12 @@ pub fn spawn(fleet: &Fleet) -> Result<Running, EmulatorError> {
             source,
         })?;
     let thread_log = log.clone();
+    let max_conns = max_connections(bound.len());
     let thread = std::thread::Builder::new()
         .name("hashward-emulator".to_owned())
         .spawn(move || {
             rt.block_on(async move {
-                let conns = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+                let conns = Arc::new(Semaphore::new(max_conns));
                 for (dev, port, l) in bound {
                     let addr = (dev.spec.address, port.number);
                     let listener = match TcpListener::from_std(l) {

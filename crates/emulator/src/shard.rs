@@ -13,9 +13,12 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use crate::error::EmulatorError;
 use crate::fleet::Fleet;
 
-/// Listeners per worker: well under the 20,000 descriptors a process may hold, leaving room for
-/// connections.
-pub const MAX_LISTENERS_PER_WORKER: usize = 12_000;
+/// Listeners per worker: a quarter of the 20,000 descriptors a process may hold here, so that
+/// each worker has room for some 14,000 open connections. A real fleet has no shared limit —
+/// every device serves its own connections — and clients such as asic-rs keep thousands of
+/// hosts in flight at once; a tight per-process cap would make the emulator refuse what
+/// devices accept.
+pub const MAX_LISTENERS_PER_WORKER: usize = 5_000;
 
 /// Raise the soft open-file limit to the hard limit; returns the limit now in force.
 pub fn raise_nofile_limit() -> u64 {
