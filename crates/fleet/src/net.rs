@@ -196,7 +196,7 @@ impl Net {
         let decoded = cgminer::decode(&bytes).map_err(|e| protocol_error(&e, &bytes))?;
         Ok(RpcReply {
             raw: Raw {
-                request: cmd.display(),
+                request: cmd.to_json(),
                 bytes,
             },
             decoded,
@@ -359,12 +359,9 @@ impl Conn {
                         return Ok(buf);
                     }
                 }
+                // Complete, or not HTTP at all (no point waiting for more): either way, done.
                 Frame::Http => {
-                    if let Ok(Some(_)) = http::parse(&buf, false) {
-                        return Ok(buf);
-                    }
-                    if http::parse(&buf, false).is_err() {
-                        // Not HTTP: no point waiting for more.
+                    if !matches!(http::parse(&buf, false), Ok(None)) {
                         return Ok(buf);
                     }
                 }

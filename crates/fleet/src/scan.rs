@@ -379,7 +379,7 @@ fn ask_port(ask: &Ask, api_port: Option<u16>) -> u16 {
 
 fn ask_label(ask: &Ask) -> String {
     match ask {
-        Ask::Rpc(c) => c.display(),
+        Ask::Rpc(c) => c.to_json(),
         Ask::Get(p) => format!("GET {p}"),
         Ask::DigestGet { path, .. } => format!("GET {path} (digest)"),
         Ask::Login { path, label, .. } => format!("POST {path} ({label})"),
@@ -531,12 +531,13 @@ fn unrecognised(d: &Discovery, out: &mut Examined) {
     }
     // A miner port that accepted but answered in another protocol is still a device no
     // signature recognises; keep what it said.
-    let protocol_errors = out
-        .device
-        .errors
-        .iter()
-        .any(|e| e.error.contains("not a cgminer") || e.error.contains("not an HTTP"));
-    let answered = !heard.is_empty() || protocol_errors;
+    let spoke_otherwise = [&d.version, &d.devdetails]
+        .into_iter()
+        .flatten()
+        .any(|r| matches!(r, Err(ProbeError::Protocol(_))))
+        || matches!(d.web, Some(Err(ProbeError::Protocol(_))))
+        || matches!(d.v3, Some(Err(ProbeError::Protocol(_))));
+    let answered = !heard.is_empty() || spoke_otherwise;
     let miner_port = d
         .ports
         .iter()

@@ -247,12 +247,18 @@ fn exposures_are_found_and_near_misses_are_not() {
     let tried: Vec<_> = running.requests()[before..]
         .iter()
         .filter(|r| {
-            let t = format!("{r:?}").to_ascii_lowercase();
-            t.contains("authorization")
-                || t.contains("unlock")
-                || t.contains("login")
-                || t.contains("get_token")
-                || t.contains("\"enc\"")
+            // Digest GETs of the CGI pages, logins and unlocks, Whatsminer tokens.
+            r.kind == hashward_emulator::RequestKind::SessionCreating
+                || [
+                    "get_system_info",
+                    "get_miner_conf",
+                    "unlock",
+                    "login",
+                    "get_token",
+                ]
+                .iter()
+                .any(|w| r.request.contains(w))
+                || r.request.starts_with("enc")
         })
         .map(|r| format!("{r:?}"))
         .collect();

@@ -2,7 +2,7 @@
 //! `ascset`, which stock firmware accepts from the network (asic-rs's `softoff` capture).
 
 use super::{
-    Answers, Ask, Discovery, Family, PlanOptions, check, exchange, read_privilege, read_summary_pools,
+    Answers, Ask, Discovery, Family, PlanOptions, check_allows, exchange, read_privilege, read_summary_pools,
 };
 use crate::device::{Device, Firmware, Observations};
 use crate::proto::cgminer;
@@ -50,11 +50,7 @@ impl Family for Avalon {
         }
         read_summary_pools(d, answers, "summary+pools", dev, obs);
         read_privilege(d, answers, obs);
-        if let Some(r) = check(answers, "ascset")
-            && let Some(row) = cgminer::section(&r.decoded.value, "CHECK").first()
-            && cgminer::text_field(row, "Exists").as_deref() == Some("Y")
-            && cgminer::text_field(row, "Access").as_deref() == Some("Y")
-        {
+        if let Some(r) = check_allows(answers, "ascset") {
             obs.unauthenticated.push((
                 "Avalon `ascset` (pools, power, reboot, password) accepted from this host without credentials".into(),
                 exchange(d.api_port.unwrap_or(4028), &r.raw),

@@ -2,8 +2,6 @@
 //! REST login on newer versions. Default root with an empty password up to 25.05, root/root
 //! from 25.07 (asic-rs `default_auth`).
 
-use serde_json::Value;
-
 use super::{
     Answers, Ask, Discovery, Family, PlanOptions, credentials, exchange, privilege_asks, read_privilege, rpc,
 };
@@ -70,18 +68,9 @@ impl Family for BraiinsOs {
         super::read_pools(d, answers, dev, obs);
         read_privilege(d, answers, obs);
         // The first default that yields a token is proof enough.
-        for (ask, a) in answers {
-            if let (super::Ask::Login { label, .. }, Ok(super::Answer::Web(r))) = (ask, a)
-                && r.response.status == 200
-                && serde_json::from_slice::<Value>(&r.response.body).is_ok_and(|v| {
-                    v.get("token")
-                        .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()))
-                })
-            {
-                obs.default_credentials
-                    .push(("REST API login".into(), label.clone(), exchange(80, &r.raw)));
-                break;
-            }
+        if let Some((label, r)) = super::token_login(answers) {
+            obs.default_credentials
+                .push(("REST API login".into(), label.clone(), exchange(80, &r.raw)));
         }
     }
 }

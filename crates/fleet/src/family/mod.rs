@@ -196,6 +196,37 @@ pub fn rpc<'a>(answers: &'a Answers, cmd: &str) -> Option<&'a RpcReply> {
     })
 }
 
+/// The cgminer reply to `check|param` when it says the command exists and this host may run
+/// it (`Exists=Y, Access=Y`).
+pub fn check_allows<'a>(answers: &'a Answers, param: &str) -> Option<&'a RpcReply> {
+    check(answers, param).filter(|r| {
+        cgminer::section(&r.decoded.value, "CHECK")
+            .first()
+            .is_some_and(|row| {
+                cgminer::text_field(row, "Exists").as_deref() == Some("Y")
+                    && cgminer::text_field(row, "Access").as_deref() == Some("Y")
+            })
+    })
+}
+
+/// The first `Login` answer that issued a token (HTTP 200 with a non-empty `token`), with the
+/// credentials it was asked with: proof that a default password works.
+pub fn token_login(answers: &Answers) -> Option<(&String, &WebReply)> {
+    answers.iter().find_map(|(ask, a)| match (ask, a) {
+        (Ask::Login { label, .. }, Ok(Answer::Web(r)))
+            if r.response.status == 200
+                && serde_json::from_slice::<Value>(&r.response.body).is_ok_and(|v| {
+                    v.get("token")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| !t.is_empty())
+                }) =>
+        {
+            Some((label, r))
+        }
+        _ => None,
+    })
+}
+
 /// The cgminer reply to `check|param`.
 pub fn check<'a>(answers: &'a Answers, param: &str) -> Option<&'a RpcReply> {
     answers.iter().find_map(|(ask, a)| match (ask, a) {
@@ -385,11 +416,7 @@ pub fn read_privilege(d: &Discovery, answers: &Answers, obs: &mut Observations) 
             exchange(port, &r.raw),
         ));
     }
-    if let Some(r) = check(answers, "addpool")
-        && let Some(row) = cgminer::section(&r.decoded.value, "CHECK").first()
-        && cgminer::text_field(row, "Exists").as_deref() == Some("Y")
-        && cgminer::text_field(row, "Access").as_deref() == Some("Y")
-    {
+    if let Some(r) = check_allows(answers, "addpool") {
         obs.privileged.push((
             "check|addpool answered Exists=Y, Access=Y".into(),
             exchange(port, &r.raw),

@@ -80,16 +80,9 @@ impl Family for Vnish {
         }
         super::read_pools(d, answers, dev, obs);
         read_privilege(d, answers, obs);
-        if let Some(r) = web(answers, UNLOCK)
-            && r.response.status == 200
-            && serde_json::from_slice::<Value>(&r.response.body).is_ok_and(|v| {
-                v.get("token")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| !t.is_empty())
-            })
-        {
+        if let Some((label, r)) = super::token_login(answers) {
             obs.default_credentials
-                .push(("REST API unlock".into(), "admin".into(), exchange(80, &r.raw)));
+                .push(("REST API unlock".into(), label.clone(), exchange(80, &r.raw)));
         }
     }
 }

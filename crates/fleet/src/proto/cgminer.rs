@@ -99,11 +99,6 @@ impl ReadCommand {
         }
         Value::Object(m).to_string()
     }
-
-    /// How the request is shown in evidence: the JSON sent.
-    pub fn display(&self) -> String {
-        self.to_json()
-    }
 }
 
 /// A decoded reply.
