@@ -76,6 +76,10 @@ pub enum Command {
     /// Live miners on the network: discover, identify and audit them (read-only).
     #[command(subcommand)]
     Fleet(FleetCmd),
+    /// Packet captures and Zeek logs of a fleet's traffic: phone-home, beacons, stratum
+    /// redirects and hijacks.
+    #[command(subcommand)]
+    Traffic(TrafficCmd),
     /// The case database: what earlier runs recorded.
     #[command(subcommand)]
     Case(CaseCmd),
@@ -106,6 +110,61 @@ pub enum FleetCmd {
     /// Sweep TARGETS for miner ports, identify every device that answers and report what a
     /// stranger on this network can do to it. Sends nothing that changes a device.
     Scan(ScanArgs),
+}
+
+/// `hashward traffic …`
+#[derive(Debug, Subcommand)]
+pub enum TrafficCmd {
+    /// Read captures (pcap, pcapng, gzip) or Zeek logs (conn, dns, ssl, http; TSV or JSON) and
+    /// report every connection that is not mining for the fleet's owner.
+    Analyze(TrafficArgs),
+    /// Write a synthetic capture of a mining fleet with planted phone-home, beacon, hijack,
+    /// dev-fee, inbound management and rogue-resolver traffic (for the benchmark and the demo).
+    Generate(GenerateArgs),
+}
+
+/// `hashward traffic analyze`
+#[derive(Debug, Args)]
+pub struct TrafficArgs {
+    /// Captures and Zeek logs, read as one stream in the order given.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub inputs: Vec<PathBuf>,
+    /// Policy file (TOML): pools, management network, resolvers and allowed destinations,
+    /// optionally per device group (see docs/architecture.md).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Flows tracked at once: the memory cap (oldest flows are closed early beyond it).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
+    pub max_flows: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+}
+
+/// `hashward traffic generate`
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The capture to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to write the manifest (JSON: planted detections, negatives and the matching policy).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Miners in the fleet.
+    #[arg(long, default_value_t = 3000)]
+    pub miners: usize,
+    /// Stop when the capture reaches this many MiB (0: run the whole duration).
+    #[arg(long, default_value_t = 0)]
+    pub size_mb: u64,
+    /// Seconds of traffic.
+    #[arg(long, default_value_t = 6 * 3600)]
+    pub duration: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// pcap or pcapng.
+    #[arg(long, default_value = "pcap")]
+    pub format: String,
 }
 
 /// `hashward fleet scan`

@@ -53,6 +53,10 @@ fn run() -> anyhow::Result<ExitCode> {
     let outcome = match &cli.command {
         Command::Firmware(cmd) => commands::firmware::run(cmd, &cli.global, &out)?,
         Command::Fleet(cmd) => commands::fleet::run(cmd, &cli.global, &out)?,
+        Command::Traffic(cmd) => match commands::traffic::run(cmd, &cli.global, &out)? {
+            Some(o) => o,
+            None => return Ok(ExitCode::SUCCESS),
+        },
         Command::Case(cmd) => return commands::case::run(cmd, &cli.global, &out),
         Command::Demo(a) => commands::demo::run(a, &cli.global, &out)?,
         Command::Rules(a) => return commands::rules::run(a, &out),

@@ -185,12 +185,18 @@ fn pool_findings(e: &Examined, policy: &Policy, subject: &Subject, name: &str, o
             }
             out.push(f);
         };
-    if policy.pools.allow.is_empty() {
+    let address: Option<std::net::IpAddr> = dev.address.parse().ok();
+    // A device in a policy group is held to its group's pools.
+    let allowed = |host: &str| match address {
+        Some(a) => policy.pool_allowed_for(a, host),
+        None => policy.pool_allowed(host),
+    };
+    if policy.pools.allow.is_empty() && policy.groups.iter().all(|g| g.pools.is_empty()) {
         // Nothing to check NET-004 against; the result says the allowlist was not configured.
     } else {
         let outside: Vec<_> = pools
             .iter()
-            .filter(|(_, u)| policy.pool_allowed(&u.host) == Some(false))
+            .filter(|(_, u)| allowed(&u.host) == Some(false))
             .collect();
         rule(
             RuleId::NET_POOL_NOT_ALLOWED,

@@ -74,13 +74,13 @@ rules! {
     "NET-007", Medium, Fleet, "Device changed since the last scan (firmware, pools, identity)", [];
     "NET-008", Low, Fleet, "Pool given as an IP literal (weak client.reconnect check)", ["https://github.com/ckolivas/cgminer/commit/040b42c5"];
     "NET-009", Low, Fleet, "Unidentified device answering on miner ports", [];
-    "TRF-001", Critical, Traffic, "Contact with a known remote-control or phone-home indicator", [];
+    "TRF-001", Critical, Traffic, "Contact with a known remote-control or phone-home indicator", ["https://github.com/bitmaintech/bmminer/issues/7"];
     "TRF-002", High, Traffic, "Beaconing", ["https://github.com/activecm/rita"];
-    "TRF-003", High, Traffic, "Stratum client.reconnect redirect", [];
+    "TRF-003", High, Traffic, "Stratum client.reconnect redirect", ["https://en.bitcoin.it/wiki/Stratum_mining_protocol", "https://github.com/ckolivas/cgminer/blob/master/util.c"];
     "TRF-004", Critical, Traffic, "Pool or worker changed within a session (hashrate hijack)", [];
     "TRF-005", Medium, Traffic, "Plaintext stratum", [];
     "TRF-006", Medium, Traffic, "Destination not in the allowlist", [];
-    "TRF-007", High, Traffic, "Management access from outside the management network", [];
+    "TRF-007", High, Traffic, "Management access from outside the management network", ["https://github.com/ckolivas/cgminer/blob/master/API-README"];
     "TRF-008", Medium, Traffic, "DNS to an unexpected resolver or suspicious domain", [];
 }
 
@@ -145,6 +145,22 @@ impl RuleId {
     pub const NET_IP_LITERAL_POOL: RuleId = RuleId("NET-008");
     /// Unidentified device answering on miner ports.
     pub const NET_UNIDENTIFIED: RuleId = RuleId("NET-009");
+    /// Contact with a known remote-control or phone-home indicator.
+    pub const TRF_PHONE_HOME: RuleId = RuleId("TRF-001");
+    /// Beaconing.
+    pub const TRF_BEACON: RuleId = RuleId("TRF-002");
+    /// Stratum client.reconnect redirect.
+    pub const TRF_RECONNECT: RuleId = RuleId("TRF-003");
+    /// Pool or worker changed within a session (hashrate hijack).
+    pub const TRF_POOL_CHANGE: RuleId = RuleId("TRF-004");
+    /// Plaintext stratum.
+    pub const TRF_PLAINTEXT_STRATUM: RuleId = RuleId("TRF-005");
+    /// Destination not in the allowlist.
+    pub const TRF_NOT_ALLOWED: RuleId = RuleId("TRF-006");
+    /// Management access from outside the management network.
+    pub const TRF_MANAGEMENT_ACCESS: RuleId = RuleId("TRF-007");
+    /// DNS to an unexpected resolver or suspicious domain.
+    pub const TRF_DNS: RuleId = RuleId("TRF-008");
 
     /// The id for `code`, if the catalogue has it.
     pub fn new(code: &str) -> Option<RuleId> {
@@ -245,6 +261,14 @@ mod tests {
             RuleId::NET_CHANGED,
             RuleId::NET_IP_LITERAL_POOL,
             RuleId::NET_UNIDENTIFIED,
+            RuleId::TRF_PHONE_HOME,
+            RuleId::TRF_BEACON,
+            RuleId::TRF_RECONNECT,
+            RuleId::TRF_POOL_CHANGE,
+            RuleId::TRF_PLAINTEXT_STRATUM,
+            RuleId::TRF_NOT_ALLOWED,
+            RuleId::TRF_MANAGEMENT_ACCESS,
+            RuleId::TRF_DNS,
         ] {
             assert_eq!(RuleId::new(id.as_str()), Some(id));
             assert_eq!(id.info().id, id.as_str());

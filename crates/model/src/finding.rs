@@ -168,6 +168,24 @@ pub enum Evidence {
         frames: Vec<u64>,
         /// RFC 3339 times of those frames.
         times: Vec<String>,
+        /// The payload bytes that prove it (a Stratum line, a DNS name, a request).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excerpt: Option<Excerpt>,
+    },
+    /// Records in a log another tool wrote (Zeek).
+    LogRecords {
+        /// The log file as given.
+        log: String,
+        /// sha256 of the log file.
+        log_sha256: String,
+        /// 1-based line numbers of the records.
+        lines: Vec<u64>,
+        /// Connection ids (Zeek `uid`) of the records.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        uids: Vec<String>,
+        /// The record or the field that proves it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        excerpt: Option<Excerpt>,
     },
     /// A calculation: inputs, formula and result.
     Calculation {

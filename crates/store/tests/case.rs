@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use hashward_model::{Evidence, Finding, InputRecord, RuleId, Severity, Subject, bytes_excerpt};
+use hashward_model::{Evidence, Excerpt, Finding, InputRecord, RuleId, Severity, Subject, bytes_excerpt};
 use hashward_store::{
     Artifact, ArtifactRole, Case, FindingFilter, RunId, RunRecord, RunStatus, StoreError, StoredArtifact,
 };
@@ -139,6 +139,7 @@ fn every_kind_of_finding() -> Vec<Finding> {
             capture_sha256: "cd".repeat(32),
             frames: vec![1, 2, 99],
             times: vec!["2024-05-01T10:00:00Z".into()],
+            excerpt: Some(Excerpt::Text("{\"method\":\"client.reconnect\"}".into())),
         }),
         Finding::new(
             RuleId::new("FW-005").unwrap(),

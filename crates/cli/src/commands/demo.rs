@@ -113,6 +113,9 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     }
     let fleet = demo_fleet(text && !out.quiet)?;
     findings.extend(fleet.findings.iter().cloned());
+    let traffic = demo_traffic(&dir, text && !out.quiet)?;
+    findings.extend(traffic.findings.iter().cloned());
+    inputs.extend(traffic.inputs.iter().cloned());
     let artifacts: Vec<_> = reports.iter().flat_map(super::firmware::artifacts).collect();
     let env = Envelope {
         hashward: hashward_model::VERSION.to_owned(),
@@ -124,6 +127,12 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
             "fleet": {
                 "devices": fleet.devices.iter().map(|e| &e.device).collect::<Vec<_>>(),
                 "stats": fleet.stats,
+            },
+            "traffic": {
+                "stats": traffic.result["stats"],
+                "flows": traffic.result["flows"],
+                "stratum_sessions": traffic.result["stratum_sessions"].as_array().map_or(0, Vec::len),
+                "beacons": traffic.result["beacons"].as_array().map(|b| b.iter().take(5).cloned().collect::<Vec<_>>()),
             },
         }),
     };
@@ -219,4 +228,82 @@ fn demo_fleet(print: bool) -> anyhow::Result<hashward_fleet::FleetScan> {
         )?;
     }
     Ok(scan)
+}
+
+/// Generate a capture of a 200-miner farm over six hours with planted phone-home, beacon,
+/// hijack, dev-fee, inbound-management and rogue-resolver traffic, and analyse it with the
+/// matching policy as `traffic analyze --policy` would; every planted detection must be found.
+fn demo_traffic(dir: &std::path::Path, print: bool) -> anyhow::Result<hashward_traffic::Report> {
+    use hashward_fixtures::fleet_traffic::{Plants, Scenario};
+    let scenario = Scenario {
+        miners: 200,
+        duration_s: 6 * 3600,
+        target_bytes: None,
+        seed: 7,
+        start_unix_s: 1_764_000_000,
+        plants: Plants::default(),
+    };
+    let path = dir.join("fleet-traffic.pcap");
+    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let manifest = hashward_fixtures::fleet_traffic::generate(
+        &scenario,
+        std::io::BufWriter::new(file),
+        hashward_fixtures::capture::Format::Pcap,
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    let policy = hashward_model::Policy::from_toml(&manifest.policy_toml).context("the generated policy")?;
+    let report = hashward_traffic::run(
+        &[path.clone()],
+        &policy,
+        true,
+        &hashward_traffic::Options::default(),
+    )
+    .with_context(|| format!("analysing {}", path.display()))?;
+    let missed: Vec<String> = manifest
+        .planted
+        .iter()
+        .filter(|p| {
+            !report.findings.iter().any(|f| {
+                f.rule.as_str() == p.rule
+                    && f.message.contains(&p.src)
+                    && p.dst.split(':').next().is_none_or(|d| f.message.contains(d))
+            })
+        })
+        .map(|p| format!("{} {} → {}", p.rule, p.src, p.dst))
+        .collect();
+    if !missed.is_empty() {
+        anyhow::bail!(
+            "traffic analysis missed planted detections: {}",
+            missed.join("; ")
+        );
+    }
+    if print {
+        let mut w = std::io::stdout().lock();
+        writeln!(
+            w,
+            "== traffic analysis of a generated capture: {} miners, {} packets, {} MiB ({} detections planted)",
+            manifest.miners,
+            manifest.packets,
+            manifest.bytes >> 20,
+            manifest.planted.len()
+        )?;
+        super::traffic::write_summary(&mut w, &report.result)?;
+        writeln!(w, "found:")?;
+        for f in report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= hashward_model::Severity::Medium)
+        {
+            let msg: String = f.message.chars().take(160).collect();
+            writeln!(
+                w,
+                "  {:<8} {}  {}",
+                f.severity.as_str().to_uppercase(),
+                f.rule,
+                msg
+            )?;
+        }
+        writeln!(w, "every planted detection was found\n")?;
+    }
+    Ok(report)
 }

@@ -8,9 +8,8 @@ use anyhow::Context as _;
 use hashward_fleet::device::{Device, DeviceStatus};
 use hashward_fleet::net::Limits;
 use hashward_fleet::{ScanOptions, family::PlanOptions};
-use hashward_model::{EnvelopeRef, InputRecord, Policy};
+use hashward_model::{EnvelopeRef, InputRecord};
 use hashward_store::RunRecord;
-use sha2::{Digest as _, Sha256};
 
 use super::Outcome;
 use crate::args::{FleetCmd, Global, ScanArgs};
@@ -29,21 +28,8 @@ const RESERVED_FDS: u64 = 64;
 fn scan(a: &ScanArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let started = chrono::Utc::now();
     let targets = hashward_fleet::targets::expand(&a.targets, a.allow_public)?;
-    let mut inputs = Vec::new();
-    let policy = match &a.policy {
-        Some(path) => {
-            let text = std::fs::read(path).with_context(|| format!("reading policy {}", path.display()))?;
-            inputs.push(InputRecord {
-                path: path.display().to_string(),
-                sha256: hex::encode(Sha256::digest(&text)),
-                size: text.len() as u64,
-            });
-            let text = String::from_utf8(text)
-                .map_err(|_| anyhow::anyhow!("policy {} is not UTF-8", path.display()))?;
-            Policy::from_toml(&text).with_context(|| format!("reading policy {}", path.display()))?
-        }
-        None => Policy::default(),
-    };
+    let (policy, policy_input) = super::load_policy(a.policy.as_deref())?;
+    let inputs: Vec<InputRecord> = policy_input.into_iter().collect();
     let fds = hashward_fleet::net::raise_fd_limit();
     let concurrency = a.concurrency.min(fds.saturating_sub(RESERVED_FDS).max(16));
     if concurrency < a.concurrency {
