@@ -648,7 +648,7 @@ impl std::fmt::Debug for Pairs {
 }
 
 fn floor_hour(t: i64) -> i64 {
-    t - t.rem_euclid(3600)
+    t.saturating_sub(t.rem_euclid(3600))
 }
 
 fn normalize_fqdn(name: &str) -> Option<String> {
@@ -1379,6 +1379,26 @@ mod tests {
             .count();
         assert_eq!(beacons, 2);
         assert!(!out.iter().any(|s| s.dst == PairDst::Ip(ip("10.136.0.16"))));
+    }
+
+    #[test]
+    fn pairs_survive_extreme_timestamps() {
+        let mut p = Pairs::with_config(
+            10,
+            &BeaconConfig {
+                strobe_connections: 5,
+                ..cfg()
+            },
+        );
+        for t in [i64::MIN, i64::MIN + 1, 0, i64::MAX, i64::MAX - 1, 7, 8, 9] {
+            p.add(ip("10.0.0.1"), PairDst::Ip(ip("10.0.0.2")), t, u64::MAX, true);
+            p.add_conn(ip("10.0.0.1"), ip("10.0.0.3"), &["a", " ", "."], t, 1, false);
+        }
+        let _ = p.score_all(&cfg());
+        let _ = p.score_all(&BeaconConfig {
+            window_hours: u32::MAX,
+            ..cfg()
+        });
     }
 
     #[test]

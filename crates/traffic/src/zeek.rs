@@ -1260,6 +1260,52 @@ qtype_name\trcode_name\tanswers\n\
     }
 
     #[test]
+    fn mutated_logs_never_panic() {
+        let mut base = CONN_HEADER.to_string();
+        for i in 0..20 {
+            base += &conn_row(
+                &format!("{i}.5"),
+                "10.0.0.2",
+                "http\t1.5\t1\t1\tSF\t0\tS\t1\t60\t1\t60",
+            );
+        }
+        base += "{\"ts\":\"2023-01-04T14:37:36Z\",\"id.orig_h\":\"::1\"}\n";
+        let base = base.into_bytes();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"\t\n#-,.\\x0{}\":9(empty)T\xff";
+        for _ in 0..2_000 {
+            let mut data = base.clone();
+            for _ in 0..(next() % 8 + 1) {
+                if data.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % data.len();
+                match next() % 3 {
+                    0 => data[at] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => {
+                        data.remove(at);
+                    }
+                    _ => data.truncate(at.max(1)),
+                }
+            }
+            if next() % 4 == 0 && !data.is_empty() {
+                let start = (next() as usize) % data.len();
+                data.drain(..start);
+            }
+            if let Ok(log) = read(&data, None) {
+                let pairs = crate::beacon::pairs_from_zeek(&log.conns, &log.ssl, &log.http, 10);
+                let _ = pairs.score_all(&crate::beacon::BeaconConfig::default());
+            }
+        }
+    }
+
+    #[test]
     fn timestamp_parsing() {
         assert_eq!(parse_ts_text("1.5"), Some(1_500_000));
         assert_eq!(parse_ts_text("-1.5"), Some(-1_500_000));
