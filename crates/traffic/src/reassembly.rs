@@ -419,4 +419,106 @@ mod tests {
     fn idle_reassembler_is_small() {
         assert!(std::mem::size_of::<Reassembler>() <= 48);
     }
+
+    /// Per-flow state of the end-to-end test: one reassembler and splitter per direction.
+    struct App {
+        streams: [(Reassembler, crate::lines::LineSplitter); 2],
+    }
+
+    impl Default for App {
+        fn default() -> Self {
+            let side = || (Reassembler::new(), crate::lines::LineSplitter::new(64 << 10));
+            Self {
+                streams: [side(), side()],
+            }
+        }
+    }
+
+    #[test]
+    fn shared_bitcoin_mining_stratum_lines_come_out_whole() {
+        use crate::flow::{Dir, FlowLimits, FlowTable};
+        let Some(dir) = crate::shared_traffic_dir() else {
+            eprintln!("shared test captures not found; skipped");
+            return;
+        };
+        let cap =
+            crate::capture::Capture::open(&dir.join("bitcoin-mining.pcap"), &Default::default()).unwrap();
+        let limits = StreamLimits::default();
+        let mut table: FlowTable<App> = FlowTable::new(FlowLimits::default());
+        // (client port, direction, line, ts of the completing frame)
+        let mut lines: Vec<(u16, Dir, String, i64)> = Vec::new();
+        let finish = |f: crate::flow::Flow<App>, lines: &mut Vec<(u16, Dir, String, i64)>| {
+            let port = f.orig.port();
+            for (i, (mut r, mut ls)) in f.app.streams.into_iter().enumerate() {
+                let d = if i == 0 { Dir::Orig } else { Dir::Resp };
+                let mut push = |l: crate::lines::Line<'_>| {
+                    lines.push((port, d, String::from_utf8_lossy(l.bytes).into_owned(), l.ts_us))
+                };
+                r.flush(&mut |c| ls.push(&c, &mut push));
+                ls.finish(&mut push);
+            }
+        };
+        let mut ended = Vec::new();
+        let mut first_ts = None;
+        cap.for_each_packet(|p| {
+            first_ts.get_or_insert(p.ts_us);
+            let Ok(d) = crate::decode::decode(p.linktype, p.data) else {
+                return;
+            };
+            let crate::decode::L4::Tcp(t) = d.l4 else {
+                return;
+            };
+            let Some((flow, dir)) = table.track(p.ts_us, p.frame, &d, &mut |f, _| ended.push(f)) else {
+                return;
+            };
+            let port = flow.orig.port();
+            let (r, ls) = &mut flow.app.streams[dir as usize];
+            r.segment(t.seq, t.flags, t.payload, p.frame, p.ts_us, &limits, &mut |c| {
+                ls.push(&c, &mut |l| {
+                    lines.push((port, dir, String::from_utf8_lossy(l.bytes).into_owned(), l.ts_us))
+                })
+            });
+        })
+        .unwrap();
+        table.finish(&mut |f, _| ended.push(f));
+        for f in ended {
+            finish(f, &mut lines);
+        }
+        let client = |needle: &str| {
+            lines.iter().any(|(_, d, l, _)| {
+                *d == Dir::Orig && l.starts_with('{') && l.ends_with('}') && l.contains(needle)
+            })
+        };
+        assert!(
+            client(r#""method": "mining.subscribe""#) && client(r#""bfgminer/5.2.0""#),
+            "{lines:#?}"
+        );
+        assert!(
+            client(r#""mining.authorize", "params": ["broatcast""#),
+            "{lines:#?}"
+        );
+        // The server message whose tail `",true],"id":1}` arrives in its own segment at 54.002 s
+        // comes out as one line, completed by that frame.
+        let t0 = first_ts.unwrap();
+        let split: Vec<_> = lines
+            .iter()
+            .filter(|(_, d, l, ts)| {
+                *d == Dir::Resp && l.ends_with(r#"",true],"id":1}"#) && (ts - t0) / 1000 == 54_002
+            })
+            .collect();
+        assert_eq!(
+            split.len(),
+            1,
+            "{:?}",
+            lines
+                .iter()
+                .map(|l| (l.1, (l.3 - t0) / 1000, l.2.len()))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            split[0].2.starts_with(r#"{"method":"mining.notify""#),
+            "{}",
+            split[0].2
+        );
+    }
 }
