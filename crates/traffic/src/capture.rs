@@ -841,7 +841,7 @@ fn parse_idb(block: &[u8], be: bool) -> Option<Iface> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A pcap file: global header then records of (sec, frac, data).
@@ -932,7 +932,9 @@ mod tests {
         }
     }
 
-    fn all(cap: &Capture) -> (Vec<(u64, i64, u32, Vec<u8>)>, Option<CaptureError>) {
+    type Framed = Vec<(u64, i64, u32, Vec<u8>)>;
+
+    fn all(cap: &Capture) -> (Framed, Option<CaptureError>) {
         let mut out = Vec::new();
         let mut it = cap.packets();
         while let Some(p) = it.next_packet() {
@@ -948,6 +950,24 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(data).unwrap();
         e.finish().unwrap()
+    }
+
+    #[test]
+    fn capture_is_shared_by_worker_threads() {
+        fn sync_send<T: Sync + Send>() {}
+        sync_send::<Capture>();
+        let cap = Capture::from_bytes(
+            pcap(false, false, 1, &[(1, 0, b"a"), (2, 0, b"b")]),
+            &CaptureLimits::default(),
+        )
+        .unwrap();
+        let counts: Vec<u64> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| cap.for_each_packet(|_| {}).unwrap().packets))
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(counts, [2, 2]);
     }
 
     #[test]

@@ -554,10 +554,8 @@ fn finish<'a>(
 pub(crate) mod build {
     /// IPv4 + TCP with the given flags, seq/ack and payload (no options).
     pub fn ipv4_tcp(
-        src: [u8; 4],
-        dst: [u8; 4],
-        sport: u16,
-        dport: u16,
+        (src, sport): ([u8; 4], u16),
+        (dst, dport): ([u8; 4], u16),
         seq: u32,
         ack: u32,
         flags: u8,
@@ -593,14 +591,14 @@ mod tests {
     use super::build::*;
     use super::*;
 
+    type Case<'a> = (u32, &'a [u8], Option<[u8; 6]>);
+
     fn tcp_frame() -> Vec<u8> {
         eth(
             0x0800,
             &ipv4_tcp(
-                [10, 0, 0, 1],
-                [10, 0, 0, 2],
-                40000,
-                3333,
+                ([10, 0, 0, 1], 40000),
+                ([10, 0, 0, 2], 3333),
                 7,
                 9,
                 Tcp::PSH | Tcp::ACK,
@@ -638,7 +636,7 @@ mod tests {
 
     #[test]
     fn every_link_type() {
-        let ip = ipv4_tcp([1, 2, 3, 4], [5, 6, 7, 8], 1, 2, 0, 0, Tcp::SYN, b"");
+        let ip = ipv4_tcp(([1, 2, 3, 4], 1), ([5, 6, 7, 8], 2), 0, 0, Tcp::SYN, b"");
         let mut sll = vec![0, 0, 0, 1, 0, 6, 9, 9, 9, 9, 9, 9, 0, 0, 0x08, 0x00];
         sll.extend_from_slice(&ip);
         let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 8, 8, 8, 8, 8, 8, 0, 0];
@@ -649,7 +647,7 @@ mod tests {
         null_be.extend_from_slice(&ip);
         let mut lo = vec![0, 0, 0, 2];
         lo.extend_from_slice(&ip);
-        let cases: [(u32, &[u8], Option<[u8; 6]>); 9] = [
+        let cases: [Case<'_>; 9] = [
             (linktype::ETHERNET, &eth(0x0800, &ip), Some([2, 0, 0, 0, 0, 1])),
             (linktype::LINUX_SLL, &sll, Some([9; 6])),
             (linktype::LINUX_SLL2, &sll2, Some([8; 6])),
@@ -678,7 +676,7 @@ mod tests {
 
     #[test]
     fn vlan_stack_and_arp() {
-        let ip = ipv4_tcp([1, 2, 3, 4], [5, 6, 7, 8], 1, 2, 0, 0, 0, b"");
+        let ip = ipv4_tcp(([1, 2, 3, 4], 1), ([5, 6, 7, 8], 2), 0, 0, 0, b"");
         let mut tagged = vec![0x00, 0x64, 0x81, 0x00, 0x20, 0xc8, 0x08, 0x00]; // S-tag 100, C-tag 200 (prio 1)
         tagged.extend_from_slice(&ip);
         let f = eth(0x88a8, &tagged);
@@ -734,7 +732,7 @@ mod tests {
 
     #[test]
     fn ipv6_extension_headers_and_fragments() {
-        let tcp = &ipv4_tcp([0; 4], [0; 4], 443, 50000, 1, 2, Tcp::ACK, b"xyz")[20..];
+        let tcp = &ipv4_tcp(([0; 4], 443), ([0; 4], 50000), 1, 2, Tcp::ACK, b"xyz")[20..];
         let mut ext = vec![44, 0, 0, 0, 0, 0, 0, 0]; // hop-by-hop, next: fragment
         ext.extend_from_slice(&[6, 0, 0, 1, 0, 0, 0, 9]); // fragment offset 0, M=1, next: TCP
         let plen = (ext.len() + tcp.len()) as u16;
@@ -758,7 +756,7 @@ mod tests {
 
     #[test]
     fn tcp_options_are_skipped_and_icmp_is_other() {
-        let mut ip = ipv4_tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 2, 0, 0, Tcp::SYN, b"");
+        let mut ip = ipv4_tcp(([1, 1, 1, 1], 1), ([2, 2, 2, 2], 2), 0, 0, Tcp::SYN, b"");
         ip[32] = 0x80; // data offset 8: 12 bytes of options
         ip.extend_from_slice(&[2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 1, 1, 0]);
         ip.extend_from_slice(b"data");

@@ -692,7 +692,10 @@ mod tests {
             payload: &[u8],
         ) -> Dir {
             self.frame += 1;
-            let frame = eth(0x0800, &ipv4_tcp(from, to, sport, dport, 0, 0, flags, payload));
+            let frame = eth(
+                0x0800,
+                &ipv4_tcp((from, sport), (to, dport), 0, 0, flags, payload),
+            );
             let d = decode(linktype::ETHERNET, &frame).unwrap();
             let out = &mut self.out;
             let (_, dir) = self
@@ -702,9 +705,9 @@ mod tests {
             dir
         }
 
-        fn udp(&mut self, t: i64, sport: u16, dport: u16, n: u16) {
+        fn udp(&mut self, t: i64, sport: u16, dport: u16) {
             self.frame += 1;
-            let mut ip = ipv4_tcp([1, 1, 1, 1], [2, 2, 2, 2], 0, 0, 0, 0, 0, b"");
+            let mut ip = ipv4_tcp(([1, 1, 1, 1], 0), ([2, 2, 2, 2], 0), 0, 0, 0, b"");
             ip[9] = 17;
             ip.truncate(20);
             ip.extend_from_slice(&sport.to_be_bytes());
@@ -712,7 +715,6 @@ mod tests {
             ip.extend_from_slice(&8u16.to_be_bytes());
             ip.extend_from_slice(&[0, 0]);
             ip[2..4].copy_from_slice(&28u16.to_be_bytes());
-            let _ = n;
             let d = decode(linktype::RAW, &ip).unwrap();
             let out = &mut self.out;
             self.table
@@ -820,7 +822,7 @@ mod tests {
     fn idle_and_closed_eviction() {
         let mut t = T::new(FlowLimits::default());
         t.tcp(0, C, P, 50000, 3333, S, b"");
-        t.udp(0, 5353, 53, 0);
+        t.udp(0, 5353, 53);
         t.tcp(0, C, P, 50001, 3333, S, b"");
         t.tcp(0, P, C, 3333, 50001, RA, b"");
         t.table.expire(3 * SEC, &mut |_, _| panic!("nothing due yet"));
@@ -911,7 +913,7 @@ mod tests {
     #[test]
     fn fragments_and_icmp_are_not_tracked() {
         let mut table: FlowTable<()> = FlowTable::new(FlowLimits::default());
-        let mut ip = ipv4_tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 2, 0, 0, 0, b"");
+        let mut ip = ipv4_tcp(([1, 1, 1, 1], 1), ([2, 2, 2, 2], 2), 0, 0, 0, b"");
         ip[9] = 1;
         let d = decode(linktype::RAW, &ip).unwrap();
         assert!(table.track(0, 1, &d, &mut |_, _| {}).is_none());
@@ -942,5 +944,77 @@ mod tests {
             .find(|(f, _)| f.orig.to_string() == "10.0.2.15:53288")
             .expect("the Stratum session Zeek flags");
         assert_eq!(stratum.0.resp.to_string(), "74.84.128.158:3333");
+    }
+
+    /// Throughput of capture framing + decode + flow tracking on ~200 MB of synthetic Ethernet/TCP
+    /// (10,000 flows; a mix of ACKs and 1,000-byte segments). Run by hand:
+    /// `cargo test --release -p hashward-traffic --lib -- --ignored --nocapture throughput`.
+    #[test]
+    #[ignore]
+    fn throughput_capture_decode_flow() {
+        use std::time::Instant;
+        let payload = vec![b'x'; 1000];
+        let mut bytes = Vec::with_capacity(210 << 20);
+        bytes.extend_from_slice(&crate::capture::tests::pcap(false, false, 1, &[]));
+        let mut n = 0u64;
+        while bytes.len() < 200 << 20 {
+            let flow = (n % 10_000) as u16;
+            let data: &[u8] = if n % 5 < 2 { b"" } else { &payload };
+            let (from, to, sport, dport) = if n.is_multiple_of(2) {
+                (C, P, 20_000 + flow, 3333)
+            } else {
+                (P, C, 3333, 20_000 + flow)
+            };
+            let frame = eth(
+                0x0800,
+                &ipv4_tcp((from, sport), (to, dport), n as u32, 0, PA, data),
+            );
+            let ts = 1_700_000_000 + (n / 100_000) as u32;
+            bytes.extend_from_slice(&ts.to_le_bytes());
+            bytes.extend_from_slice(&((n % 100_000) as u32).to_le_bytes());
+            bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&frame);
+            n += 1;
+        }
+        let len = bytes.len() as f64;
+        let cap = crate::capture::Capture::from_bytes(bytes, &Default::default()).unwrap();
+        for round in 0..3 {
+            let start = Instant::now();
+            let stats = cap.for_each_packet(|_| {}).unwrap();
+            let framing = start.elapsed().as_secs_f64();
+
+            let start = Instant::now();
+            let mut ok = 0u64;
+            cap.for_each_packet(|p| ok += u64::from(decode(p.linktype, p.data).is_ok()))
+                .unwrap();
+            let decoding = start.elapsed().as_secs_f64();
+
+            let start = Instant::now();
+            let mut table: FlowTable<()> = FlowTable::new(FlowLimits::default());
+            let mut evicted = 0u64;
+            cap.for_each_packet(|p| {
+                if let Ok(d) = decode(p.linktype, p.data) {
+                    table.track(p.ts_us, p.frame, &d, &mut |_, _| evicted += 1);
+                    if p.frame % 4096 == 0 {
+                        table.expire(p.ts_us, &mut |_, _| evicted += 1);
+                    }
+                }
+            })
+            .unwrap();
+            let flows = table.len();
+            let all = start.elapsed().as_secs_f64();
+            assert_eq!((stats.packets, ok, flows), (n, n, 10_000));
+            eprintln!(
+                "round {round}: {:.0} MB, {n} packets: framing {:.2} GB/s; +decode {:.2} GB/s ({:.1} ns/pkt); +flow {:.2} GB/s ({:.1} Mpps, {:.1} ns/pkt)",
+                len / 1e6,
+                len / framing / 1e9,
+                len / decoding / 1e9,
+                (decoding - framing) * 1e9 / n as f64,
+                len / all / 1e9,
+                n as f64 / all / 1e6,
+                all * 1e9 / n as f64,
+            );
+        }
     }
 }

@@ -521,4 +521,86 @@ mod tests {
             split[0].2
         );
     }
+
+    /// Capture → decode → flow → reassembly → lines with small limits; returns the line count.
+    fn pipeline(bytes: Vec<u8>) -> usize {
+        use crate::flow::{FlowLimits, FlowTable};
+        let Ok(cap) = crate::capture::Capture::from_bytes(bytes, &Default::default()) else {
+            return 0;
+        };
+        let limits = StreamLimits {
+            max_pending_bytes: 2048,
+            max_pending_segments: 4,
+        };
+        let mut table: FlowTable<App> = FlowTable::new(FlowLimits {
+            max_flows: 4,
+            ..FlowLimits::default()
+        });
+        let mut n = 0;
+        let _ = cap.for_each_packet(|p| {
+            let Ok(d) = crate::decode::decode(p.linktype, p.data) else {
+                return;
+            };
+            let Some((flow, dir)) = table.track(p.ts_us, p.frame, &d, &mut |_, _| {}) else {
+                return;
+            };
+            if let crate::decode::L4::Tcp(t) = d.l4 {
+                let (r, ls) = &mut flow.app.streams[dir as usize];
+                r.segment(t.seq, t.flags, t.payload, p.frame, p.ts_us, &limits, &mut |c| {
+                    ls.push(&c, &mut |_| n += 1)
+                });
+                assert!(r.pending_bytes() <= limits.max_pending_bytes);
+            }
+            table.expire(p.ts_us, &mut |_, _| {});
+            assert!(table.len() <= 4);
+        });
+        table.finish(&mut |f, _| {
+            for (mut r, mut ls) in f.app.streams {
+                r.flush(&mut |c| ls.push(&c, &mut |_| n += 1));
+                ls.finish(&mut |_| n += 1);
+            }
+        });
+        n
+    }
+
+    #[test]
+    fn mutated_shared_captures_never_panic() {
+        let Some(dir) = crate::shared_traffic_dir() else {
+            eprintln!("shared test captures not found; skipped");
+            return;
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for name in [
+            "bitcoin-mining.pcap",
+            "bitcoin-mining-in-progress.pcap",
+            "coinhive-stratum.pcap",
+        ] {
+            let orig = std::fs::read(dir.join(name)).unwrap();
+            assert!(pipeline(orig.clone()) > 0, "{name}");
+            for _ in 0..200 {
+                let mut m = orig.clone();
+                match rnd() % 3 {
+                    0 => {
+                        for _ in 0..1 + rnd() % 16 {
+                            let at = (rnd() as usize) % m.len();
+                            m[at] ^= 1 << (rnd() % 8);
+                        }
+                    }
+                    1 => m.truncate((rnd() as usize) % m.len()),
+                    _ => {
+                        let at = (rnd() as usize) % (m.len() - 4);
+                        let v = [0u32, 0xffff_ffff, 0x8000_0000, rnd() as u32][(rnd() % 4) as usize];
+                        m[at..at + 4].copy_from_slice(&v.to_be_bytes());
+                    }
+                }
+                pipeline(m);
+            }
+        }
+    }
 }
