@@ -17,10 +17,9 @@ const METHODS: &[&[u8]] = &[
 
 /// True when `b` starts with a known HTTP method token followed by a space.
 pub fn looks_like_request(b: &[u8]) -> bool {
-    METHODS.iter().any(|m| {
-        b.strip_prefix(*m)
-            .is_some_and(|rest| rest.first() == Some(&b' '))
-    })
+    METHODS
+        .iter()
+        .any(|m| b.strip_prefix(*m).is_some_and(|rest| rest.first() == Some(&b' ')))
 }
 
 /// An HTTP request head.
@@ -75,8 +74,7 @@ pub fn request(data: &[u8]) -> Result<Option<HttpRequest>, ProtoError> {
                 .split(|b| b.is_ascii_whitespace())
                 .find(|t| !t.is_empty())
                 .unwrap_or_default();
-            out.authorization_scheme
-                .get_or_insert_with(|| lossy(scheme, 32));
+            out.authorization_scheme.get_or_insert_with(|| lossy(scheme, 32));
         } else if name.eq_ignore_ascii_case("x-mining-extensions") {
             out.mining_extensions.get_or_insert_with(|| value(h.value));
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -199,10 +197,7 @@ Content-Length: 44\r\nUser-Agent: bfgminer/5.2.0\r\n\r\n\
         }
         assert!(request(&GETWORK[..end]).unwrap().is_some());
         let long = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &vec![b'a'; MAX_HEAD]].concat();
-        assert_eq!(
-            request(&long),
-            Err(ProtoError::TooLarge { what: "http head" })
-        );
+        assert_eq!(request(&long), Err(ProtoError::TooLarge { what: "http head" }));
     }
 
     #[test]
