@@ -311,9 +311,6 @@ mod fast {
 
     static METHOD: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"method\""));
     static PARAMS: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"params\""));
-    static ID: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"id\""));
-    static RESULT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"result\""));
-    static ERROR: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"error\""));
 
     /// Where a key occurs in key position.
     enum Hit {
@@ -382,33 +379,28 @@ mod fast {
         rest.get(..end).filter(|t| !t.is_empty())
     }
 
-    fn id_at(line: &[u8], i: usize) -> Option<Id> {
-        if line.get(i) == Some(&b'"') {
-            let (s, _) = string_at(line, i)?;
-            return Some(Id::Str(truncate_str(s, MAX_SHORT)));
-        }
-        let t = token_at(line, i)?;
-        if t == b"null" {
-            return Some(Id::Null);
-        }
-        std::str::from_utf8(t).ok()?.parse().ok().map(Id::Num)
-    }
+    /// Lines up to this long are first tried as a flat object.
+    const FLAT_MAX: usize = 1024;
 
     pub(super) fn classify(line: &[u8]) -> Option<Message> {
+        if line.len() <= FLAT_MAX
+            && let Some(f) = flat(line)
+        {
+            // The object was read completely: it is authoritative.
+            return from_flat(&f);
+        }
         match find(line, &METHOD) {
             Hit::One(key, v) => {
                 let (method, _) = string_at(line, v)?;
                 match method {
                     "mining.notify" => Some(notify(line, key)),
-                    "mining.submit" => submit(line),
                     "job" => Some(Message::Job),
                     "mining.set_target" => Some(Message::SetTarget),
                     "mining.set_version_mask" => Some(Message::SetVersionMask),
                     _ => None,
                 }
             }
-            Hit::None => response(line),
-            Hit::Many => None,
+            Hit::None | Hit::Many => None,
         }
     }
 
@@ -416,16 +408,12 @@ mod fast {
     /// that closes params (found backwards from the method key when params comes first, else
     /// from the end of the line).
     fn notify(line: &[u8], method_key: usize) -> Message {
-        let mut msg = Message::Notify {
-            job_id: None,
-            clean_jobs: None,
+        let Some((_, open)) = find_first(line, &PARAMS).filter(|(_, o)| line.get(*o) == Some(&b'[')) else {
+            return Message::Notify {
+                job_id: None,
+                clean_jobs: None,
+            };
         };
-        let Some((_, open)) = find_first(line, &PARAMS) else {
-            return msg;
-        };
-        if line.get(open) != Some(&b'[') {
-            return msg;
-        }
         let job_id = string_at(line, skip_ws(line, open + 1)).map(|(s, _)| truncate_str(s, MAX_SHORT));
         let end = if open < method_key {
             method_key
@@ -437,98 +425,213 @@ mod fast {
             .and_then(|region| memrchr(b']', region))
             .and_then(|close| {
                 let before = line.get(open + 1..open + 1 + close)?.trim_ascii_end();
-                let flag = if before.ends_with(b"true") {
+                let (flag, len) = if before.ends_with(b"true") {
                     (true, 4)
                 } else if before.ends_with(b"false") {
                     (false, 5)
                 } else {
                     return None;
                 };
-                let lead = before.get(..before.len() - flag.1)?.trim_ascii_end().last()?;
-                matches!(lead, b',' | b'[').then_some(flag.0)
+                let lead = before.get(..before.len() - len)?.trim_ascii_end().last()?;
+                matches!(lead, b',' | b'[').then_some(flag)
             });
-        if let Message::Notify {
-            job_id: j,
-            clean_jobs: c,
-        } = &mut msg
-        {
-            *j = job_id;
-            *c = clean_jobs;
-        }
-        msg
+        Message::Notify { job_id, clean_jobs }
     }
 
-    /// A flat `mining.submit` (one object, params all strings): user and job id.
-    fn submit(line: &[u8]) -> Option<Message> {
-        if memchr::memchr_iter(b'{', line).count() != 1 {
-            return None;
+    /// A value of a flat object: a string, a literal (number, `true`, `false`, `null`) or an
+    /// array of those.
+    #[derive(Debug, Clone, Copy)]
+    enum Val<'a> {
+        Str(&'a str),
+        Lit(&'a [u8]),
+        Arr,
+    }
+
+    /// The members of a flat object that classification reads, and the first items of
+    /// `params` when it is an array.
+    #[derive(Default)]
+    struct Flat<'a> {
+        method: Option<Val<'a>>,
+        id: Option<Val<'a>>,
+        params: Option<Val<'a>>,
+        result: Option<Val<'a>>,
+        error: Option<Val<'a>>,
+        items: [Option<Val<'a>>; 3],
+    }
+
+    /// A JSON number (RFC 8259 §6 grammar).
+    fn is_number(t: &[u8]) -> bool {
+        let t = t.strip_prefix(b"-").unwrap_or(t);
+        let int_end = t.iter().position(|b| !b.is_ascii_digit()).unwrap_or(t.len());
+        let (int, mut rest) = t.split_at(int_end);
+        if int.is_empty() || (int.len() > 1 && int[0] == b'0') {
+            return false;
         }
-        let Hit::One(_, open) = find(line, &PARAMS) else {
-            return None;
-        };
-        if line.get(open) != Some(&b'[') {
-            return None;
+        if let Some(r) = rest.strip_prefix(b".") {
+            let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 {
+                return false;
+            }
+            rest = &r[n..];
         }
-        let mut items: Vec<&str> = Vec::with_capacity(6);
-        let mut i = skip_ws(line, open + 1);
-        if line.get(i) != Some(&b']') {
-            loop {
-                let (s, next) = string_at(line, i)?;
-                if items.len() < 2 {
-                    items.push(s);
+        if let Some(r) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+            let r = r.strip_prefix(b"+").or_else(|| r.strip_prefix(b"-")).unwrap_or(r);
+            let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
+            return n > 0 && n == r.len();
+        }
+        rest.is_empty()
+    }
+
+    /// A string or a literal at `i`, and the index after it.
+    fn scalar(line: &[u8], i: usize) -> Option<(Val<'_>, usize)> {
+        if line.get(i) == Some(&b'"') {
+            let (s, next) = string_at(line, i)?;
+            return Some((Val::Str(s), next));
+        }
+        let t = token_at(line, i)?;
+        (matches!(t, b"true" | b"false" | b"null") || is_number(t)).then_some((Val::Lit(t), i + t.len()))
+    }
+
+    /// Reads a whole object whose values are scalars or flat arrays (no backslash in the
+    /// line, so strings are plain). `None` for anything else, including a duplicated member
+    /// we read (serde_json's path then applies "last one wins").
+    fn flat(line: &[u8]) -> Option<Flat<'_>> {
+        let mut f = Flat::default();
+        let mut i = skip_ws(line, 1);
+        if line.get(i) == Some(&b'}') {
+            return (i + 1 == line.len()).then_some(f);
+        }
+        loop {
+            let (key, next) = string_at(line, i)?;
+            i = skip_ws(line, next);
+            if line.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(line, i + 1);
+            let is_params = key == "params";
+            let (val, next) = if line.get(i) == Some(&b'[') {
+                let mut j = skip_ws(line, i + 1);
+                let mut n = 0usize;
+                if line.get(j) == Some(&b']') {
+                    j += 1;
+                } else {
+                    loop {
+                        let (v, after) = scalar(line, j)?;
+                        if is_params && let Some(slot) = f.items.get_mut(n) {
+                            *slot = Some(v);
+                        }
+                        n += 1;
+                        j = skip_ws(line, after);
+                        match line.get(j)? {
+                            b',' => j = skip_ws(line, j + 1),
+                            b']' => {
+                                j += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
                 }
-                i = skip_ws(line, next);
-                match line.get(i) {
-                    Some(b',') => i = skip_ws(line, i + 1),
-                    Some(b']') => break,
-                    _ => return None,
+                (Val::Arr, j)
+            } else {
+                scalar(line, i)?
+            };
+            let slot = match key {
+                "method" => Some(&mut f.method),
+                "id" => Some(&mut f.id),
+                "params" => Some(&mut f.params),
+                "result" => Some(&mut f.result),
+                "error" => Some(&mut f.error),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if slot.is_some() {
+                    return None;
                 }
+                *slot = Some(val);
+            }
+            i = skip_ws(line, next);
+            match line.get(i)? {
+                b',' => i = skip_ws(line, i + 1),
+                b'}' => return (i + 1 == line.len()).then_some(f),
+                _ => return None,
             }
         }
-        let id = match find(line, &ID) {
-            Hit::One(_, v) => id_at(line, v)?,
-            Hit::None => Id::Null,
-            Hit::Many => return None,
-        };
-        Some(Message::Submit {
-            id,
-            user: items.first().map(|s| truncate_str(s, MAX_USER)),
-            job_id: items.get(1).map(|s| truncate_str(s, MAX_SHORT)),
+    }
+
+    fn flat_id(v: Option<Val<'_>>) -> Option<Id> {
+        Some(match v {
+            None | Some(Val::Lit(b"null")) => Id::Null,
+            Some(Val::Str(s)) => Id::Str(truncate_str(s, MAX_SHORT)),
+            Some(Val::Lit(t)) => {
+                let t = std::str::from_utf8(t).ok()?;
+                t.parse()
+                    .map_or_else(|_| Id::Str(truncate_str(t, MAX_SHORT)), Id::Num)
+            }
+            Some(Val::Arr) => return None,
         })
     }
 
-    /// A flat response (`{"id":N,"result":true,"error":null}`): scalar result, null or
-    /// string error.
-    fn response(line: &[u8]) -> Option<Message> {
-        if memchr::memchr_iter(b'{', line).count() != 1 || memchr(b'[', line).is_some() {
-            return None;
-        }
-        let Hit::One(_, rv) = find(line, &RESULT) else {
-            return None;
+    /// The messages a flat object can fully describe; the rest go to serde_json.
+    fn from_flat(f: &Flat<'_>) -> Option<Message> {
+        let item = |k: usize| match f.params {
+            Some(Val::Arr) => f.items.get(k).copied().flatten(),
+            _ => None,
         };
-        let result = match token_at(line, rv) {
-            Some(b"true") => ResultKind::True,
-            Some(b"false") => ResultKind::False,
-            Some(b"null") => ResultKind::Null,
-            _ if line.get(rv) == Some(&b'"') => {
-                string_at(line, rv)?;
-                ResultKind::Other
+        let text = |v: Option<Val<'_>>, max| match v {
+            Some(Val::Str(s)) => Some(truncate_str(s, max)),
+            _ => None,
+        };
+        let method = match f.method {
+            Some(Val::Str(m)) => m,
+            None | Some(Val::Lit(b"null")) => {
+                if f.result.is_none() && f.error.is_none() {
+                    return None;
+                }
+                let result = match f.result {
+                    Some(Val::Lit(b"true")) => ResultKind::True,
+                    Some(Val::Lit(b"false")) => ResultKind::False,
+                    None | Some(Val::Lit(b"null")) => ResultKind::Null,
+                    Some(_) => ResultKind::Other,
+                };
+                let error = match f.error {
+                    None | Some(Val::Lit(b"null")) => None,
+                    Some(Val::Str(s)) => Some(truncate_str(s, MAX_TEXT)),
+                    Some(_) => return None,
+                };
+                return Some(Message::Response {
+                    id: flat_id(f.id)?,
+                    result,
+                    error,
+                });
             }
-            Some(t) if std::str::from_utf8(t).ok()?.parse::<f64>().is_ok() => ResultKind::Other,
+            Some(_) => return None,
+        };
+        let id = flat_id(f.id)?;
+        Some(match kind(method) {
+            Kind::Submit => Message::Submit {
+                id,
+                user: text(item(0), MAX_USER),
+                job_id: text(item(1), MAX_SHORT),
+            },
+            Kind::SetDifficulty => {
+                let d = match item(0)? {
+                    Val::Str(s) => s.trim().parse::<f64>().ok(),
+                    Val::Lit(t) => std::str::from_utf8(t).ok()?.parse::<f64>().ok(),
+                    Val::Arr => None,
+                };
+                Message::SetDifficulty {
+                    difficulty: d.filter(|d| d.is_finite())?,
+                }
+            }
+            Kind::ExtranonceSubscribe => Message::ExtranonceSubscribe { id },
+            Kind::SuggestDifficulty => Message::SuggestDifficulty { id },
+            Kind::SetTarget => Message::SetTarget,
+            Kind::SetVersionMask => Message::SetVersionMask,
+            Kind::GetVersion => Message::GetVersion,
+            Kind::Ping => Message::Ping,
             _ => return None,
-        };
-        let error = match find(line, &ERROR) {
-            Hit::None => None,
-            Hit::One(_, ev) if token_at(line, ev) == Some(b"null") => None,
-            Hit::One(_, ev) => Some(truncate_str(string_at(line, ev)?.0, MAX_TEXT)),
-            Hit::Many => return None,
-        };
-        let id = match find(line, &ID) {
-            Hit::One(_, v) => id_at(line, v)?,
-            Hit::None => Id::Null,
-            Hit::Many => return None,
-        };
-        Some(Message::Response { id, result, error })
+        })
     }
 }
 
@@ -1337,6 +1440,9 @@ mod tests {
         }
         // notify ×4, submit, set_target, set_version_mask, job, and the flat responses.
         assert!(fast_hits >= 12, "{fast_hits}");
+        for hot in [SUBMIT, ACCEPTED, XMR_JOB, &notify_line(true, "1", true)] {
+            assert!(fast::classify(hot.as_bytes()).is_some(), "{hot}");
+        }
     }
 
     #[test]
