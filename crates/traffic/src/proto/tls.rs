@@ -157,11 +157,7 @@ fn parse_hello_body(b: &[u8]) -> Result<ClientHello, ProtoError> {
         let body = exts.take(len, "tls extension body")?;
         ch.extensions.push(ty);
         match ty {
-            0x0000 => {
-                if ch.sni.is_none() {
-                    ch.sni = sni(body);
-                }
-            }
+            0x0000 if ch.sni.is_none() => ch.sni = sni(body),
             0x0010 => alpn(body, &mut ch),
             0x000d => {
                 let mut e = Reader::new(body);
