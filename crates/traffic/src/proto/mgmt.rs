@@ -79,7 +79,8 @@ pub const POOL_CHANGING: &[&str] = &[
 /// A cgminer API request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
-    /// The commands, lower-case as cgminer compares them ("summary+pools" → 2; at most 16).
+    /// The commands as sent; cgminer compares them case-sensitively ("summary+pools" → 2; at
+    /// most 16).
     pub commands: Vec<String>,
     /// The parameter (at most 256 bytes). For `addpool` (`URL,USER,PASS[,GOAL]`) the password
     /// field is replaced by `***`.
@@ -103,21 +104,19 @@ pub fn api_request(data: &[u8]) -> Result<Option<ApiRequest>, ProtoError> {
         });
     }
     let (command, parameter, json) = if data.first() == Some(&b'{') {
-        #[derive(serde::Deserialize)]
-        struct Req {
-            command: Option<serde_json::Value>,
-            cmd: Option<serde_json::Value>,
-            parameter: Option<serde_json::Value>,
-        }
-        let req: Req = serde_json::from_slice(data).map_err(|_| malformed("cgminer API JSON request"))?;
-        let Some(serde_json::Value::String(command)) = req.command.or(req.cmd) else {
+        // A map, so that a repeated key keeps its last value like jansson (cgminer's JSON
+        // library) does, instead of failing the parse.
+        let req: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(data).map_err(|_| malformed("cgminer API JSON request"))?;
+        let Some(serde_json::Value::String(command)) = req.get("command").or_else(|| req.get("cmd")) else {
             return Ok(None);
         };
-        let parameter = match req.parameter {
+        let parameter = match req.get("parameter") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
             Some(other) => Some(other.to_string()),
         };
+        let command = command.clone();
         (command, parameter, true)
     } else {
         let Ok(text) = std::str::from_utf8(data) else {
@@ -382,6 +381,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!r.privileged);
+        let r = api_request(b"{\"command\":\"summary\",\"command\":\"addpool\"}")
+            .unwrap()
+            .unwrap();
+        assert!(r.changes_pools, "last key wins, as in jansson");
+        let r = api_request(b"ADDPOOL|x").unwrap().unwrap();
+        assert!(!r.privileged, "cgminer's strcmp: not a command");
         let r = api_request(b"{\"command\":\"ascset\",\"parameter\":0}")
             .unwrap()
             .unwrap();

@@ -178,12 +178,12 @@ impl<'a> Le<'a> {
         Ok(self.take(1)?.first().copied().unwrap_or_default())
     }
     fn u16(&mut self) -> Result<u16, ProtoError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        let b = self.take(2)?.try_into().map_err(|_| malformed("sv2 u16"))?;
+        Ok(u16::from_le_bytes(b))
     }
     fn u32(&mut self) -> Result<u32, ProtoError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        let b = self.take(4)?.try_into().map_err(|_| malformed("sv2 u32"))?;
+        Ok(u32::from_le_bytes(b))
     }
     fn str0_255(&mut self) -> Result<String, ProtoError> {
         let n = usize::from(self.u8()?);

@@ -180,7 +180,7 @@ fn parse_hello_body(b: &[u8]) -> Result<ClientHello, ProtoError> {
 
 fn u16_list(b: &[u8]) -> Vec<u16> {
     b.chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .filter_map(|c| c.try_into().ok().map(u16::from_be_bytes))
         .collect()
 }
 
