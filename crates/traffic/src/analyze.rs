@@ -179,7 +179,7 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
     }
     for (input, message, packets) in errors {
         if let Some(r) = inputs.get_mut(input as usize) {
-            r.error = Some(message);
+            r.error = (!message.is_empty()).then_some(message);
             r.records = packets;
         }
     }
@@ -353,7 +353,8 @@ fn run_worker(
     let mut since_expire = 0u32;
     for &(input, capture) in captures {
         let mut read = 0u64;
-        for item in capture.packets() {
+        let mut packets = capture.packets();
+        while let Some(item) = packets.next_packet() {
             let p = match item {
                 Ok(p) => p,
                 Err(e) => {

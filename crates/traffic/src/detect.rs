@@ -170,9 +170,9 @@ struct Hit<'a> {
     excerpt: Option<String>,
 }
 
-fn phone_home(a: &Analysis, ind: &Indicators, ev: &EvidenceMaker<'_>, out: &mut Vec<Finding>) {
-    let mut hits: BTreeMap<(IpAddr, String), Vec<Hit<'_>>> = BTreeMap::new();
-    let mut add = |dev: IpAddr, h: Hit<'_>| {
+fn phone_home<'a>(a: &Analysis, ind: &'a Indicators, ev: &EvidenceMaker<'_>, out: &mut Vec<Finding>) {
+    let mut hits: BTreeMap<(IpAddr, String), Vec<Hit<'a>>> = BTreeMap::new();
+    let mut add = |dev: IpAddr, h: Hit<'a>| {
         let list = hits.entry((dev, h.indicator.id.clone())).or_default();
         if list.len() < 32 {
             list.push(h);
@@ -320,17 +320,31 @@ fn beacons(
         if !internal(c.src) || multicast_or_broadcast(c.dst) {
             continue;
         }
-        let dst = match &c.fqdn {
-            Some(n) if !n.is_empty() => PairDst::Fqdn(n.to_string()),
-            _ if internal(c.dst) => continue,
-            _ => PairDst::Ip(c.dst),
+        let name = c.fqdn.as_deref().filter(|n| !n.is_empty());
+        let dst = match name {
+            Some(n) => PairDst::Fqdn(n.to_ascii_lowercase()),
+            None if internal(c.dst) => continue,
+            None => PairDst::Ip(c.dst),
         };
         let key = (c.src, pair_dst_text(&dst));
         let f = firsts.entry(key).or_default();
         if f.len() < 6 {
             f.push(c.at);
         }
-        pairs.add(c.src, dst, c.ts_s, c.orig_ip_bytes, c.failed);
+        if internal(c.dst) {
+            // Through a local proxy: only the name the client asked for is a destination.
+            pairs.add(c.src, dst, c.ts_s, c.orig_ip_bytes, c.failed);
+        } else {
+            if name.is_some() {
+                // add_conn scores the address pair too.
+                let f = firsts.entry((c.src, c.dst.to_string())).or_default();
+                if f.len() < 6 {
+                    f.push(c.at);
+                }
+            }
+            let names: Vec<&str> = name.into_iter().collect();
+            pairs.add_conn(c.src, c.dst, &names, c.ts_s, c.orig_ip_bytes, c.failed);
+        }
     }
     let mut reports = Vec::new();
     let mut strobes = Vec::new();
@@ -338,11 +352,12 @@ fn beacons(
         let dst = pair_dst_text(&p.dst);
         match p.verdict {
             Verdict::Scored(b) => {
-                let severity = match b.tier {
-                    Tier::High => Some(Severity::High),
-                    Tier::Medium => Some(Severity::Medium),
-                    Tier::Low => Some(Severity::Low),
-                    _ => None,
+                // RITA's severities: from `medium` up "high", from `low` "medium", from `base` "low".
+                let (severity, label) = match b.tier {
+                    Tier::High | Tier::Medium => (Some(Severity::High), "high"),
+                    Tier::Low => (Some(Severity::Medium), "medium"),
+                    Tier::Base => (None, "low"),
+                    Tier::None => (None, "none"),
                 };
                 if let Some(sev) = severity {
                     let ats = firsts.get(&(p.src, dst.clone())).cloned().unwrap_or_default();
@@ -362,10 +377,9 @@ fn beacons(
                             RuleId::TRF_BEACON,
                             device(a, p.src),
                             format!(
-                                "{} beacons to {dst}: score {:.3} ({:?} tier) over {} connections, median interval {:.0} s (timestamp {:.3}, data size {:.3}, duration {:.3}, histogram {:.3})",
+                                "{} beacons to {dst}: score {:.3} ({label}) over {} connections, median interval {:.0} s (timestamp {:.3}, data size {:.3}, duration {:.3}, histogram {:.3})",
                                 p.src,
                                 b.score,
-                                b.tier,
                                 fx.connections,
                                 fx.ts_median_interval_s,
                                 fx.ts_score,
@@ -382,7 +396,7 @@ fn beacons(
                     src: p.src.to_string(),
                     dst,
                     score: b.score,
-                    tier: format!("{:?}", b.tier).to_lowercase(),
+                    tier: label.to_string(),
                     factors: b.factors,
                 });
             }

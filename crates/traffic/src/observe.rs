@@ -594,7 +594,7 @@ impl Observations {
     /// A TCP segment of a tracked flow.
     pub fn tcp(&mut self, flow: &mut Flow<App>, dir: Dir, t: &Tcp<'_>, at: At) {
         stamp(flow, at, t.payload, dir);
-        if flow.app.kind.opaque() || (t.payload.is_empty() && t.flags & crate::decode::FIN == 0) {
+        if flow.app.kind.opaque() || (t.payload.is_empty() && t.flags & Tcp::FIN == 0) {
             return;
         }
         let limits = self.limits();
