@@ -172,3 +172,53 @@ pub(crate) mod tests_support {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Random and prefixed random bytes through every parser: no panic, no hang.
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let prefixes: [&[u8]; 7] = [
+            b"",
+            b"{\"id\":1,\"method\":\"",
+            b"\x16\x03\x01\x00\x40\x01\x00\x00\x3c\x03\x03",
+            b"GET / HTTP/1.1\r\nHost: ",
+            b"\x00\x00\x00\x20\x00\x00\x00\x02\x00\x02\x00",
+            b"STATUS=E,Code=45,Msg=",
+            b"\x12\x34\x81\x80\x00\x01\x00\x02\x00\x00\x00\x00",
+        ];
+        for i in 0..20_000 {
+            let len = (next() % 200) as usize;
+            let mut b = prefixes[i % prefixes.len()].to_vec();
+            b.extend((0..len).map(|_| {
+                let v = next();
+                // Bias towards bytes that mean something to the parsers.
+                match v % 8 {
+                    0 => b'"',
+                    1 => b'{',
+                    2 => 0xc0,
+                    3 => b',',
+                    _ => (v >> 8) as u8,
+                }
+            }));
+            let _ = super::dns::parse(&b);
+            let _ = super::tls::client_hello(&b);
+            let _ = super::http::request(&b);
+            let _ = super::http::response(&b);
+            let _ = super::stratum::parse_line(&b);
+            let _ = super::stratum::looks_like_stratum(&b);
+            let _ = super::sv2::setup_connection(&b);
+            let _ = super::sv2::reconnect(&b);
+            let _ = super::sv2::noise_handshake_shape(&b, super::sv2::NOISE_ACT2_LEN);
+            let _ = super::mgmt::api_request(&b);
+            let _ = super::mgmt::api_status(&b);
+        }
+    }
+}

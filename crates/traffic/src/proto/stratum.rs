@@ -329,6 +329,7 @@ mod fast {
         Many,
     }
 
+    #[inline(always)]
     fn skip_ws(line: &[u8], mut i: usize) -> usize {
         while line.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
             i += 1;
@@ -337,6 +338,7 @@ mod fast {
     }
 
     /// Start of the value when the key at `at` (length `len`) is in key position.
+    #[inline(always)]
     fn value_after_key(line: &[u8], at: usize, len: usize) -> Option<usize> {
         let before = line.get(..at)?.trim_ascii_end().last()?;
         if *before != b'{' && *before != b',' {
@@ -369,6 +371,7 @@ mod fast {
     }
 
     /// The string starting at `i` (a `"`) and the index after its closing quote.
+    #[inline(always)]
     fn string_at(line: &[u8], i: usize) -> Option<(&str, usize)> {
         if line.get(i) != Some(&b'"') {
             return None;
@@ -380,6 +383,7 @@ mod fast {
     }
 
     /// A literal (`true`, `null`, a number) at `i`, ending before `,`, `}`, `]` or space.
+    #[inline(always)]
     fn token_at(line: &[u8], i: usize) -> Option<&[u8]> {
         let rest = line.get(i..)?;
         let end = rest
@@ -469,6 +473,7 @@ mod fast {
     }
 
     /// A JSON number (RFC 8259 §6 grammar).
+    #[inline(always)]
     fn is_number(t: &[u8]) -> bool {
         let t = t.strip_prefix(b"-").unwrap_or(t);
         let int_end = t.iter().position(|b| !b.is_ascii_digit()).unwrap_or(t.len());
@@ -494,6 +499,7 @@ mod fast {
     /// Index of the next `"` at or after `from`: a plain loop over the first bytes (most
     /// strings here are short, and a `memchr` call costs more than it saves on them), then
     /// `memchr`.
+    #[inline(always)]
     fn next_quote(b: &[u8], from: usize) -> Option<usize> {
         let rest = b.get(from..)?;
         let head = rest.get(..rest.len().min(32))?;
@@ -505,6 +511,7 @@ mod fast {
 
     /// The string starting at `i` (a `"`) of an already validated line, and the index after
     /// its closing quote. Slicing at ASCII quotes keeps UTF-8 boundaries: no re-validation.
+    #[inline(always)]
     fn str_at(s: &str, i: usize) -> Option<(&str, usize)> {
         if s.as_bytes().get(i) != Some(&b'"') {
             return None;
@@ -514,6 +521,7 @@ mod fast {
     }
 
     /// A string or a literal at `i`, and the index after it.
+    #[inline(always)]
     fn scalar(s: &str, i: usize) -> Option<(Val<'_>, usize)> {
         match s.as_bytes().get(i)? {
             b'"' => {
@@ -668,6 +676,10 @@ mod fast {
             Kind::SetVersionMask => Message::SetVersionMask,
             Kind::GetVersion => Message::GetVersion,
             Kind::Ping => Message::Ping,
+            // eth_getWork / eth_submitWork / eth_submitHashrate polls are frequent.
+            Kind::Other => Message::OtherMethod {
+                method: truncate_str(method, MAX_SHORT),
+            },
             _ => return None,
         })
     }
@@ -1077,6 +1089,9 @@ mod tests {
             "{\"result\":false,\"error\":\"Job not found\",\"id\":7}",
             "{\"id\":1,\"jsonrpc\":\"2.0\",\"error\":null,\"result\":{\"id\":\"3dce749b\",\"job\":{\"blob\":\"0707\",\"job_id\":\"RBcj\",\"target\":\"b88d0600\"},\"status\":\"OK\"}}",
             "{\"id\":8,\"result\":12,\"error\":null}",
+            "{\"id\":5,\"jsonrpc\":\"2.0\",\"method\":\"eth_getWork\",\"params\":[]}",
+            "{\"id\":6,\"jsonrpc\":\"2.0\",\"method\":\"eth_submitHashrate\",\"params\":[\"0x0000000000000000000000000000000000000000000000000000000005f5e100\",\"0x59daa26581d0acd1fce254fb7e85952f4c09d0915afd33d3886cd914bc7d283c\"]}",
+            "{\"id\":7,\"method\":\"Client.Reconnect\",\"params\":[\"x.pool.tld\",\"3333\",0]}",
             "{\"id\":1.5,\"result\":\"ok\",\"error\":null}",
         ]
         .iter()

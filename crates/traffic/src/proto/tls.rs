@@ -233,8 +233,8 @@ pub fn is_grease(v: u16) -> bool {
 
 /// JA4 (FoxIO's TLS client fingerprint: "t13d1516h2_8daaf6152771_e5627efa2ab1" shape:
 /// transport, version, SNI d/i, cipher count, extension count, ALPN first+last char; then
-/// sha256[:12] of sorted ciphers; then sha256[:12] of sorted extensions (without SNI and ALPN)
-/// + "_" + signature algorithms in order). GREASE values are ignored everywhere.
+/// `sha256[:12]` of sorted ciphers; then `sha256[:12]` of the sorted extensions (without SNI
+/// and ALPN), `_`, and the signature algorithms in order). GREASE values are ignored everywhere.
 ///
 /// Implemented from `FoxIO-LLC/ja4` `technical_details/JA4.md`: the version is the highest
 /// non-GREASE `supported_versions` entry, else `legacy_version`; counts are capped at 99; an
