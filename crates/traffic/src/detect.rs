@@ -633,10 +633,14 @@ fn plaintext(a: &Analysis, ev: &EvidenceMaker<'_>, out: &mut Vec<Finding>) {
             RuleId::TRF_PLAINTEXT_STRATUM,
             subject,
             format!(
-                "{} device(s) mine in the clear on {host} ({pool}:{port}), {} session(s), users {}: anyone on the path can read the workers and rewrite the jobs or send client.reconnect",
+                "{} device(s) mine in the clear on {host} ({pool}:{port}), {} session(s), {}: anyone on the path can read the workers and rewrite the jobs or send client.reconnect",
                 devices.len(),
                 sessions.len(),
-                users.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                if users.is_empty() {
+                    "no authorisation seen".to_string()
+                } else {
+                    format!("users {}", users.iter().take(5).cloned().collect::<Vec<_>>().join(", "))
+                }
             ),
             ev.at(&ats, excerpt.as_deref()),
         ));

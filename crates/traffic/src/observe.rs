@@ -532,10 +532,12 @@ impl Observations {
         stamp(flow, at, payload, dir);
         if sport == 53 || dport == 53 {
             if let Ok(m) = dns::parse(payload) {
-                let (client, resolver) = match dir {
+                let (src, dst) = match dir {
                     Dir::Orig => (flow.orig.ip(), flow.resp.ip()),
                     Dir::Resp => (flow.resp.ip(), flow.orig.ip()),
                 };
+                // The resolver is the side on port 53, whichever way this datagram goes.
+                let (client, resolver) = if dport == 53 { (src, dst) } else { (dst, src) };
                 self.dns_message(client, resolver, &m, at);
             }
         }
@@ -1007,10 +1009,8 @@ impl Observations {
                 }
             }
             Kind::DnsTcp => {
-                let (client, resolver) = match dir {
-                    Dir::Orig => (ctx.orig.ip(), ctx.resp.ip()),
-                    Dir::Resp => (ctx.resp.ip(), ctx.orig.ip()),
-                };
+                // Over TCP the client opened the connection, whichever side this data comes from.
+                let (client, resolver) = (ctx.orig.ip(), ctx.resp.ip());
                 let side = side_mut(app, dir);
                 let framer = side.framer.get_or_insert_with(dns::TcpFramer::new);
                 let mut msgs = Vec::new();
