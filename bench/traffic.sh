@@ -207,9 +207,9 @@ if [ -s "$CAPTURE" ] && [ -s "$MANIFEST" ] && [ "$(stat -c %s "$CAPTURE")" = "$(
   say "reusing $CAPTURE ($(stat -c %s "$CAPTURE") bytes)"
 else
   rm -f "$CAPTURE" "$MANIFEST"
-  say "generating $CAPTURE: ${GEN[*]} --miners $MINERS --size-mb $SIZE_MB --seed $SEED --format $FORMAT"
+  say "generating $CAPTURE: ${GEN[*]} --miners $MINERS --size-mb $SIZE_MB --seed $SEED --capture-format $FORMAT"
   /usr/bin/time -f '%e s, max RSS %M KiB' -o "$LOGS/generate.time" \
-    "${GEN[@]}" --out "$CAPTURE" --manifest "$MANIFEST" --miners "$MINERS" --size-mb "$SIZE_MB" --seed "$SEED" --format "$FORMAT" \
+    "${GEN[@]}" --out "$CAPTURE" --manifest "$MANIFEST" --miners "$MINERS" --size-mb "$SIZE_MB" --seed "$SEED" --capture-format "$FORMAT" \
     >"$LOGS/generate.log" 2>&1 || { tail -20 "$LOGS/generate.log" >&2; die "generating the capture failed"; }
   say "generated $(stat -c %s "$CAPTURE") bytes in $(tail -n1 "$LOGS/generate.time")"
 fi

@@ -163,8 +163,8 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// pcap or pcapng.
-    #[arg(long, default_value = "pcap")]
-    pub format: String,
+    #[arg(long, default_value = "pcap", value_name = "pcap|pcapng")]
+    pub capture_format: String,
 }
 
 /// `hashward fleet scan`

@@ -26,7 +26,7 @@ use crate::observe::{
 use crate::zeek::{self, LogKind, ZeekLog};
 
 /// Options of a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Flow table limits (the memory cap).
     pub flows: FlowLimits,
@@ -36,17 +36,6 @@ pub struct Options {
     pub capture: CaptureLimits,
     /// Worker threads (0: one per core).
     pub workers: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            flows: FlowLimits::default(),
-            observe: ObserveLimits::default(),
-            capture: CaptureLimits::default(),
-            workers: 0,
-        }
-    }
 }
 
 /// One input as read.
@@ -346,7 +335,7 @@ fn run_worker(
     workers: usize,
     opts: &Options,
 ) -> (Observations, ReadErrors) {
-    let mut flows: FlowTable<App> = FlowTable::new(opts.flows.clone());
+    let mut flows: FlowTable<App> = FlowTable::new(opts.flows);
     let mut obs = Observations::new(opts.observe.clone());
     let mut errors = Vec::new();
     let mut now = i64::MIN;
@@ -365,6 +354,18 @@ fn run_worker(
                 }
             };
             read += 1;
+            // Untagged IPv4 over Ethernet, the common case: skip another worker's packet
+            // without decoding it.
+            if workers > 1
+                && p.linktype == 1
+                && let (Some([0x08, 0x00]), Some(s), Some(d)) =
+                    (p.data.get(12..14), p.data.get(26..30), p.data.get(30..34))
+            {
+                let ip = |b: &[u8]| b.iter().fold(0u32, |acc, x| acc << 8 | u32::from(*x));
+                if crate::observe::owner_v4(ip(s), ip(d), workers) != me {
+                    continue;
+                }
+            }
             let d = match decode::decode(p.linktype, p.data) {
                 Ok(d) => d,
                 Err(e) => {
@@ -379,7 +380,7 @@ fn run_worker(
                     continue;
                 }
             };
-            if crate::observe::owner(&d.l4, d.src, d.dst, workers) != me {
+            if crate::observe::owner(d.src, d.dst, workers) != me {
                 continue;
             }
             obs.counters.packets += 1;
@@ -392,7 +393,6 @@ fn run_worker(
                 obs.counters.fragments += 1;
                 continue;
             }
-            obs.saw_mac(d.src, d.src_mac);
             let at = At {
                 input,
                 frame: p.frame,

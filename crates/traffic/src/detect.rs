@@ -180,7 +180,7 @@ fn phone_home<'a>(a: &Analysis, ind: &'a Indicators, ev: &EvidenceMaker<'_>, out
     };
     let trf1 = |i: &&Indicator| i.rule == RuleId::TRF_PHONE_HOME;
     for ((client, resolver, name), d) in &a.obs.dns {
-        for i in ind.by_host(name, None).filter(trf1) {
+        if let Some(i) = ind.best_by_host(name, None, RuleId::TRF_PHONE_HOME) {
             let answers = d
                 .answers
                 .iter()
@@ -208,7 +208,7 @@ fn phone_home<'a>(a: &Analysis, ind: &'a Indicators, ev: &EvidenceMaker<'_>, out
         }
     }
     for ((client, server, sni), t) in &a.obs.tls {
-        for i in ind.by_host(sni, Some(server.port())).filter(trf1) {
+        if let Some(i) = ind.best_by_host(sni, Some(server.port()), RuleId::TRF_PHONE_HOME) {
             add(
                 *client,
                 Hit {
@@ -221,7 +221,7 @@ fn phone_home<'a>(a: &Analysis, ind: &'a Indicators, ev: &EvidenceMaker<'_>, out
         }
     }
     for ((client, server, host, _path), h) in &a.obs.http {
-        for i in ind.by_host(host, Some(server.port())).filter(trf1) {
+        if let Some(i) = ind.best_by_host(host, Some(server.port()), RuleId::TRF_PHONE_HOME) {
             add(
                 *client,
                 Hit {
@@ -235,7 +235,9 @@ fn phone_home<'a>(a: &Analysis, ind: &'a Indicators, ev: &EvidenceMaker<'_>, out
     }
     for ((src, dst, port, proto), d) in &a.obs.dests {
         let name = name_of(a, *dst);
-        let by_name = name.into_iter().flat_map(|n| ind.by_host(n, Some(*port)));
+        let by_name = name
+            .into_iter()
+            .flat_map(|n| ind.best_by_host(n, Some(*port), RuleId::TRF_PHONE_HOME));
         let mut seen = BTreeSet::new();
         for i in by_name.chain(ind.by_address(*dst, Some(*port))).filter(trf1) {
             if !seen.insert(i.id.clone()) {
@@ -262,7 +264,7 @@ fn phone_home<'a>(a: &Analysis, ind: &'a Indicators, ev: &EvidenceMaker<'_>, out
     for s in &a.obs.sessions {
         for r in &s.reconnects {
             let Some(h) = r.host.as_deref() else { continue };
-            for i in ind.by_host(h, r.port).filter(trf1) {
+            if let Some(i) = ind.best_by_host(h, r.port, RuleId::TRF_PHONE_HOME) {
                 add(
                     s.device,
                     Hit {
@@ -320,7 +322,11 @@ fn beacons(
         if !internal(c.src) || multicast_or_broadcast(c.dst) {
             continue;
         }
-        let name = c.fqdn.as_deref().filter(|n| !n.is_empty());
+        // A Host header that is an address names nothing (management GETs to http://10.40.0.7/).
+        let name = c
+            .fqdn
+            .as_deref()
+            .filter(|n| !n.is_empty() && n.parse::<IpAddr>().is_err());
         let dst = match name {
             Some(n) => PairDst::Fqdn(n.to_ascii_lowercase()),
             None if internal(c.dst) => continue,

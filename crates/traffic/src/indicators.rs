@@ -91,6 +91,21 @@ impl Indicators {
         })
     }
 
+    /// The most specific indicator of `rule` a host matches: the one whose matching entry is
+    /// longest (`auth.minerlink.com` before `minerlink.com`).
+    pub fn best_by_host(&self, host: &str, port: Option<u16>, rule: RuleId) -> Option<&Indicator> {
+        let h = normalise(host);
+        self.by_host(host, port)
+            .filter(|i| i.rule == rule)
+            .max_by_key(|i| {
+                i.hosts
+                    .iter()
+                    .filter(|x| h.ends_with(x.as_str()))
+                    .map(String::len)
+                    .max()
+            })
+    }
+
     /// The indicators an address matches.
     pub fn by_address(&self, addr: IpAddr, port: Option<u16>) -> impl Iterator<Item = &Indicator> {
         self.list

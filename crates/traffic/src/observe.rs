@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::decode::{L4, Tcp};
+use crate::decode::Tcp;
 use crate::flow::{Dir, EvictReason, Flow};
 use crate::lines::{Line, LineSplitter};
 use crate::proto::{dns, http, mgmt, stratum, sv2, tls};
@@ -302,21 +302,17 @@ impl StratumSession {
             M::Notify { .. } | M::Job => self.notifies += 1,
             M::SetDifficulty { difficulty } => self.difficulty = Some(difficulty),
             M::SetExtranonce { .. } => self.extranonce_changes += 1,
-            M::Reconnect { host, port, wait_s } => {
-                if self.reconnects.len() < 16 {
-                    self.reconnects.push(ReconnectSeen {
-                        host,
-                        port,
-                        wait_s,
-                        at,
-                        excerpt: excerpt(line.bytes),
-                    });
-                }
+            M::Reconnect { host, port, wait_s } if self.reconnects.len() < 16 => {
+                self.reconnects.push(ReconnectSeen {
+                    host,
+                    port,
+                    wait_s,
+                    at,
+                    excerpt: excerpt(line.bytes),
+                });
             }
-            M::ShowMessage { text } => {
-                if self.messages.len() < 8 {
-                    self.messages.push(text.chars().take(256).collect());
-                }
+            M::ShowMessage { text } if self.messages.len() < 8 => {
+                self.messages.push(text.chars().take(256).collect());
             }
             M::Response { id, result, error } if dir == Dir::Resp => {
                 if let stratum::Id::Num(n) = id
@@ -487,11 +483,8 @@ pub struct Observations {
     pub conns: Vec<ConnSummary>,
     /// Earliest and latest packet time, µs.
     pub span: Option<(i64, i64)>,
-    limits: ObserveLimitsSlot,
+    limits: ObserveLimits,
 }
-
-#[derive(Default)]
-struct ObserveLimitsSlot(Option<ObserveLimits>);
 
 /// The ports whose access from outside the management network TRF-007 is about.
 pub const MANAGEMENT_PORTS: [u16; 4] = [4028, 80, 22, 23];
@@ -500,13 +493,9 @@ impl Observations {
     /// Empty observations with these caps.
     pub fn new(limits: ObserveLimits) -> Observations {
         Observations {
-            limits: ObserveLimitsSlot(Some(limits)),
+            limits,
             ..Observations::default()
         }
-    }
-
-    fn limits(&self) -> ObserveLimits {
-        self.limits.0.clone().unwrap_or_default()
     }
 
     /// Widen the time span.
@@ -521,7 +510,7 @@ impl Observations {
     pub fn saw_mac(&mut self, ip: IpAddr, mac: Option<[u8; 6]>) {
         if let Some(m) = mac
             && !self.macs.contains_key(&ip)
-            && self.macs.len() < self.limits().max_keys
+            && self.macs.len() < self.limits.max_keys
         {
             self.macs.insert(ip, m);
         }
@@ -530,8 +519,10 @@ impl Observations {
     /// A UDP datagram of a tracked flow.
     pub fn udp(&mut self, flow: &mut Flow<App>, dir: Dir, sport: u16, dport: u16, payload: &[u8], at: At) {
         stamp(flow, at, payload, dir);
-        if sport == 53 || dport == 53 {
-            if let Ok(m) = dns::parse(payload) {
+        if (sport == 53 || dport == 53)
+            && let Ok(m) = dns::parse(payload)
+        {
+            {
                 let (src, dst) = match dir {
                     Dir::Orig => (flow.orig.ip(), flow.resp.ip()),
                     Dir::Resp => (flow.resp.ip(), flow.orig.ip()),
@@ -544,7 +535,7 @@ impl Observations {
     }
 
     fn dns_message(&mut self, client: IpAddr, resolver: IpAddr, m: &dns::DnsMessage, at: At) {
-        let max = self.limits().max_keys;
+        let max = self.limits.max_keys;
         let Some(q) = m.questions.first() else { return };
         let name: Arc<str> = Arc::from(q.name.as_str());
         let key = (client, resolver, name.clone());
@@ -599,7 +590,7 @@ impl Observations {
         if flow.app.kind.opaque() || (t.payload.is_empty() && t.flags & Tcp::FIN == 0) {
             return;
         }
-        let limits = self.limits();
+        let limits = self.limits.clone();
         let ctx = Ctx::of(flow, flow.app.input);
         let app = &mut flow.app;
         let side = side_mut(app, dir);
@@ -1031,7 +1022,7 @@ impl Observations {
 
     /// A flow left the table: finish its streams and keep what it showed.
     pub fn flow_done(&mut self, mut flow: Flow<App>, reason: EvictReason) {
-        let limits = self.limits();
+        let limits = self.limits.clone();
         self.counters.flows += 1;
         if matches!(reason, EvictReason::Cap) {
             self.counters.flows_evicted_by_cap += 1;
@@ -1080,15 +1071,29 @@ impl Observations {
     }
 
     fn finish_flow(&mut self, flow: Flow<App>, first: At) {
-        let limits = self.limits();
+        let limits = self.limits.clone();
         let state = flow.conn_state();
         let failed = matches!(state, "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR" | "OTH")
             && flow.resp_pkts == 0
             || matches!(state, "REJ" | "S0");
         let established = !failed && (flow.resp_pkts > 0);
+        // MACs per address, taken once per flow rather than per packet.
+        self.saw_mac(flow.orig.ip(), flow.orig_mac);
+        self.saw_mac(flow.resp.ip(), flow.resp_mac);
         let app = flow.app;
         // Stratum session.
-        if let Some(mut s) = app.session {
+        // A JSON exchange that never said anything Stratum (an Antbleed check-in also starts
+        // with `{"id":…`) is not a mining session.
+        let mining = |s: &StratumSession| {
+            s.transport != Transport::Plaintext
+                || s.subscribed
+                || !s.users.is_empty()
+                || s.notifies > 0
+                || s.submitted > 0
+                || s.difficulty.is_some()
+                || !s.reconnects.is_empty()
+        };
+        if let Some(mut s) = app.session.filter(|s| mining(s)) {
             s.end_us = s.end_us.max(flow.last_us);
             s.start = first;
             if s.pool_name.is_none() {
@@ -1329,17 +1334,36 @@ pub fn excerpt(b: &[u8]) -> String {
         .to_string()
 }
 
-/// Whether a decoded packet belongs to this worker (flows are split between workers by their
-/// address pair, so every packet of a flow, and all flows between two hosts, meet in one).
-pub fn owner(l4: &L4<'_>, src: IpAddr, dst: IpAddr, workers: usize) -> usize {
-    use std::hash::{BuildHasher, Hash, Hasher};
+/// Which worker owns the flows between two addresses: flows are split between workers by their
+/// address pair, so every packet of a flow, and all flows between two hosts, meet in one.
+pub fn owner(src: IpAddr, dst: IpAddr, workers: usize) -> usize {
+    match (src, dst) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => owner_v4(u32::from(a), u32::from(b), workers),
+        _ => {
+            let fold = |ip: IpAddr| match ip {
+                IpAddr::V4(v) => u64::from(u32::from(v)),
+                IpAddr::V6(v) => {
+                    let x = u128::from(v);
+                    (x as u64) ^ ((x >> 64) as u64)
+                }
+            };
+            mix(fold(src).min(fold(dst)), fold(src).max(fold(dst)), workers)
+        }
+    }
+}
+
+/// [`owner`] for two IPv4 addresses as integers: cheap enough to run on the raw frame before
+/// decoding, so a worker skips the packets it does not own without decoding them.
+#[inline]
+pub fn owner_v4(a: u32, b: u32, workers: usize) -> usize {
+    mix(u64::from(a.min(b)), u64::from(a.max(b)), workers)
+}
+
+#[inline]
+fn mix(lo: u64, hi: u64, workers: usize) -> usize {
     if workers <= 1 {
         return 0;
     }
-    let _ = l4;
-    let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
-    let mut h = foldhash::fast::FixedState::with_seed(0x6861_7368).build_hasher();
-    a.hash(&mut h);
-    b.hash(&mut h);
-    (h.finish() % workers as u64) as usize
+    let x = (lo.rotate_left(32) ^ hi).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((x >> 32) % workers as u64) as usize
 }

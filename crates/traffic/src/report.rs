@@ -148,16 +148,7 @@ pub fn result(a: &Analysis, d: &Detected, policy_given: bool) -> Value {
         })
         .collect();
 
-    let mut dns: BTreeMap<
-        &str,
-        (
-            u64,
-            BTreeSet<IpAddr>,
-            BTreeSet<IpAddr>,
-            BTreeSet<IpAddr>,
-            &'static str,
-        ),
-    > = BTreeMap::new();
+    let mut dns: BTreeMap<&str, DnsAcc> = BTreeMap::new();
     for ((client, resolver, name), x) in &obs.dns {
         let e = dns
             .entry(name)
@@ -176,8 +167,7 @@ pub fn result(a: &Analysis, d: &Detected, policy_given: bool) -> Value {
         })
         .collect();
 
-    let mut tls: BTreeMap<(&str, &str), (u64, BTreeSet<IpAddr>, BTreeSet<String>, &[String])> =
-        BTreeMap::new();
+    let mut tls: BTreeMap<(&str, &str), TlsAcc<'_>> = BTreeMap::new();
     for ((client, server, sni), x) in &obs.tls {
         let e = tls
             .entry((sni, &x.ja4))
@@ -253,6 +243,17 @@ pub fn result(a: &Analysis, d: &Detected, policy_given: bool) -> Value {
         "policy": policy_given,
     })
 }
+
+/// Per name: queries, clients, resolvers, answers, query type.
+type DnsAcc = (
+    u64,
+    BTreeSet<IpAddr>,
+    BTreeSet<IpAddr>,
+    BTreeSet<IpAddr>,
+    &'static str,
+);
+/// Per (SNI, JA4): connections, clients, servers, ALPN.
+type TlsAcc<'a> = (u64, BTreeSet<IpAddr>, BTreeSet<String>, &'a [String]);
 
 #[derive(Default)]
 struct DeviceAcc {

@@ -65,6 +65,7 @@ impl Run {
 }
 
 /// A miner's Stratum session: DNS lookup, subscribe, authorize, a job, a share.
+#[allow(clippy::too_many_arguments)]
 fn session(
     b: &mut Builder,
     miner: &str,

@@ -133,10 +133,10 @@ pub fn write_summary(w: &mut dyn Write, r: &Value) -> io::Result<()> {
 fn generate(a: &GenerateArgs, out: &Output) -> anyhow::Result<()> {
     use hashward_fixtures::capture::Format;
     use hashward_fixtures::fleet_traffic::{Plants, Scenario};
-    let format = match a.format.as_str() {
+    let format = match a.capture_format.as_str() {
         "pcap" => Format::Pcap,
         "pcapng" => Format::PcapNg,
-        other => anyhow::bail!("--format {other}: expected pcap or pcapng"),
+        other => anyhow::bail!("--capture-format {other}: expected pcap or pcapng"),
     };
     let scenario = Scenario {
         miners: a.miners.max(1),
