@@ -138,7 +138,19 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
 
     // Hash the files while the workers read them.
     let (mut obs, hashes, errors) = std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| paths.iter().map(|p| sha256_file(p)).collect::<Vec<_>>());
+        // Plain captures are hashed by worker 0 from the reads that frame them; the rest
+        // (compressed captures, logs) by a thread of their own.
+        let plain: Vec<bool> = loaded
+            .iter()
+            .map(|l| matches!(l, Loaded::Capture(c) if !c.compressed()))
+            .collect();
+        let hasher = scope.spawn(move || {
+            paths
+                .iter()
+                .zip(plain)
+                .map(|(p, plain)| if plain { Ok(String::new()) } else { sha256_file(p) })
+                .collect::<Vec<_>>()
+        });
         let handles: Vec<_> = (0..workers)
             .map(|me| {
                 let captures = &captures;
@@ -155,7 +167,12 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
                         errors = e;
                     }
                 }
-                Err(_) => errors.push((0, "a worker thread failed".to_string(), 0)),
+                Err(_) => errors.push(InputRead {
+                    input: 0,
+                    error: Some("a worker thread failed".into()),
+                    packets: 0,
+                    sha256: None,
+                }),
             }
         }
         let hashes = hasher.join().unwrap_or_default();
@@ -166,10 +183,13 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
             r.sha256 = h;
         }
     }
-    for (input, message, packets) in errors {
-        if let Some(r) = inputs.get_mut(input as usize) {
-            r.error = (!message.is_empty()).then_some(message);
-            r.records = packets;
+    for e in errors {
+        if let Some(r) = inputs.get_mut(e.input as usize) {
+            r.error = e.error;
+            r.records = e.packets;
+            if let Some(h) = e.sha256 {
+                r.sha256 = h;
+            }
         }
     }
     // Packet counts per capture come from worker 0, which sees every record.
@@ -326,7 +346,15 @@ fn is_capture_magic(b: &[u8]) -> bool {
     )
 }
 
-type ReadErrors = Vec<(u16, String, u64)>;
+/// How worker 0 read one capture.
+struct InputRead {
+    input: u16,
+    error: Option<String>,
+    packets: u64,
+    sha256: Option<String>,
+}
+
+type ReadErrors = Vec<InputRead>;
 
 /// One worker: every packet of every capture, keeping the flows it owns.
 fn run_worker(
@@ -342,14 +370,17 @@ fn run_worker(
     let mut since_expire = 0u32;
     for &(input, capture) in captures {
         let mut read = 0u64;
-        let mut packets = capture.packets();
+        let mut error = None;
+        let mut packets = if me == 0 && !capture.compressed() {
+            capture.packets_hashed()
+        } else {
+            capture.packets()
+        };
         while let Some(item) = packets.next_packet() {
             let p = match item {
                 Ok(p) => p,
                 Err(e) => {
-                    if me == 0 {
-                        errors.push((input, e.to_string(), read));
-                    }
+                    error = Some(e.to_string());
                     break;
                 }
             };
@@ -416,8 +447,21 @@ fn run_worker(
                 flows.expire(now, &mut |f, r| obs.flow_done(f, r));
             }
         }
-        if me == 0 && !errors.iter().any(|(i, _, _)| *i == input) {
-            errors.push((input, String::new(), read));
+        if me == 0 {
+            let sha256 = match packets.finish_sha256() {
+                Some(Ok(h)) => Some(h),
+                Some(Err(e)) => {
+                    error.get_or_insert_with(|| format!("reading the capture to hash it: {e}"));
+                    None
+                }
+                None => None,
+            };
+            errors.push(InputRead {
+                input,
+                error,
+                packets: read,
+                sha256,
+            });
         }
     }
     flows.finish(&mut |f, r| obs.flow_done(f, r));

@@ -25,6 +25,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest as _, Sha256};
+
 /// Default of [`CaptureLimits::in_memory_max`]: a plain capture up to this size is read into
 /// memory once; larger ones are read in windows.
 pub const IN_MEMORY_MAX: u64 = 64 << 20;
@@ -334,7 +336,27 @@ impl Capture {
             fmt,
             done: false,
             last_ts: 0,
+            tap: None,
+            tapped: 0,
         }
+    }
+
+    /// Like [`Capture::packets`], and also hashes the capture file while reading it; call
+    /// [`PacketIter::finish_sha256`] at the end. For a gzip capture this is the hash of the
+    /// decompressed bytes, not of the file as given: hash that file separately.
+    pub fn packets_hashed(&self) -> PacketIter<'_> {
+        let mut it = self.packets();
+        let mut h = Sha256::new();
+        if let Source::File { file, len } = &self.src {
+            // The header the cursor starts after.
+            let mut head = vec![0u8; usize::try_from(it.win_off.min(*len)).unwrap_or(0)];
+            if let Ok(n) = pread_full(file, &mut head, 0) {
+                h.update(head.get(..n).unwrap_or_default());
+                it.tapped = n as u64;
+            }
+        }
+        it.tap = Some(Box::new(h));
+        it
     }
 
     /// Calls `f` for every packet in order. On a truncated or corrupt capture the packets before
@@ -510,6 +532,11 @@ pub struct PacketIter<'c> {
     fmt: Fmt,
     done: bool,
     last_ts: i64,
+    /// sha256 of the bytes read so far, when asked for: every byte is read once, in order, so
+    /// the file is hashed from the same reads that frame it.
+    tap: Option<Box<Sha256>>,
+    /// Capture offset up to which `tap` has seen the bytes.
+    tapped: u64,
 }
 
 impl<'c> PacketIter<'c> {
@@ -542,6 +569,31 @@ impl<'c> PacketIter<'c> {
             orig_len: found.orig_len,
             data,
         }))
+    }
+
+    /// The sha256 (hex) of the whole capture file, for an iteration started with
+    /// [`Capture::packets_hashed`]: what the iteration did not read (after an early stop) is
+    /// read now. `None` for a plain iteration.
+    pub fn finish_sha256(mut self) -> Option<io::Result<String>> {
+        let mut h = self.tap.take()?;
+        match &self.cap.src {
+            Source::Mem(v) => h.update(v),
+            Source::File { file, len } => {
+                let mut buf = vec![0u8; 1 << 20];
+                while self.tapped < *len {
+                    match pread(file, &mut buf, self.tapped) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            h.update(buf.get(..n).unwrap_or_default());
+                            self.tapped += n as u64;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            }
+        }
+        Some(Ok(hex::encode(h.finalize())))
     }
 
     /// Byte offset in the capture of the next record or block.
@@ -583,7 +635,15 @@ impl<'c> PacketIter<'c> {
             let buf = self.window.get_mut(self.filled..).unwrap_or_default();
             match pread(file, buf, off) {
                 Ok(0) => break,
-                Ok(n) => self.filled += n,
+                Ok(n) => {
+                    if let Some(h) = self.tap.as_mut()
+                        && off == self.tapped
+                    {
+                        h.update(buf.get(..n).unwrap_or_default());
+                        self.tapped += n as u64;
+                    }
+                    self.filled += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(source) => return Err(CaptureError::Read { offset: off, source }),
             }

@@ -210,6 +210,42 @@ fn a_truncated_capture_gives_a_partial_result_and_says_where_it_stopped() {
     assert!(err.contains("frame") || err.contains("offset"), "{err}");
     assert!(input.records > 50 && input.records < 188, "{input:?}");
     assert!(!sessions(&r).is_empty(), "what was read is analysed");
+    // The evidence hash is of the whole file, though reading stopped early.
+    use sha2::Digest as _;
+    assert_eq!(
+        input.sha256,
+        hex::encode(sha2::Sha256::digest(&full[..full.len() * 2 / 3]))
+    );
+}
+
+#[test]
+fn a_capture_read_in_windows_gives_the_same_result_and_hash_as_one_read_whole() {
+    let path = shared().join("coinhive-stratum.pcap");
+    let whole = run(std::slice::from_ref(&path));
+    let mut opts = hashward_traffic::Options::default();
+    // Force positional reads through small windows, as for captures larger than memory.
+    opts.capture.in_memory_max = 1024;
+    for workers in [1, 2, 3] {
+        opts.workers = workers;
+        let windowed =
+            hashward_traffic::run(std::slice::from_ref(&path), &Policy::default(), false, &opts).unwrap();
+        assert_eq!(
+            windowed.inputs[0].sha256, whole.inputs[0].sha256,
+            "{workers} workers"
+        );
+        use sha2::Digest as _;
+        assert_eq!(
+            whole.inputs[0].sha256,
+            hex::encode(sha2::Sha256::digest(std::fs::read(&path).unwrap()))
+        );
+        for key in ["flows", "stratum_sessions", "dns", "tls"] {
+            assert_eq!(
+                windowed.result[key], whole.result[key],
+                "{key} with {workers} workers"
+            );
+        }
+        assert_eq!(windowed.result["stats"]["packets"], 320);
+    }
 }
 
 #[test]

@@ -230,13 +230,13 @@ fn demo_fleet(print: bool) -> anyhow::Result<hashward_fleet::FleetScan> {
     Ok(scan)
 }
 
-/// Generate a capture of a 200-miner farm over six hours with planted phone-home, beacon,
+/// Generate a capture of a 40-miner farm over six hours with planted phone-home, beacon,
 /// hijack, dev-fee, inbound-management and rogue-resolver traffic, and analyse it with the
 /// matching policy as `traffic analyze --policy` would; every planted detection must be found.
 fn demo_traffic(dir: &std::path::Path, print: bool) -> anyhow::Result<hashward_traffic::Report> {
     use hashward_fixtures::fleet_traffic::{Plants, Scenario};
     let scenario = Scenario {
-        miners: 200,
+        miners: 40,
         duration_s: 6 * 3600,
         target_bytes: None,
         seed: 7,
@@ -253,7 +253,7 @@ fn demo_traffic(dir: &std::path::Path, print: bool) -> anyhow::Result<hashward_t
     .with_context(|| format!("writing {}", path.display()))?;
     let policy = hashward_model::Policy::from_toml(&manifest.policy_toml).context("the generated policy")?;
     let report = hashward_traffic::run(
-        &[path.clone()],
+        std::slice::from_ref(&path),
         &policy,
         true,
         &hashward_traffic::Options::default(),
