@@ -223,6 +223,41 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
     })
 }
 
+/// The whole pass over captures already in memory, without files (for the fuzz targets):
+/// observations, detections and the result, with placeholder input records.
+#[doc(hidden)]
+pub fn analyze_in_memory(captures: &[Capture], opts: &Options) -> Analysis {
+    let started = Instant::now();
+    let list: Vec<(u16, &Capture)> = captures.iter().enumerate().map(|(i, c)| (i as u16, c)).collect();
+    let workers = opts.workers.clamp(1, 64);
+    let mut obs = Observations::new(opts.observe.clone());
+    let mut inputs = Vec::new();
+    for (i, c) in captures.iter().enumerate() {
+        inputs.push(InputReport {
+            path: format!("capture {i}"),
+            sha256: String::new(),
+            size: c.len(),
+            kind: "pcap".into(),
+            compressed: c.compressed(),
+            records: 0,
+            error: None,
+            row_errors: Vec::new(),
+            row_error_count: 0,
+        });
+    }
+    for me in 0..workers {
+        let (o, _) = run_worker(&list, me, workers, opts);
+        obs.merge(o);
+    }
+    Analysis {
+        classes: vec![InputClass::Capture; inputs.len()],
+        inputs,
+        obs,
+        workers,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
 fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
