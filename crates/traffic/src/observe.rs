@@ -1073,10 +1073,9 @@ impl Observations {
     fn finish_flow(&mut self, flow: Flow<App>, first: At) {
         let limits = self.limits.clone();
         let state = flow.conn_state();
-        let failed = matches!(state, "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR" | "OTH")
-            && flow.resp_pkts == 0
-            || matches!(state, "REJ" | "S0");
-        let established = !failed && (flow.resp_pkts > 0);
+        // Never answered, as Zeek's states say it (and as RITA reads them).
+        let failed = flow.resp_pkts == 0 || matches!(state, "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR");
+        let established = !failed;
         // MACs per address, taken once per flow rather than per packet.
         self.saw_mac(flow.orig.ip(), flow.orig_mac);
         self.saw_mac(flow.resp.ip(), flow.resp_mac);
