@@ -796,10 +796,11 @@ fn management(a: &Analysis, policy: &Policy, ev: &EvidenceMaker<'_>, out: &mut V
                     .unwrap_or_default()
             ));
         }
-        let severity = if privileged.iter().any(|x| x.changes_pools) || !privileged.is_empty() {
-            Severity::Critical
-        } else {
+        // A privileged command from outside is control, not just access.
+        let severity = if privileged.is_empty() {
             Severity::High
+        } else {
+            Severity::Critical
         };
         out.push(
             finding(

@@ -2,6 +2,10 @@
 //! speaks, its reassembled streams, its Stratum session) and the bounded aggregates the
 //! detections read afterwards (DNS, TLS, HTTP, management access, connection summaries).
 //!
+//! A flow's protocol is decided once, from the first payload either side sends. HTTP flows are
+//! read up to their first request and response (the head is what the detections use); TLS up to
+//! the ClientHello; Stratum and the cgminer API to the end.
+//!
 //! Everything here is sized by the flow cap and by explicit per-aggregate caps, never by the
 //! capture: a capture with more distinct names, sessions or connections than a cap keeps the
 //! first ones and counts the rest in `dropped`.
@@ -120,6 +124,8 @@ pub struct App {
     host: Option<Arc<str>>,
     api: Option<Box<ApiSeen>>,
     banner: Option<Box<str>>,
+    /// Chunks looked at without recognising the protocol.
+    probes: u8,
 }
 
 /// A cgminer API request seen on the wire.
@@ -722,7 +728,9 @@ fn classify(bytes: &[u8], dir: Dir, resp_port: u16) -> Kind {
     if resp_port == 4028 && dir == Dir::Resp && mgmt::api_status(bytes).is_some() {
         return Kind::Api;
     }
-    if stratum::looks_like_stratum(bytes) {
+    // A capture that starts mid-session may cut the first line: look after its end too.
+    let next_line = memchr::memchr(b'\n', bytes).and_then(|i| bytes.get(i + 1..));
+    if stratum::looks_like_stratum(bytes) || next_line.is_some_and(stratum::looks_like_stratum) {
         return Kind::Stratum;
     }
     if dir == Dir::Orig && matches!(sv2::setup_connection(bytes), Ok(Some(_))) {
@@ -765,9 +773,18 @@ impl Observations {
             return;
         }
         if !side_seen {
+            if app.kind == Kind::Unknown {
+                let kind = classify(bytes, dir, resp_port);
+                // A capture that starts mid-session may begin with the tail of a message: look
+                // at a few more chunks before calling the flow opaque.
+                if kind == Kind::Other && app.probes < 4 {
+                    app.probes += 1;
+                    return;
+                }
+                app.kind = kind;
+            }
             side_mut(app, dir).seen = true;
             match app.kind {
-                Kind::Unknown => app.kind = classify(bytes, dir, resp_port),
                 Kind::MaybeNoise if dir == Dir::Resp => {
                     app.kind = if bytes.len() == sv2::NOISE_ACT2_LEN {
                         Kind::Noise

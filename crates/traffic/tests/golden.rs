@@ -82,6 +82,42 @@ fn a_capture_that_starts_mid_session_still_shows_the_session() {
 }
 
 #[test]
+fn a_capture_cut_in_the_middle_of_a_stratum_line_still_finds_the_session() {
+    use hashward_fixtures::capture::{Builder, Dir, Format, Link};
+    let mut b = Builder::new(Link::Ethernet);
+    let t0 = 1_764_000_000_000_000;
+    let mut c = b.tcp(
+        "10.40.1.2:41000".parse().unwrap(),
+        "203.0.113.10:3333".parse().unwrap(),
+        t0,
+    );
+    c.send(
+        &mut b,
+        Dir::ServerToClient,
+        t0 + 10_000,
+        b"0000000\",true],\"id\":null,\"method\":\"mining.notify\"}\n",
+    );
+    c.send(
+        &mut b,
+        Dir::ServerToClient,
+        t0 + 20_000,
+        b"{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[512]}\n",
+    );
+    c.send(
+        &mut b,
+        Dir::ClientToServer,
+        t0 + 30_000,
+        b"{\"params\":[\"owner.w1\",\"1f\",\"00\",\"65\",\"1a\"],\"id\":9,\"method\":\"mining.submit\"}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "cut.pcap", &b.finish(Format::Pcap, false).unwrap());
+    let r = run(&[p]);
+    let s = &sessions(&r)[0];
+    assert_eq!(s["difficulty"], 512.0, "{s}");
+    assert_eq!(s["shares"]["submitted"], 1, "{s}");
+}
+
+#[test]
 fn coinhive_stratum_pcap_logs_in_monero_style() {
     let r = run(&[shared().join("coinhive-stratum.pcap")]);
     assert_eq!(r.result["stats"]["packets"], 320);
