@@ -39,14 +39,8 @@ pub use server::{Running, spawn};
 /// Returns the directory and every place looked in. Tests of this crate and of the scanner
 /// use it, and fail when the captures are missing rather than skip.
 pub fn asic_rs_captures() -> (Option<std::path::PathBuf>, Vec<std::path::PathBuf>) {
-    use std::path::PathBuf;
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("HASHWARD_TESTDATA")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.extend(manifest.ancestors().map(|a| a.join("shared/testdata")));
-    candidates.push(PathBuf::from("/work/shared/testdata"));
+    let candidates =
+        hashward_model::shared_testdata_candidates(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
     let found = candidates
         .iter()
         .map(|c| c.join("fleet/asic-rs"))

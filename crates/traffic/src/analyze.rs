@@ -19,10 +19,7 @@ use sha2::{Digest as _, Sha256};
 use crate::capture::{Capture, CaptureFormat, CaptureLimits};
 use crate::decode::{self, DecodeError, Fragment, L4};
 use crate::flow::{FlowLimits, FlowTable};
-use crate::observe::{
-    App, At, ConnSummary, DestSeen, DnsSeen, HttpSeen, MANAGEMENT_PORTS, MgmtSeen, Observations,
-    ObserveLimits, TlsSeen,
-};
+use crate::observe::{App, At, ConnSummary, MANAGEMENT_PORTS, MgmtAt, Observations, ObserveLimits};
 use crate::zeek::{self, LogKind, ZeekLog};
 
 /// Options of a run.
@@ -157,7 +154,7 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
                 scope.spawn(move || run_worker(captures, me, workers, opts))
             })
             .collect();
-        let mut obs = Observations::new(opts.observe.clone());
+        let mut obs = Observations::new(opts.observe);
         let mut errors = Vec::new();
         for h in handles {
             match h.join() {
@@ -213,7 +210,7 @@ pub fn analyze(paths: &[PathBuf], opts: &Options) -> Result<Analysis, AnalyzeErr
             Loaded::Capture(_) => None,
         })
         .collect();
-    observe_logs(&logs, &mut obs, &opts.observe);
+    observe_logs(&logs, &mut obs);
     Ok(Analysis {
         inputs,
         classes,
@@ -230,7 +227,7 @@ pub fn analyze_in_memory(captures: &[Capture], opts: &Options) -> Analysis {
     let started = Instant::now();
     let list: Vec<(u16, &Capture)> = captures.iter().enumerate().map(|(i, c)| (i as u16, c)).collect();
     let workers = opts.workers.clamp(1, 64);
-    let mut obs = Observations::new(opts.observe.clone());
+    let mut obs = Observations::new(opts.observe);
     let mut inputs = Vec::new();
     for (i, c) in captures.iter().enumerate() {
         inputs.push(InputReport {
@@ -389,17 +386,15 @@ struct InputRead {
     sha256: Option<String>,
 }
 
-type ReadErrors = Vec<InputRead>;
-
 /// One worker: every packet of every capture, keeping the flows it owns.
 fn run_worker(
     captures: &[(u16, &Capture)],
     me: usize,
     workers: usize,
     opts: &Options,
-) -> (Observations, ReadErrors) {
+) -> (Observations, Vec<InputRead>) {
     let mut flows: FlowTable<App> = FlowTable::new(opts.flows);
-    let mut obs = Observations::new(opts.observe.clone());
+    let mut obs = Observations::new(opts.observe);
     let mut errors = Vec::new();
     let mut now = i64::MIN;
     let mut since_expire = 0u32;
@@ -503,117 +498,70 @@ fn run_worker(
     (obs, errors)
 }
 
-/// Zeek records → the same observations a capture gives (without payload: no Stratum).
-fn observe_logs(logs: &[(u16, &ZeekLog)], obs: &mut Observations, limits: &ObserveLimits) {
+/// Zeek records → the same observations a capture gives (without payload: no Stratum), through
+/// the same recording calls, so the same caps hold.
+fn observe_logs(logs: &[(u16, &ZeekLog)], obs: &mut Observations) {
     use foldhash::HashMap;
+    // The name each connection asked for (SNI, else HTTP Host), for beacon pairs.
     let mut names_by_uid: HashMap<&str, Arc<str>> = HashMap::default();
-    for (input, log) in logs {
+    let at = |input: u16, line: u64, ts_us: i64| At {
+        input,
+        frame: line,
+        ts_us,
+    };
+    for &(input, log) in logs {
         for r in &log.ssl {
             if let Some(n) = r.server_name.as_deref().filter(|n| !n.is_empty()) {
                 let name: Arc<str> = Arc::from(n.to_ascii_lowercase().as_str());
                 names_by_uid.insert(&r.uid, name.clone());
-                let key = (r.orig.ip(), r.resp, name);
-                let at = At {
-                    input: *input,
-                    frame: r.line,
-                    ts_us: r.ts_us,
-                };
-                let e = obs.tls.entry(key).or_insert_with(|| TlsSeen {
-                    alpn: Vec::new(),
-                    ja4: r.ja4.clone().unwrap_or_default(),
-                    connections: 0,
-                    first: at,
-                });
-                e.connections += 1;
+                let ja4 = r.ja4.as_deref().unwrap_or_default();
+                obs.record_tls(r.orig.ip(), r.resp, name, &[], ja4, at(input, r.line, r.ts_us));
             }
         }
         for r in &log.http {
-            let at = At {
-                input: *input,
-                frame: r.line,
-                ts_us: r.ts_us,
-            };
             let host: Arc<str> = Arc::from(r.host.as_deref().unwrap_or("").to_ascii_lowercase().as_str());
             if !host.is_empty() {
                 names_by_uid.entry(&r.uid).or_insert_with(|| host.clone());
             }
-            let path: Arc<str> = Arc::from(
-                r.uri
-                    .as_deref()
-                    .unwrap_or("")
-                    .chars()
-                    .take(256)
-                    .collect::<String>()
-                    .as_str(),
-            );
-            let key = (r.orig.ip(), r.resp, host.clone(), path.clone());
-            if obs.http.len() >= limits.max_keys && !obs.http.contains_key(&key) {
-                obs.counters.dropped += 1;
-                continue;
-            }
-            let method = r.method.clone().unwrap_or_default();
-            let e = obs.http.entry(key).or_insert_with(|| HttpSeen {
-                excerpt: format!(
-                    "{} {} Host: {}",
-                    method,
-                    path,
-                    if host.is_empty() { "-" } else { &host }
-                ),
+            let (path, method) = (r.uri.as_deref().unwrap_or(""), r.method.as_deref().unwrap_or(""));
+            let agent = r.user_agent.as_deref();
+            obs.record_http(
+                r.orig.ip(),
+                r.resp,
+                host,
+                path,
                 method,
-                user_agent: r.user_agent.clone(),
-                requests: 0,
-                first: at,
-            });
-            e.requests += 1;
+                agent,
+                at(input, r.line, r.ts_us),
+            );
         }
         for r in &log.dns {
             let Some(q) = r.query.as_deref() else { continue };
-            let at = At {
-                input: *input,
-                frame: r.line,
-                ts_us: r.ts_us,
-            };
-            let name: Arc<str> = Arc::from(q.trim_end_matches('.').to_ascii_lowercase().as_str());
+            let name = q.trim_end_matches('.').to_ascii_lowercase();
             let answers: Vec<IpAddr> = r.answers.iter().filter_map(|a| a.parse().ok()).take(16).collect();
-            for a in &answers {
-                obs.names.insert(*a, name.clone());
-            }
-            let key = (r.orig.ip(), r.resp.ip(), name);
-            if obs.dns.len() >= limits.max_keys && !obs.dns.contains_key(&key) {
-                obs.counters.dropped += 1;
-                continue;
-            }
-            let e = obs.dns.entry(key).or_insert_with(|| DnsSeen {
-                qtype: qtype_static(r.qtype_name.as_deref()),
-                queries: 0,
-                responses: 0,
-                errors: 0,
-                answers: Vec::new(),
-                first: at,
-            });
-            e.queries += 1;
-            if r.rcode_name.is_some() {
-                e.responses += 1;
-                if r.rcode_name.as_deref() != Some("NOERROR") {
-                    e.errors += 1;
-                }
-            }
-            for a in answers {
-                if !e.answers.contains(&a) && e.answers.len() < 16 {
-                    e.answers.push(a);
-                }
-            }
+            let answered = r.rcode_name.is_some();
+            let error = answered && r.rcode_name.as_deref() != Some("NOERROR");
+            let qtype = qtype_static(r.qtype_name.as_deref());
+            let place = at(input, r.line, r.ts_us);
+            let (client, resolver) = (r.orig.ip(), r.resp.ip());
+            obs.record_dns(
+                client,
+                resolver,
+                &name,
+                qtype,
+                1,
+                u64::from(answered),
+                error,
+                &answers,
+                place,
+            );
         }
     }
-    for (input, log) in logs {
+    for &(input, log) in logs {
         for r in &log.conns {
             obs.counters.flows += 1;
             obs.saw_time(r.ts_us);
-            let at = At {
-                input: *input,
-                frame: r.line,
-                ts_us: r.ts_us,
-            };
+            let place = at(input, r.line, r.ts_us);
             let proto = match r.proto.as_str() {
                 "tcp" => 6,
                 "udp" => 17,
@@ -624,52 +572,35 @@ fn observe_logs(logs: &[(u16, &ZeekLog)], obs: &mut Observations, limits: &Obser
             let failed = matches!(state, "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR");
             let end_us = r.ts_us + (r.duration_s.unwrap_or(0.0).max(0.0) * 1e6) as i64;
             let key = (r.orig.ip(), r.resp.ip(), r.resp.port(), proto);
-            if obs.dests.len() < limits.max_keys || obs.dests.contains_key(&key) {
-                let e = obs.dests.entry(key).or_insert_with(|| DestSeen {
-                    connections: 0,
-                    bytes_out: 0,
-                    bytes_in: 0,
-                    first: at,
-                    last_us: end_us,
-                    excerpt: None,
-                });
-                e.connections += 1;
-                e.bytes_out += r.orig_bytes.unwrap_or(0);
-                e.bytes_in += r.resp_bytes.unwrap_or(0);
-                e.last_us = e.last_us.max(end_us);
-            } else {
-                obs.counters.dropped += 1;
-            }
+            let (out, back) = (r.orig_bytes.unwrap_or(0), r.resp_bytes.unwrap_or(0));
+            obs.record_dest(key, out, back, end_us, None, place);
             if proto == 6 && MANAGEMENT_PORTS.contains(&r.resp.port()) {
-                let key = (r.orig.ip(), r.resp.ip(), r.resp.port());
-                let e = obs.mgmt.entry(key).or_insert_with(|| MgmtSeen {
-                    connections: 0,
-                    established: 0,
-                    api: Vec::new(),
-                    excerpt: None,
-                    first: at,
-                    frames: vec![r.line],
-                });
-                e.connections += 1;
-                if !failed && r.resp_pkts.unwrap_or(1) > 0 {
-                    e.established += 1;
-                }
+                let answered = !failed && r.resp_pkts.unwrap_or(1) > 0;
+                let mgmt_at = MgmtAt {
+                    first: place,
+                    said: None,
+                };
+                obs.record_mgmt(
+                    r.orig.ip(),
+                    r.resp.ip(),
+                    r.resp.port(),
+                    answered,
+                    mgmt_at,
+                    None,
+                    None,
+                );
             }
-            if obs.conns.len() < limits.max_conns {
-                obs.conns.push(ConnSummary {
-                    ts_s: r.ts_us.div_euclid(1_000_000),
-                    src: r.orig.ip(),
-                    dst: r.resp.ip(),
-                    dport: r.resp.port(),
-                    proto,
-                    orig_ip_bytes: r.orig_ip_bytes.unwrap_or(0),
-                    failed,
-                    fqdn: names_by_uid.get(r.uid.as_str()).cloned(),
-                    at,
-                });
-            } else {
-                obs.counters.dropped += 1;
-            }
+            obs.record_conn(ConnSummary {
+                ts_s: r.ts_us.div_euclid(1_000_000),
+                src: r.orig.ip(),
+                dst: r.resp.ip(),
+                dport: r.resp.port(),
+                proto,
+                orig_ip_bytes: r.orig_ip_bytes.unwrap_or(0),
+                failed,
+                fqdn: names_by_uid.get(r.uid.as_str()).cloned(),
+                at: place,
+            });
         }
     }
 }

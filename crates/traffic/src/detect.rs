@@ -424,6 +424,20 @@ fn pair_dst_text(d: &PairDst) -> String {
 // ---------------------------------------------------------------------------------- TRF-003
 
 fn reconnects(a: &Analysis, ev: &EvidenceMaker<'_>, out: &mut Vec<Finding>) {
+    // Sessions by (device, pool name or address, port), in start order: where a device went
+    // after a reconnect is one lookup, however many sessions and reconnects a capture holds.
+    let mut went: BTreeMap<(IpAddr, String, u16), Vec<&StratumSession>> = BTreeMap::new();
+    for t in &a.obs.sessions {
+        let host = session_host(a, t).to_ascii_lowercase();
+        let addr = t.pool.to_string();
+        if host != addr {
+            went.entry((t.device, addr, t.pool_port)).or_default().push(t);
+        }
+        went.entry((t.device, host, t.pool_port)).or_default().push(t);
+    }
+    for list in went.values_mut() {
+        list.sort_by_key(|t| t.start.ts_us);
+    }
     for s in &a.obs.sessions {
         let current = session_host(a, s);
         for r in &s.reconnects {
@@ -438,12 +452,12 @@ fn reconnects(a: &Analysis, ev: &EvidenceMaker<'_>, out: &mut Vec<Finding>) {
             }
             let (accepted, reason) = stratum::cgminer_accepts_reconnect(&current, &new_host);
             // Did the device go there? A later session to that host (by name or address) and port.
-            let followed = a.obs.sessions.iter().find(|t| {
-                t.device == s.device
-                    && t.start.ts_us >= r.at.ts_us
-                    && t.pool_port == new_port
-                    && (session_host(a, t).eq_ignore_ascii_case(&new_host) || t.pool.to_string() == new_host)
-            });
+            let followed = went
+                .get(&(s.device, new_host.to_ascii_lowercase(), new_port))
+                .and_then(|list| {
+                    list.get(list.partition_point(|t| t.start.ts_us < r.at.ts_us))
+                        .copied()
+                });
             let (severity, verdict) = match (accepted, followed.is_some()) {
                 (true, _) if same_domain(&current, &new_host) => {
                     (Severity::Low, "failover within the pool's own domain")

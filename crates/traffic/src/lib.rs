@@ -71,15 +71,7 @@ pub fn run(
 /// them from there; they are never copied into the repository.
 #[doc(hidden)]
 pub fn shared_traffic_dir() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = std::env::var_os("HASHWARD_TESTDATA")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.extend(manifest.ancestors().map(|a| a.join("shared/testdata")));
-    candidates.push(PathBuf::from("/work/shared/testdata"));
-    candidates
+    hashward_model::shared_testdata_candidates(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
         .into_iter()
         .map(|c| c.join("traffic"))
         .find(|p| p.join("bitcoin-mining.pcap").is_file())

@@ -33,7 +33,7 @@ pub struct At {
 }
 
 /// Caps on what the observation keeps.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ObserveLimits {
     /// Longest line kept whole for the line protocols.
     pub max_line: usize,
@@ -115,8 +115,8 @@ pub struct App {
     orig: Option<Box<Side>>,
     resp: Option<Box<Side>>,
     session: Option<Box<StratumSession>>,
-    input: u16,
-    input_set: bool,
+    /// The input the flow was first seen in.
+    input: Option<u16>,
     /// First payload bytes the originator sent (at most 128), for evidence.
     first_orig: Option<Box<[u8]>>,
     first_orig_at: Option<At>,
@@ -541,53 +541,22 @@ impl Observations {
     }
 
     fn dns_message(&mut self, client: IpAddr, resolver: IpAddr, m: &dns::DnsMessage, at: At) {
-        let max = self.limits.max_keys;
         let Some(q) = m.questions.first() else { return };
-        let name: Arc<str> = Arc::from(q.name.as_str());
-        let key = (client, resolver, name.clone());
-        if !self.dns.contains_key(&key) && self.dns.len() >= max {
-            self.counters.dropped += 1;
-        } else {
-            let e = self.dns.entry(key).or_insert_with(|| DnsSeen {
-                qtype: dns::qtype_name(q.qtype),
-                queries: 0,
-                responses: 0,
-                errors: 0,
-                answers: Vec::new(),
-                first: at,
-            });
-            if m.response {
-                e.responses += 1;
-                if m.rcode != 0 {
-                    e.errors += 1;
-                }
-            } else {
-                e.queries += 1;
-            }
-            for a in &m.answers {
-                let ip = match a.data {
-                    dns::AnswerData::A(v4) => IpAddr::V4(v4),
-                    dns::AnswerData::Aaaa(v6) => IpAddr::V6(v6),
-                    _ => continue,
-                };
-                if !e.answers.contains(&ip) && e.answers.len() < 16 {
-                    e.answers.push(ip);
-                }
-            }
-        }
-        if m.response {
-            for a in &m.answers {
-                let ip = match a.data {
-                    dns::AnswerData::A(v4) => IpAddr::V4(v4),
-                    dns::AnswerData::Aaaa(v6) => IpAddr::V6(v6),
-                    _ => continue,
-                };
-                if self.names.len() < max || self.names.contains_key(&ip) {
-                    // The question's name, not the CNAME target: that is what the device asked for.
-                    self.names.insert(ip, name.clone());
-                }
-            }
-        }
+        let answers: Vec<IpAddr> = m
+            .answers
+            .iter()
+            .filter_map(|a| match a.data {
+                dns::AnswerData::A(v4) => Some(IpAddr::V4(v4)),
+                dns::AnswerData::Aaaa(v6) => Some(IpAddr::V6(v6)),
+                _ => None,
+            })
+            .collect();
+        let (queries, responses) = if m.response { (0, 1) } else { (1, 0) };
+        let error = m.response && m.rcode != 0;
+        let qtype = dns::qtype_name(q.qtype);
+        self.record_dns(
+            client, resolver, &q.name, qtype, queries, responses, error, &answers, at,
+        );
     }
 
     /// A TCP segment of a tracked flow.
@@ -596,8 +565,8 @@ impl Observations {
         if flow.app.kind.opaque() || (t.payload.is_empty() && t.flags & Tcp::FIN == 0) {
             return;
         }
-        let limits = self.limits.clone();
-        let ctx = Ctx::of(flow, flow.app.input);
+        let limits = self.limits;
+        let ctx = Ctx::of(flow);
         let app = &mut flow.app;
         let side = side_mut(app, dir);
         if side.done {
@@ -627,10 +596,7 @@ impl Observations {
 /// The flow's first-seen input and first originator payload, for evidence.
 fn stamp(flow: &mut Flow<App>, at: At, payload: &[u8], dir: Dir) {
     let app = &mut flow.app;
-    if !app.input_set {
-        app.input = at.input;
-        app.input_set = true;
-    }
+    app.input.get_or_insert(at.input);
     if dir == Dir::Orig && app.first_orig.is_none() && !payload.is_empty() {
         app.first_orig = Some(payload[..payload.len().min(128)].into());
         app.first_orig_at = Some(at);
@@ -647,13 +613,13 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn of(flow: &Flow<App>, input: u16) -> Ctx {
+    fn of(flow: &Flow<App>) -> Ctx {
         Ctx {
             orig: flow.orig,
             resp: flow.resp,
             orig_mac: flow.orig_mac,
             start: At {
-                input,
+                input: flow.app.input.unwrap_or(0),
                 frame: flow.first_frame,
                 ts_us: flow.first_us,
             },
@@ -837,19 +803,8 @@ impl Observations {
                         if let Some(s) = sni.as_deref() {
                             app.sni = Some(Arc::from(s));
                         }
-                        let key_name: Arc<str> = app.sni.clone().unwrap_or_else(|| Arc::from(""));
-                        let key = (ctx.orig.ip(), ctx.resp, key_name);
-                        if self.tls.len() < limits.max_keys || self.tls.contains_key(&key) {
-                            let e = self.tls.entry(key).or_insert_with(|| TlsSeen {
-                                alpn: ch.alpn.clone(),
-                                ja4: ch.ja4.clone(),
-                                connections: 0,
-                                first: at,
-                            });
-                            e.connections += 1;
-                        } else {
-                            self.counters.dropped += 1;
-                        }
+                        let name: Arc<str> = app.sni.clone().unwrap_or_else(|| Arc::from(""));
+                        self.record_tls(ctx.orig.ip(), ctx.resp, name, &ch.alpn, &ch.ja4, at);
                         // A pool over TLS on a Stratum port: a session with what is visible.
                         if is_stratum_port(ctx.resp.port()) {
                             let mut s = ctx.session(Transport::Tls, "unknown");
@@ -873,12 +828,6 @@ impl Observations {
                     match http::request(head) {
                         Ok(Some(req)) => {
                             side.done = true;
-                            let excerpt = format!(
-                                "{} {} Host: {}",
-                                req.method,
-                                req.path,
-                                req.host.as_deref().unwrap_or("-")
-                            );
                             side.head = Vec::new();
                             if let Some(h) = req.host.as_deref() {
                                 let host = h.rsplit_once(':').map_or(h, |(n, p)| {
@@ -896,21 +845,9 @@ impl Observations {
                                 app.session = Some(Box::new(s));
                             }
                             let host: Arc<str> = app.host.clone().unwrap_or_else(|| Arc::from(""));
-                            let path: Arc<str> =
-                                Arc::from(req.path.chars().take(256).collect::<String>().as_str());
-                            let key = (ctx.orig.ip(), ctx.resp, host, path);
-                            if self.http.len() < limits.max_keys || self.http.contains_key(&key) {
-                                let e = self.http.entry(key).or_insert_with(|| HttpSeen {
-                                    method: req.method.clone(),
-                                    user_agent: req.user_agent.clone(),
-                                    requests: 0,
-                                    excerpt: excerpt.clone(),
-                                    first: at,
-                                });
-                                e.requests += 1;
-                            } else {
-                                self.counters.dropped += 1;
-                            }
+                            let (client, server) = (ctx.orig.ip(), ctx.resp);
+                            let agent = req.user_agent.as_deref();
+                            self.record_http(client, server, host, &req.path, &req.method, agent, at);
                         }
                         Ok(None) if head.len() < limits.max_head => {}
                         _ => {
@@ -1039,13 +976,13 @@ impl Observations {
 
     /// A flow left the table: finish its streams and keep what it showed.
     pub fn flow_done(&mut self, mut flow: Flow<App>, reason: EvictReason) {
-        let limits = self.limits.clone();
+        let limits = self.limits;
         self.counters.flows += 1;
         if matches!(reason, EvictReason::Cap) {
             self.counters.flows_evicted_by_cap += 1;
         }
         // Deliver held segments and unterminated last lines.
-        let ctx = Ctx::of(&flow, flow.app.input);
+        let ctx = Ctx::of(&flow);
         for dir in [Dir::Orig, Dir::Resp] {
             let present = match dir {
                 Dir::Orig => flow.app.orig.is_some(),
@@ -1088,7 +1025,7 @@ impl Observations {
     }
 
     fn finish_flow(&mut self, flow: Flow<App>, first: At) {
-        let limits = self.limits.clone();
+        let limits = self.limits;
         let state = flow.conn_state();
         // Never answered, as Zeek's states say it (and as RITA reads them).
         let failed = flow.resp_pkts == 0 || matches!(state, "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR");
@@ -1121,78 +1058,241 @@ impl Observations {
                 self.counters.dropped += 1;
             }
         }
-        // Management access.
+        let first_payload = app.first_orig.as_deref().map(excerpt);
         if flow.proto == 6 && MANAGEMENT_PORTS.contains(&flow.resp.port()) {
-            let key = (flow.orig.ip(), flow.resp.ip(), flow.resp.port());
-            if self.mgmt.len() < limits.max_keys || self.mgmt.contains_key(&key) {
-                let e = self.mgmt.entry(key).or_insert_with(|| MgmtSeen {
-                    connections: 0,
-                    established: 0,
-                    api: Vec::new(),
-                    excerpt: None,
-                    first,
-                    frames: vec![first.frame],
-                });
-                e.connections += 1;
-                if established {
-                    e.established += 1;
+            // What was said: the API request, else a banner, else the first bytes sent.
+            let said = app
+                .banner
+                .as_deref()
+                .map(str::to_owned)
+                .or_else(|| first_payload.clone());
+            let at = MgmtAt {
+                first,
+                said: app.first_orig_at,
+            };
+            let (client, device, port) = (flow.orig.ip(), flow.resp.ip(), flow.resp.port());
+            self.record_mgmt(client, device, port, established, at, app.api.map(|a| *a), said);
+        }
+        let key = (flow.orig.ip(), flow.resp.ip(), flow.resp.port(), flow.proto);
+        self.record_dest(
+            key,
+            flow.orig_bytes,
+            flow.resp_bytes,
+            flow.last_us,
+            first_payload,
+            first,
+        );
+        self.record_conn(ConnSummary {
+            ts_s: flow.first_us.div_euclid(1_000_000),
+            src: flow.orig.ip(),
+            dst: flow.resp.ip(),
+            dport: flow.resp.port(),
+            proto: flow.proto,
+            orig_ip_bytes: flow.orig_ip_bytes,
+            failed,
+            fqdn: app.sni.or(app.host),
+            at: first,
+        });
+    }
+
+    /// One DNS message or transaction for a name: `queries` and `responses` seen, whether the
+    /// answer was an error, and the addresses answered (which also name those addresses).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_dns(
+        &mut self,
+        client: IpAddr,
+        resolver: IpAddr,
+        name: &str,
+        qtype: &'static str,
+        queries: u64,
+        responses: u64,
+        error: bool,
+        answers: &[IpAddr],
+        at: At,
+    ) {
+        let name: Arc<str> = Arc::from(name);
+        let max = self.limits.max_keys;
+        let init = || DnsSeen {
+            qtype,
+            queries: 0,
+            responses: 0,
+            errors: 0,
+            answers: Vec::new(),
+            first: at,
+        };
+        if let Some(e) = capped(
+            &mut self.dns,
+            (client, resolver, name.clone()),
+            max,
+            &mut self.counters.dropped,
+            init,
+        ) {
+            e.queries += queries;
+            e.responses += responses;
+            e.errors += u64::from(error);
+            for ip in answers {
+                if !e.answers.contains(ip) && e.answers.len() < 16 {
+                    e.answers.push(*ip);
                 }
-                if let Some(a) = app.api
-                    && e.api.len() < 8
-                    && !e.api.iter().any(|x| x.request == a.request)
-                {
-                    if e.frames.len() < 8 {
-                        e.frames.push(a.at.frame);
-                    }
-                    e.api.push(*a);
-                }
-                if e.excerpt.is_none() {
-                    e.excerpt = app
-                        .banner
-                        .as_deref()
-                        .map(str::to_owned)
-                        .or_else(|| app.first_orig.as_deref().map(excerpt));
-                    if let Some(a) = app.first_orig_at
-                        && e.frames.len() < 8
-                        && !e.frames.contains(&a.frame)
-                    {
-                        e.frames.push(a.frame);
-                    }
-                }
-            } else {
-                self.counters.dropped += 1;
             }
         }
-        // Destinations and connection summaries.
-        let key = (flow.orig.ip(), flow.resp.ip(), flow.resp.port(), flow.proto);
-        if self.dests.len() < limits.max_keys || self.dests.contains_key(&key) {
-            let e = self.dests.entry(key).or_insert_with(|| DestSeen {
-                connections: 0,
-                bytes_out: 0,
-                bytes_in: 0,
-                first,
-                last_us: flow.last_us,
-                excerpt: app.first_orig.as_deref().map(excerpt),
-            });
-            e.connections += 1;
-            e.bytes_out += flow.orig_bytes;
-            e.bytes_in += flow.resp_bytes;
-            e.last_us = e.last_us.max(flow.last_us);
-        } else {
-            self.counters.dropped += 1;
+        // The question's name, not a CNAME target: that is what the device asked for.
+        for ip in answers {
+            if self.names.len() < max || self.names.contains_key(ip) {
+                self.names.insert(*ip, name.clone());
+            }
         }
-        if self.conns.len() < limits.max_conns {
-            self.conns.push(ConnSummary {
-                ts_s: flow.first_us.div_euclid(1_000_000),
-                src: flow.orig.ip(),
-                dst: flow.resp.ip(),
-                dport: flow.resp.port(),
-                proto: flow.proto,
-                orig_ip_bytes: flow.orig_ip_bytes,
-                failed,
-                fqdn: app.sni.or(app.host),
-                at: first,
-            });
+    }
+
+    /// One TLS ClientHello (or Zeek ssl record).
+    pub fn record_tls(
+        &mut self,
+        client: IpAddr,
+        server: SocketAddr,
+        sni: Arc<str>,
+        alpn: &[String],
+        ja4: &str,
+        at: At,
+    ) {
+        let init = || TlsSeen {
+            alpn: alpn.to_vec(),
+            ja4: ja4.to_owned(),
+            connections: 0,
+            first: at,
+        };
+        let max = self.limits.max_keys;
+        if let Some(e) = capped(
+            &mut self.tls,
+            (client, server, sni),
+            max,
+            &mut self.counters.dropped,
+            init,
+        ) {
+            e.connections += 1;
+        }
+    }
+
+    /// One HTTP request (or Zeek http record).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_http(
+        &mut self,
+        client: IpAddr,
+        server: SocketAddr,
+        host: Arc<str>,
+        path: &str,
+        method: &str,
+        user_agent: Option<&str>,
+        at: At,
+    ) {
+        let path: Arc<str> = Arc::from(path.chars().take(256).collect::<String>().as_str());
+        let shown = format!(
+            "{method} {path} Host: {}",
+            if host.is_empty() { "-" } else { &host }
+        );
+        let init = || HttpSeen {
+            method: method.to_owned(),
+            user_agent: user_agent.map(str::to_owned),
+            requests: 0,
+            excerpt: shown,
+            first: at,
+        };
+        let max = self.limits.max_keys;
+        if let Some(e) = capped(
+            &mut self.http,
+            (client, server, host, path),
+            max,
+            &mut self.counters.dropped,
+            init,
+        ) {
+            e.requests += 1;
+        }
+    }
+
+    /// One connection to a management port: answered or not, the API request it carried and
+    /// what else was said first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_mgmt(
+        &mut self,
+        client: IpAddr,
+        device: IpAddr,
+        port: u16,
+        established: bool,
+        at: MgmtAt,
+        api: Option<ApiSeen>,
+        said: Option<String>,
+    ) {
+        let first = at.first;
+        let init = || MgmtSeen {
+            connections: 0,
+            established: 0,
+            api: Vec::new(),
+            excerpt: None,
+            first,
+            frames: vec![first.frame],
+        };
+        let max = self.limits.max_keys;
+        let Some(e) = capped(
+            &mut self.mgmt,
+            (client, device, port),
+            max,
+            &mut self.counters.dropped,
+            init,
+        ) else {
+            return;
+        };
+        e.connections += 1;
+        e.established += u64::from(established);
+        if let Some(a) = api
+            && e.api.len() < 8
+            && !e.api.iter().any(|x| x.request == a.request)
+        {
+            if e.frames.len() < 8 {
+                e.frames.push(a.at.frame);
+            }
+            e.api.push(a);
+        }
+        if e.excerpt.is_none() && said.is_some() {
+            e.excerpt = said;
+            if let Some(a) = at.said
+                && e.frames.len() < 8
+                && !e.frames.contains(&a.frame)
+            {
+                e.frames.push(a.frame);
+            }
+        }
+    }
+
+    /// One connection from `src` to a destination port (`key`: src, dst, port, proto).
+    pub fn record_dest(
+        &mut self,
+        key: (IpAddr, IpAddr, u16, u8),
+        bytes_out: u64,
+        bytes_in: u64,
+        last_us: i64,
+        excerpt: Option<String>,
+        at: At,
+    ) {
+        let init = || DestSeen {
+            connections: 0,
+            bytes_out: 0,
+            bytes_in: 0,
+            first: at,
+            last_us,
+            excerpt,
+        };
+        let max = self.limits.max_keys;
+        if let Some(e) = capped(&mut self.dests, key, max, &mut self.counters.dropped, init) {
+            e.connections += 1;
+            e.bytes_out += bytes_out;
+            e.bytes_in += bytes_in;
+            e.last_us = e.last_us.max(last_us);
+        }
+    }
+
+    /// One finished connection, for beacon scoring.
+    pub fn record_conn(&mut self, c: ConnSummary) {
+        if self.conns.len() < self.limits.max_conns {
+            self.conns.push(c);
         } else {
             self.counters.dropped += 1;
         }
@@ -1212,76 +1312,12 @@ impl Observations {
         c.gap_bytes += o.gap_bytes;
         c.dropped += o.dropped;
         self.sessions.extend(other.sessions);
-        for (k, v) in other.dns {
-            match self.dns.get_mut(&k) {
-                Some(e) => {
-                    e.queries += v.queries;
-                    e.responses += v.responses;
-                    e.errors += v.errors;
-                    for a in v.answers {
-                        if !e.answers.contains(&a) && e.answers.len() < 16 {
-                            e.answers.push(a);
-                        }
-                    }
-                    if v.first.ts_us < e.first.ts_us {
-                        e.first = v.first;
-                    }
-                }
-                None => {
-                    self.dns.insert(k, v);
-                }
-            }
-        }
+        absorb_all(&mut self.dns, other.dns);
         self.names.extend(other.names);
-        for (k, v) in other.tls {
-            match self.tls.get_mut(&k) {
-                Some(e) => e.connections += v.connections,
-                None => {
-                    self.tls.insert(k, v);
-                }
-            }
-        }
-        for (k, v) in other.http {
-            match self.http.get_mut(&k) {
-                Some(e) => e.requests += v.requests,
-                None => {
-                    self.http.insert(k, v);
-                }
-            }
-        }
-        for (k, v) in other.mgmt {
-            match self.mgmt.get_mut(&k) {
-                Some(e) => {
-                    e.connections += v.connections;
-                    e.established += v.established;
-                    for a in v.api {
-                        if e.api.len() < 8 {
-                            e.api.push(a);
-                        }
-                    }
-                }
-                None => {
-                    self.mgmt.insert(k, v);
-                }
-            }
-        }
-        for (k, v) in other.dests {
-            match self.dests.get_mut(&k) {
-                Some(e) => {
-                    e.connections += v.connections;
-                    e.bytes_out += v.bytes_out;
-                    e.bytes_in += v.bytes_in;
-                    e.last_us = e.last_us.max(v.last_us);
-                    if v.first.ts_us < e.first.ts_us {
-                        e.first = v.first;
-                        e.excerpt = v.excerpt;
-                    }
-                }
-                None => {
-                    self.dests.insert(k, v);
-                }
-            }
-        }
+        absorb_all(&mut self.tls, other.tls);
+        absorb_all(&mut self.http, other.http);
+        absorb_all(&mut self.mgmt, other.mgmt);
+        absorb_all(&mut self.dests, other.dests);
         for (k, v) in other.macs {
             self.macs.entry(k).or_insert(v);
         }
@@ -1301,6 +1337,101 @@ fn side_slot<'a>(orig: &'a mut Option<Box<Side>>, resp: &'a mut Option<Box<Side>
     match dir {
         Dir::Orig => orig.get_or_insert_with(Box::default),
         Dir::Resp => resp.get_or_insert_with(Box::default),
+    }
+}
+
+/// The entry of `key` in a map capped at `max` keys, created by `init` while there is room;
+/// `None`, counted in `dropped`, once the map is full.
+fn capped<'m, K: std::hash::Hash + Eq, V>(
+    map: &'m mut Map<K, V>,
+    key: K,
+    max: usize,
+    dropped: &mut u64,
+    init: impl FnOnce() -> V,
+) -> Option<&'m mut V> {
+    if map.len() >= max && !map.contains_key(&key) {
+        *dropped += 1;
+        return None;
+    }
+    Some(map.entry(key).or_insert_with(init))
+}
+
+/// Where a management connection began, and where its first payload was (for the frames).
+#[derive(Debug, Clone, Copy)]
+pub struct MgmtAt {
+    /// The connection's first packet.
+    pub first: At,
+    /// The packet that carried the first payload, when there was one.
+    pub said: Option<At>,
+}
+
+/// A per-key aggregate that another worker's value for the same key folds into.
+trait Absorb {
+    fn absorb(&mut self, other: Self);
+}
+
+fn absorb_all<K: std::hash::Hash + Eq, V: Absorb>(into: &mut Map<K, V>, from: Map<K, V>) {
+    use std::collections::hash_map::Entry;
+    for (k, v) in from {
+        match into.entry(k) {
+            Entry::Occupied(mut e) => e.get_mut().absorb(v),
+            Entry::Vacant(e) => {
+                e.insert(v);
+            }
+        }
+    }
+}
+
+impl Absorb for DnsSeen {
+    fn absorb(&mut self, v: Self) {
+        self.queries += v.queries;
+        self.responses += v.responses;
+        self.errors += v.errors;
+        for a in v.answers {
+            if !self.answers.contains(&a) && self.answers.len() < 16 {
+                self.answers.push(a);
+            }
+        }
+        if v.first.ts_us < self.first.ts_us {
+            self.first = v.first;
+        }
+    }
+}
+
+impl Absorb for TlsSeen {
+    fn absorb(&mut self, v: Self) {
+        self.connections += v.connections;
+    }
+}
+
+impl Absorb for HttpSeen {
+    fn absorb(&mut self, v: Self) {
+        self.requests += v.requests;
+    }
+}
+
+impl Absorb for MgmtSeen {
+    fn absorb(&mut self, v: Self) {
+        self.connections += v.connections;
+        self.established += v.established;
+        for a in v.api {
+            if self.api.len() < 8 {
+                self.api.push(a);
+            }
+        }
+    }
+}
+
+impl Absorb for DestSeen {
+    fn absorb(&mut self, v: Self) {
+        self.connections += v.connections;
+        self.bytes_out += v.bytes_out;
+        self.bytes_in += v.bytes_in;
+        self.last_us = self.last_us.max(v.last_us);
+        if v.first.ts_us < self.first.ts_us {
+            self.first = v.first;
+            self.excerpt = v.excerpt;
+        }
     }
 }
 

@@ -51,8 +51,8 @@ pub enum ZeekError {
     /// The gzip stream could not be decoded at all.
     #[error("gzip stream unreadable: {0}")]
     Gzip(String),
-    /// The gzip stream expands beyond [`MAX_DECOMPRESSED_BYTES`].
-    #[error("gzip stream expands beyond {limit} bytes")]
+    /// The log (decompressed, when gzip) is larger than [`MAX_DECOMPRESSED_BYTES`].
+    #[error("log larger than {limit} bytes (decompressed)")]
     TooLarge {
         /// The limit that was hit.
         limit: usize,
@@ -294,10 +294,17 @@ impl ZeekLog {
 
 /// Reads a file with [`read`], using its name as the kind hint.
 pub fn read_path(path: &Path) -> Result<ZeekLog, ZeekError> {
-    let bytes = std::fs::read(path).map_err(|source| ZeekError::Io {
+    let io = |source| ZeekError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // The log is read whole: refuse one larger than a decompressed log may be, before reading.
+    if std::fs::metadata(path).map_err(io)?.len() > MAX_DECOMPRESSED_BYTES as u64 {
+        return Err(ZeekError::TooLarge {
+            limit: MAX_DECOMPRESSED_BYTES,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     read(&bytes, name.as_deref())
 }
