@@ -19,6 +19,10 @@ pub enum Category {
     Fleet,
     /// Traffic analysis.
     Traffic,
+    /// Facility siting and grid load.
+    Sites,
+    /// Import compliance.
+    Customs,
 }
 
 /// One catalogue row.
@@ -46,6 +50,12 @@ macro_rules! rules {
 }
 
 rules! {
+    "CUS-001", High, Customs, "Misclassified tariff heading (duty difference)", ["https://rulings.cbp.gov/ruling/N297495", "https://rulings.cbp.gov/ruling/H300195"];
+    "CUS-002", High, Customs, "Unit value below the price band for the model and date", ["19 U.S.C. 1401a"];
+    "CUS-003", High, Customs, "Origin or transshipment signal", ["Texas Instruments Inc. v. United States, 681 F.2d 778 (C.C.P.A. 1982)", "EO 14326 section 3"];
+    "CUS-004", Medium, Customs, "Chapter 99 headings missing or wrong for the entry date", ["https://hts.usitc.gov/"];
+    "CUS-005", Low, Customs, "Merchandise processing or harbor maintenance fee mismatch", ["19 CFR 24.23", "19 CFR 24.24"];
+    "CUS-006", Info, Customs, "Duties refundable after the IEEPA ruling", ["Learning Resources, Inc. v. Trump, 607 U.S. ___ (2026)"];
     "FW-001", Critical, Firmware, "Remote kill switch or vendor phone-home (Antbleed class)", ["https://github.com/bitmaintech/bmminer/issues/7"];
     "FW-002", Critical, Firmware, "Network-reachable remote command execution (download-and-execute daemon)", [];
     "FW-003", High, Firmware, "Vendor-signed remote reconfiguration handler (pool rewrite, root unlock)", [];
@@ -74,6 +84,13 @@ rules! {
     "NET-007", Medium, Fleet, "Device changed since the last scan (firmware, pools, identity)", [];
     "NET-008", Low, Fleet, "Pool given as an IP literal (weak client.reconnect check)", ["https://github.com/ckolivas/cgminer/commit/040b42c5"];
     "NET-009", Low, Fleet, "Unidentified device answering on miner ports", [];
+    "SITE-001", Critical, Sites, "Within a CFIUS close-proximity zone (1 mile of a listed installation)", ["31 CFR 802.203", "31 CFR 802.211(b)(1)"];
+    "SITE-002", High, Sites, "Within a CFIUS extended range (100 miles of a part 2 installation)", ["31 CFR 802.217", "31 CFR 802.211(b)(2)"];
+    "SITE-003", High, Sites, "Inside a CFIUS part 3 county or part 4 offshore range", ["31 CFR 802.211(b)(3)", "31 CFR 802.211(b)(4)"];
+    "SITE-004", High, Sites, "Within a state-law distance for the owner's country", [];
+    "SITE-005", Medium, Sites, "Critical infrastructure within the configured distance", [];
+    "SITE-006", Medium, Sites, "Load over a grid large-load threshold", ["Texas SB 6 (2025)", "ERCOT market notice, Mar 25, 2022"];
+    "SITE-007", Info, Sites, "Screening-only result (site known as a point)", [];
     "TRF-001", Critical, Traffic, "Contact with a known remote-control or phone-home indicator", ["https://github.com/bitmaintech/bmminer/issues/7"];
     "TRF-002", High, Traffic, "Beaconing", ["https://github.com/activecm/rita"];
     "TRF-003", High, Traffic, "Stratum client.reconnect redirect", ["https://en.bitcoin.it/wiki/Stratum_mining_protocol", "https://github.com/ckolivas/cgminer/blob/master/util.c"];
@@ -161,6 +178,32 @@ impl RuleId {
     pub const TRF_MANAGEMENT_ACCESS: RuleId = RuleId("TRF-007");
     /// DNS to an unexpected resolver or suspicious domain.
     pub const TRF_DNS: RuleId = RuleId("TRF-008");
+    /// Within a CFIUS close-proximity zone.
+    pub const SITE_CFIUS_CLOSE: RuleId = RuleId("SITE-001");
+    /// Within a CFIUS extended range.
+    pub const SITE_CFIUS_EXTENDED: RuleId = RuleId("SITE-002");
+    /// Inside a CFIUS part 3 county or part 4 range.
+    pub const SITE_CFIUS_AREA: RuleId = RuleId("SITE-003");
+    /// Within a state-law distance for the owner's country.
+    pub const SITE_STATE_LAW: RuleId = RuleId("SITE-004");
+    /// Critical infrastructure within the configured distance.
+    pub const SITE_INFRASTRUCTURE: RuleId = RuleId("SITE-005");
+    /// Load over a grid threshold.
+    pub const SITE_GRID_LOAD: RuleId = RuleId("SITE-006");
+    /// Screening-only result.
+    pub const SITE_SCREENING: RuleId = RuleId("SITE-007");
+    /// Misclassified tariff heading.
+    pub const CUS_MISCLASSIFIED: RuleId = RuleId("CUS-001");
+    /// Unit value below the band.
+    pub const CUS_UNDERVALUED: RuleId = RuleId("CUS-002");
+    /// Origin or transshipment signal.
+    pub const CUS_ORIGIN: RuleId = RuleId("CUS-003");
+    /// Chapter 99 headings missing or wrong.
+    pub const CUS_CHAPTER99: RuleId = RuleId("CUS-004");
+    /// Fee mismatch.
+    pub const CUS_FEES: RuleId = RuleId("CUS-005");
+    /// Duties refundable after the IEEPA ruling.
+    pub const CUS_REFUNDABLE: RuleId = RuleId("CUS-006");
 
     /// The id for `code`, if the catalogue has it.
     pub fn new(code: &str) -> Option<RuleId> {
