@@ -183,6 +183,10 @@ build_hashward() {
     >"$LOGS/hashward-build.log" 2>&1 \
     || { tail -30 "$LOGS/hashward-build.log" >&2; die "cargo build -p hashward failed"; }
   HASHWARD="$HASHWARD_TARGET/release/hashward"
+  # The cost floor (sha256, framing, decoding, flow table on one core), printed beside the results.
+  (cd "$HASHWARD_REPO" && CARGO_TARGET_DIR="$HASHWARD_TARGET" nice -n 10 cargo build --release -p hashward-traffic --example floor $(jobs_flag)) \
+    >>"$LOGS/hashward-build.log" 2>&1 || say "the floor example did not build (log $LOGS/hashward-build.log); no floor figures"
+  FLOOR="$HASHWARD_TARGET/release/examples/floor"
   [ -x "$HASHWARD" ] || die "no binary at $HASHWARD"
   if has_tool hashward; then
     "$HASHWARD" traffic analyze --help >/dev/null 2>&1 || die "this hashward has no 'traffic analyze' command (HASHWARD_REPO=$HASHWARD_REPO)"
@@ -292,6 +296,20 @@ python3 "$LIB/traffic_score.py" report --results "$RESULTS" --manifest "$MANIFES
   --timings "$TIMINGS" --versions "$VERSIONS" --availability "$AVAIL" --generate-time "$LOGS/generate.time" \
   --meta "title=$title" "commit=$commit" "seed=$SEED" "miners=$MINERS" "size_mb=$SIZE_MB" "format=$FORMAT" \
          "runs=$RUNS" "settle=$SETTLE" "note=$note" || rc=$?
+if has_tool hashward && [ -x "${FLOOR:-}" ]; then
+  [ "$SETTLE" = 0 ] || sleep "$SETTLE"
+  say "measuring the cost floor (one core)"
+  if "$FLOOR" "$CAPTURE" >"$LOGS/floor.txt" 2>&1; then
+    {
+      printf '\nCost floor of one pass on one core (`cargo run --release -p hashward-traffic --example floor`;\n'
+      printf 'no application parsing, no detection; the figure to set a per-core target against):\n\n```\n'
+      cat "$LOGS/floor.txt"
+      printf '```\n'
+    } >>"$RESULTS"
+  else
+    say "the floor run failed (log $LOGS/floor.txt)"
+  fi
+fi
 if [ "$rc" = 0 ]; then
   say "done: results in $RESULTS"
 else
