@@ -13,8 +13,8 @@ pub fn sample_entries() -> String {
     let rows = [
         // China-origin U3S21EXPH declared as an ADP processing unit in the 125 % window.
         "AB1-0000001-5,2025-04-15,ocean,2704,1,8471.50.0150,Bitcoin mining machine,Antminer U3S21EXPH,1,19625.00,CN,CN,Bitmain Technologies,9903.88.03;9903.01.24;9903.01.32,8831.25,CNBITMAI123SHE,CNSZX,",
-        // Malaysian S21 XP units at $1,000 each: $3.70/TH against a $7/TH floor (Dec 2025 on).
-        "AB1-0000002-3,2026-03-10,air,2720,1,8543.70.9860,ASIC miner,Antminer S21 XP,20,20000.00,MY,MY,Bitmain Technologies,9903.03.01,,MYBITMAI88KUL,MYPKG,",
+        // Malaysian S21 XP units at $750 each: $2.78/TH, under half the $7/TH floor (Dec 2025 on).
+        "AB1-0000002-3,2026-03-10,air,2720,1,8543.70.9860,ASIC miner,Antminer S21 XP,20,15000.00,MY,MY,Bitmain Technologies,9903.03.01,,MYBITMAI88KUL,MYPKG,",
         // Malaysian U3S21EXPH correctly entered in the Section 122 window, fees paid right.
         "AB1-0000003-1,2026-03-12,ocean,2704,1,8543.70.98.60,Bitcoin mining machine (hydro),Antminer U3S21EXPH,4,78500.00,MY,MY,Bitmain Technologies,9903.03.01,,MYBITMAI88KUL,MYPKG,271.92",
     ];
