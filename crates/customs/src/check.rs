@@ -588,7 +588,7 @@ impl Checker {
                         l.declared_hts,
                         h.kind,
                         h.expected,
-                        h.rulings.first().map_or("no ruling retrieved", |r| r.split(':').next().unwrap_or(r)),
+                        h.rulings.join(", "),
                         exp_stack.total,
                         exp_stack.rate,
                         decl_stack.total,

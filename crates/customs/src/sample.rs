@@ -78,11 +78,26 @@ pub fn generate(lines: u64, seed: u64, mut w: impl Write) -> io::Result<u64> {
                 value /= 5; // undervalued
             }
             let hts = if (3..8).contains(&roll) { "8471.50.0150" } else { "8543.70.98.60" };
+            // The headings a careful filer declares for the number, origin and date.
+            let adp = hts.starts_with("8471");
             let mut ch99: Vec<&str> = Vec::new();
             if origin == "CN" {
-                ch99.push(if hts.starts_with("8471") { "9903.88.03" } else { "9903.88.02" });
+                ch99.push(if adp { "9903.88.03" } else { "9903.88.02" });
+                if ("2025-02-04".."2026-02-24").contains(&date) {
+                    ch99.push("9903.01.24");
+                }
             }
-            if date >= "2026-02-24" {
+            if ("2025-04-05".."2026-02-24").contains(&date) {
+                if adp {
+                    ch99.push("9903.01.32");
+                } else if origin != "CN" && date < "2025-08-07" {
+                    ch99.push("9903.01.25");
+                }
+            }
+            if date >= "2026-01-15" && adp {
+                ch99.push("9903.79.02");
+            }
+            if date >= "2026-02-24" && !adp {
                 ch99.push("9903.03.01");
             }
             let mid_country = if (8..10).contains(&roll) { "CN" } else { origin };

@@ -252,9 +252,20 @@ fn jsonl_items<T: Serialize + Sync>(key: &'static str, items: &[T], out: &mut Ve
 /// then `lines`, `entries` and `errors` items.
 pub fn chunk_jsonl(chunk: &Chunk<'_>) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(chunk.lines.len() * 800);
-    for f in &chunk.findings {
-        serde_json::to_writer(&mut out, &Record::Finding(f.clone()))?;
-        out.push(b'\n');
+    let parts: Vec<serde_json::Result<Vec<u8>>> = chunk
+        .findings
+        .par_chunks(256)
+        .map(|part| {
+            let mut buf = Vec::with_capacity(part.len() * 1000);
+            for f in part {
+                serde_json::to_writer(&mut buf, &Record::Finding(f.clone()))?;
+                buf.push(b'\n');
+            }
+            Ok(buf)
+        })
+        .collect();
+    for p in parts {
+        out.extend_from_slice(&p?);
     }
     jsonl_items("lines", &chunk.lines, &mut out)?;
     jsonl_items("entries", &chunk.entries, &mut out)?;
