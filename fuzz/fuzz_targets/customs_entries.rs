@@ -15,7 +15,7 @@ fn checker() -> &'static hashward_customs::Checker {
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     for format in [hashward_customs::InputFormat::Csv, hashward_customs::InputFormat::Json] {
         let mut sink = |c: hashward_customs::Chunk<'_>| -> Result<(), std::io::Error> {
-            let _ = hashward_customs::chunk_jsonl(&c);
+            let _ = hashward_customs::write_chunk_jsonl(&c, &mut std::io::sink());
             Ok(())
         };
         let _ = hashward_customs::check_stream(checker(), data, format, 4, &mut sink);

@@ -24,7 +24,12 @@ fn the_sample_entries_give_the_envelope_with_lines_entries_and_findings() {
         .output()
         .unwrap();
     // CUS-001 and CUS-002 are high: exit 1 at the default --fail-on high.
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(env["command"], "customs check");
     let findings: Vec<hashward_model::Finding> = serde_json::from_value(env["findings"].clone()).unwrap();
@@ -62,7 +67,15 @@ fn the_sample_entries_give_the_envelope_with_lines_entries_and_findings() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("customs check"));
     // --fail-on never: exit 0.
     let out = hashward()
-        .args(["--no-store", "--format", "json", "--fail-on", "never", "customs", "check"])
+        .args([
+            "--no-store",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            "customs",
+            "check",
+        ])
         .arg(&input)
         .output()
         .unwrap();
@@ -82,7 +95,12 @@ fn jsonl_streams_tagged_records_with_row_errors_as_items() {
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recs: Vec<hashward_model::Record> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -96,7 +114,10 @@ fn jsonl_streams_tagged_records_with_row_errors_as_items() {
     };
     assert_eq!(items("lines"), 3);
     assert_eq!(items("errors"), 2);
-    assert!(recs.iter().any(|r| matches!(r, hashward_model::Record::Input(i) if i.size == text.len() as u64)));
+    assert!(
+        recs.iter()
+            .any(|r| matches!(r, hashward_model::Record::Input(i) if i.size == text.len() as u64))
+    );
     let errors: Vec<&serde_json::Value> = recs
         .iter()
         .filter_map(|r| match r {
@@ -129,7 +150,12 @@ fn json_entries_are_read_too() {
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(env["result"]["lines"][0]["duty_total"], 2472.75);
     assert!(env["findings"].as_array().unwrap().is_empty());
@@ -197,9 +223,17 @@ fn import_hts_writes_the_table_check_uses_and_refuses_a_truncated_export() {
     let bytes = std::fs::read(&src).unwrap();
     let cut = dir.path().join("cut.csv");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let out = hashward().args(["customs", "import-hts"]).arg(&cut).output().unwrap();
+    let out = hashward()
+        .args(["customs", "import-hts"])
+        .arg(&cut)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("truncated"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("truncated"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -253,7 +253,27 @@ fn calc(inputs: Vec<(&str, Value)>, formula: impl Into<String>, result: Value) -
 }
 
 fn stack_json(s: &Stack<'_>) -> Value {
-    json!(s.measures.iter().map(|m| json!({"id": m.id, "chapter99": m.chapter99, "rate": m.rate, "amount": m.amount})).collect::<Vec<_>>())
+    json!(
+        s.measures
+            .iter()
+            .map(|m| json!({"id": m.id, "chapter99": m.chapter99, "rate": m.rate, "amount": m.amount}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// What a stack is computed for, besides the number.
+#[derive(Debug, Clone, Copy)]
+pub struct Goods<'a> {
+    /// Entry date.
+    pub date: NaiveDate,
+    /// Country of origin.
+    pub origin: &'a str,
+    /// Chapter 99 headings declared.
+    pub declared: &'a [String],
+    /// CBP found the goods transshipped.
+    pub transshipment: bool,
+    /// Entered value.
+    pub value: Cents,
 }
 
 struct Resolved<'r> {
@@ -298,17 +318,15 @@ impl Checker {
         }
     }
 
-    /// The duty stack for `hts` (MFN `mfn`) on `date` from `origin`, given the declared headings.
-    pub fn stack(
-        &self,
-        hts: &Hts,
-        mfn: Rate,
-        date: NaiveDate,
-        origin: &str,
-        declared: &[String],
-        transshipment: bool,
-        value: Cents,
-    ) -> Stack<'_> {
+    /// The duty stack for `hts` (MFN `mfn`) for the goods `g`.
+    pub fn stack(&self, hts: &Hts, mfn: Rate, g: &Goods<'_>) -> Stack<'_> {
+        let Goods {
+            date,
+            origin,
+            declared,
+            transshipment,
+            value,
+        } = *g;
         let mut chosen: Vec<&crate::rules::Measure> = Vec::new();
         let mut exemptions: Vec<&crate::rules::Measure> = Vec::new();
         for m in self.rules.measures_for(origin) {
@@ -318,7 +336,7 @@ impl Checker {
             let holds = match m.condition {
                 Condition::Always => true,
                 Condition::Transshipment => transshipment,
-                Condition::Declared => declared.iter().any(|d| *d == m.chapter99),
+                Condition::Declared => declared.contains(&m.chapter99),
             };
             if !holds || m.exempt_headings.iter().any(|h| declared.contains(h)) {
                 continue;
@@ -350,10 +368,7 @@ impl Checker {
             }
         }
         for c in &chosen {
-            if exemptions
-                .iter()
-                .any(|x| x.exempts.contains(&c.group))
-            {
+            if exemptions.iter().any(|x| x.exempts.contains(&c.group)) {
                 continue;
             }
             applied.push((self.index_of(c), self.amount(c, c.rate, value)));
@@ -395,12 +410,20 @@ impl Checker {
         let model_l = l.model.to_lowercase();
         let desc_l = l.description.to_lowercase();
         for h in &self.rules.hints {
-            if h.patterns.iter().any(|p| model_l.contains(p) || desc_l.contains(p)) {
+            if h.patterns
+                .iter()
+                .any(|p| model_l.contains(p) || desc_l.contains(p))
+            {
                 return Some((h, model));
             }
         }
         if model.is_some() {
-            return self.rules.hints.iter().find(|h| h.kind == "miner").map(|h| (h, model));
+            return self
+                .rules
+                .hints
+                .iter()
+                .find(|h| h.kind == "miner")
+                .map(|h| (h, model));
         }
         None
     }
@@ -416,7 +439,11 @@ impl Checker {
             if l.entry_date != first.entry_date || l.mode != first.mode {
                 out.errors.push(RowError::at(
                     l,
-                    if l.entry_date != first.entry_date { "entry_date" } else { "mode" },
+                    if l.entry_date != first.entry_date {
+                        "entry_date"
+                    } else {
+                        "mode"
+                    },
                     format!("differs from line {} of the same entry", first.line),
                 ));
                 continue;
@@ -459,7 +486,8 @@ impl Checker {
             };
         }
         let paid = |f: fn(&EntryLine) -> Option<Cents>| ok.iter().find_map(|(l, _)| f(l));
-        let (mpf_paid, hmf_paid, fees_paid) = (paid(|l| l.mpf_paid), paid(|l| l.hmf_paid), paid(|l| l.fees_paid));
+        let (mpf_paid, hmf_paid, fees_paid) =
+            (paid(|l| l.mpf_paid), paid(|l| l.hmf_paid), paid(|l| l.fees_paid));
         let mpf_amt = mpf.as_ref().map_or(Cents(0), |m| m.amount);
         let hmf_amt = hmf.as_ref().map_or(Cents(0), |h| h.amount);
         let mut mismatches = Vec::new();
@@ -481,7 +509,12 @@ impl Checker {
                 .collect();
             let mpf_desc = mpf.as_ref().map_or_else(
                 || "no MPF record for the date".to_owned(),
-                |m| format!("MPF {} × {} = {} clamped to [{}, {}] ({})", value, m.rate, m.uncapped, m.min, m.max, m.id),
+                |m| {
+                    format!(
+                        "MPF {} × {} = {} clamped to [{}, {}] ({})",
+                        value, m.rate, m.uncapped, m.min, m.max, m.id
+                    )
+                },
             );
             out.findings.push(
                 Finding::new(
@@ -531,7 +564,11 @@ impl Checker {
     }
 
     /// Check one line; findings are appended to `findings`.
-    pub fn check_line<'r>(&'r self, l: &EntryLine, findings: &mut Vec<Finding>) -> Result<LineResult<'r>, RowError> {
+    pub fn check_line<'r>(
+        &'r self,
+        l: &EntryLine,
+        findings: &mut Vec<Finding>,
+    ) -> Result<LineResult<'r>, RowError> {
         let rules = &self.rules;
         if !rules.coverage.contains(l.entry_date) {
             return Err(RowError::at(
@@ -546,7 +583,9 @@ impl Checker {
                 ),
             ));
         }
-        let declared = self.resolve(&l.declared_hts).map_err(|m| RowError::at(l, "declared_hts", m))?;
+        let declared = self
+            .resolve(&l.declared_hts)
+            .map_err(|m| RowError::at(l, "declared_hts", m))?;
         let subject = || Subject::EntryLine {
             entry: l.entry_number.clone(),
             line: l.line,
@@ -555,7 +594,9 @@ impl Checker {
         let class = self.classify(l);
         let misclassified = class.filter(|(h, _)| !declared.used.starts_with(&h.heading));
         let expected = match misclassified {
-            Some((h, _)) => self.resolve(&h.expected).map_err(|m| RowError::at(l, "declared_hts", m))?,
+            Some((h, _)) => self
+                .resolve(&h.expected)
+                .map_err(|m| RowError::at(l, "declared_hts", m))?,
             None => Resolved {
                 used: declared.used.clone(),
                 legacy: None,
@@ -563,11 +604,25 @@ impl Checker {
             },
         };
         let (date, origin, value) = (l.entry_date, l.origin_country.as_str(), l.entered_value);
-        let decl_stack = self.stack(&declared.used, declared.mfn, date, origin, &l.chapter99, l.transshipment, value);
+        let goods = Goods {
+            date,
+            origin,
+            declared: &l.chapter99,
+            transshipment: l.transshipment,
+            value,
+        };
+        let decl_stack = self.stack(&declared.used, declared.mfn, &goods);
         let exp_stack = if misclassified.is_some() {
             // The expected heading's stack with the headings it needs (its declared measures
             // such as Section 232 do not carry over).
-            self.stack(&expected.used, expected.mfn, date, origin, &[], l.transshipment, value)
+            self.stack(
+                &expected.used,
+                expected.mfn,
+                &Goods {
+                    declared: &[],
+                    ..goods
+                },
+            )
         } else {
             decl_stack.clone()
         };
@@ -645,7 +700,10 @@ impl Checker {
             let milli_th = i128::from(m.milli_ths) * i128::from(l.quantity);
             // cents per TH = value cents × 1000 / milli-TH, half-up.
             let per_th = if milli_th > 0 {
-                Cents(i64::try_from((i128::from(value.0) * 2000 + milli_th) / (milli_th * 2)).unwrap_or(i64::MAX))
+                Cents(
+                    i64::try_from((i128::from(value.0) * 2000 + milli_th) / (milli_th * 2))
+                        .unwrap_or(i64::MAX),
+                )
             } else {
                 Cents(0)
             };
@@ -710,14 +768,20 @@ impl Checker {
             if prefix != l.origin_country {
                 signals.push((
                     Severity::High,
-                    format!("MID {mid} names {prefix}, not the declared origin {}", l.origin_country),
+                    format!(
+                        "MID {mid} names {prefix}, not the declared origin {}",
+                        l.origin_country
+                    ),
                 ));
             }
         }
         if !l.export_country.is_empty() && l.export_country != l.origin_country {
             signals.push((
                 Severity::Medium,
-                format!("exported from {} but declared origin {}", l.export_country, l.origin_country),
+                format!(
+                    "exported from {} but declared origin {}",
+                    l.export_country, l.origin_country
+                ),
             ));
         }
         let maker_l = l.manufacturer.to_lowercase();
@@ -736,11 +800,17 @@ impl Checker {
             {
                 signals.push((
                     Severity::High,
-                    format!("port of lading {p} is in {c}, for goods declared of {} origin", l.origin_country),
+                    format!(
+                        "port of lading {p} is in {c}, for goods declared of {} origin",
+                        l.origin_country
+                    ),
                 ));
             }
         }
-        if let Some(mk) = rules.makers.iter().find(|m| m.names.iter().any(|n| maker_l.contains(n.as_str())))
+        if let Some(mk) = rules
+            .makers
+            .iter()
+            .find(|m| m.names.iter().any(|n| maker_l.contains(n.as_str())))
             && !mk.countries.contains(&l.origin_country)
         {
             signals.push((
@@ -755,7 +825,10 @@ impl Checker {
             ));
         }
         if l.transshipment {
-            signals.push((Severity::High, "CBP determined the goods were transshipped".into()));
+            signals.push((
+                Severity::High,
+                "CBP determined the goods were transshipped".into(),
+            ));
         }
         if let Some(sev) = signals.iter().map(|(s, _)| *s).max() {
             raised.push("CUS-003");
@@ -802,7 +875,10 @@ impl Checker {
         }
         for d in &l.chapter99 {
             if rules.known_headings.contains(d) && !decl_stack.measures.iter().any(|m| m.chapter99 == d) {
-                problems.push(format!("{d} declared but does not apply to {} from {origin} on {date}", declared.used));
+                problems.push(format!(
+                    "{d} declared but does not apply to {} from {origin} on {date}",
+                    declared.used
+                ));
             }
         }
         for dec in &rules.declarations {
@@ -848,7 +924,12 @@ impl Checker {
         };
         if refundable > Cents(0) || exp_stack.ieepa > Cents(0) {
             raised.push("CUS-006");
-            let ids: Vec<&str> = decl_stack.measures.iter().filter(|m| m.ieepa).map(|m| m.id).collect();
+            let ids: Vec<&str> = decl_stack
+                .measures
+                .iter()
+                .filter(|m| m.ieepa)
+                .map(|m| m.id)
+                .collect();
             findings.push(
                 Finding::new(
                     RuleId::CUS_REFUNDABLE,
@@ -874,7 +955,6 @@ impl Checker {
                         ("expected_ieepa", json!(exp_stack.ieepa)),
                         ("duties_paid", json!(l.duties_paid)),
                         ("ieepa_end", json!(rules.ieepa_end)),
-                        ("source", json!(rules.ieepa_end_source)),
                     ],
                     "refundable = fentanyl + reciprocal + transshipment amounts of the declared stack, at most the duties paid",
                     json!(refundable),

@@ -162,9 +162,21 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
     macro_rules! req {
         ($name:expr) => {{
             match get($name) {
-                None => return Err(err($name, "missing (a required field)".into(), &entry_number, &line_no)),
+                None => {
+                    return Err(err(
+                        $name,
+                        "missing (a required field)".into(),
+                        &entry_number,
+                        &line_no,
+                    ));
+                }
                 Some(v) if v.len() > MAX_FIELD => {
-                    return Err(err($name, format!("longer than {MAX_FIELD} bytes"), &entry_number, &line_no))
+                    return Err(err(
+                        $name,
+                        format!("longer than {MAX_FIELD} bytes"),
+                        &entry_number,
+                        &line_no,
+                    ));
                 }
                 Some(v) => v,
             }
@@ -184,7 +196,12 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
         ($name:expr) => {{
             match get($name) {
                 Some(v) if v.len() > MAX_FIELD => {
-                    return Err(err($name, format!("longer than {MAX_FIELD} bytes"), &entry_number, &line_no))
+                    return Err(err(
+                        $name,
+                        format!("longer than {MAX_FIELD} bytes"),
+                        &entry_number,
+                        &line_no,
+                    ));
                 }
                 Some(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
                 _ => None,
@@ -192,18 +209,19 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
         }};
     }
     macro_rules! money {
-        ($name:expr, $text:expr) => {{
-            Cents::parse(&$text).map_err(|e| err($name, e.to_string(), &entry_number, &line_no))?
-        }};
+        ($name:expr, $text:expr) => {{ Cents::parse(&$text).map_err(|e| err($name, e.to_string(), &entry_number, &line_no))? }};
     }
     let en = nonempty!("entry_number");
     entry_number = Some(en.clone());
     let ln = nonempty!("line");
-    let line = ln
-        .parse::<u32>()
-        .ok()
-        .filter(|l| *l > 0)
-        .ok_or_else(|| err("line", format!("{ln:?} is not a positive line number"), &entry_number, &None))?;
+    let line = ln.parse::<u32>().ok().filter(|l| *l > 0).ok_or_else(|| {
+        err(
+            "line",
+            format!("{ln:?} is not a positive line number"),
+            &entry_number,
+            &None,
+        )
+    })?;
     line_no = Some(line);
     let date_text = nonempty!("entry_date");
     let entry_date = NaiveDate::parse_from_str(&date_text, "%Y-%m-%d").map_err(|_| {
@@ -248,7 +266,12 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
         if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
             Ok(c)
         } else {
-            Err(err(name, format!("{v:?} is not an ISO 3166 alpha-2 code"), &entry_number, &line_no))
+            Err(err(
+                name,
+                format!("{v:?} is not an ISO 3166 alpha-2 code"),
+                &entry_number,
+                &line_no,
+            ))
         }
     };
     let origin_country = country("origin_country", nonempty!("origin_country"))?;
@@ -258,7 +281,11 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
     };
     let manufacturer = req!("manufacturer").trim().to_owned();
     let mut chapter99 = Vec::new();
-    for h in req!("chapter99").split([';', ',']).map(str::trim).filter(|s| !s.is_empty()) {
+    for h in req!("chapter99")
+        .split([';', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match Hts::parse(h) {
             Some(x) if x.chapter() == "99" && x.digits().len() == 8 => chapter99.push(x.to_string()),
             _ => {
@@ -539,7 +566,11 @@ impl<R: Read> EntryReader<R> {
                             return Err(ReadError::Io(std::io::Error::other(e.to_string())));
                         }
                         self.row += 1;
-                        return Ok(Some(Err(RowError::new(self.row, "(row)", format!("broken CSV row: {e}")))));
+                        return Ok(Some(Err(RowError::new(
+                            self.row,
+                            "(row)",
+                            format!("broken CSV row: {e}"),
+                        ))));
                     }
                 }
                 self.row += 1;
@@ -637,7 +668,10 @@ mod tests {
         let e = rows[3].as_ref().unwrap_err();
         assert_eq!((e.row, e.field.as_str()), (4, "(row)"));
         assert_eq!(rows[4].as_ref().unwrap_err().field, "declared_hts");
-        assert!(e.to_string().starts_with("row 4, field (row): broken CSV row"), "{e}");
+        assert!(
+            e.to_string().starts_with("row 4, field (row): broken CSV row"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -654,9 +688,16 @@ mod tests {
         let obj = r#"{"entry_number":"E1","entry_date":"2026-03-01","mode":"air","port":"2720","line":1,"declared_hts":"8543.70.98.60","description":"miner","model":"S21","quantity":2,"entered_value":7000.5,"origin_country":"my","export_country":"MY","manufacturer":"Bitmain","chapter99":["9903.03.01"],"other":{"a":1}}"#;
         let rows = read_all(format!("[{obj}, 5]").as_bytes(), InputFormat::Json).unwrap();
         let l = rows[0].as_ref().unwrap();
-        assert_eq!((l.quantity, l.entered_value, l.origin_country.as_str()), (2, Cents(700_050), "MY"));
+        assert_eq!(
+            (l.quantity, l.entered_value, l.origin_country.as_str()),
+            (2, Cents(700_050), "MY")
+        );
         assert_eq!(rows[1].as_ref().unwrap_err().field, "(row)");
-        let rows = read_all(format!("{obj}\n\n{{broken\n{obj}\n").as_bytes(), InputFormat::Json).unwrap();
+        let rows = read_all(
+            format!("{obj}\n\n{{broken\n{obj}\n").as_bytes(),
+            InputFormat::Json,
+        )
+        .unwrap();
         assert_eq!(rows.len(), 3);
         assert!(rows[1].is_err() && rows[2].is_ok());
     }

@@ -185,7 +185,9 @@ fn ch99_addition(general: &str) -> Option<Rate> {
     if !g.starts_with("The duty provided in the applicable subheading") {
         return None;
     }
-    let rest = g.trim_start_matches("The duty provided in the applicable subheading").trim();
+    let rest = g
+        .trim_start_matches("The duty provided in the applicable subheading")
+        .trim();
     if rest.is_empty() {
         return Some(Rate(0));
     }
@@ -410,7 +412,8 @@ impl HtsTable {
             let (code, general) = l
                 .split_once('\t')
                 .ok_or_else(|| bad(format!("line {}: no tab", n + 2)))?;
-            let hts = Hts::parse(code).ok_or_else(|| bad(format!("line {}: {code:?} is not an HTS number", n + 2)))?;
+            let hts = Hts::parse(code)
+                .ok_or_else(|| bad(format!("line {}: {code:?} is not an HTS number", n + 2)))?;
             let line = HtsLine {
                 ad_valorem: ad_valorem(general),
                 ch99_additional: if hts.chapter() == "99" {
@@ -464,7 +467,10 @@ mod tests {
             ch99_addition("The duty provided in the applicable subheading plus 25%"),
             Some(Rate(250_000))
         );
-        assert_eq!(ch99_addition("The duty provided in the applicable subheading"), Some(Rate(0)));
+        assert_eq!(
+            ch99_addition("The duty provided in the applicable subheading"),
+            Some(Rate(0))
+        );
         assert_eq!(ad_valorem("5.2¢/kg"), None);
         assert_eq!(ad_valorem("2.6%"), Some(Rate(26_000)));
     }
@@ -497,7 +503,10 @@ mod tests {
         let l = t.get(&Hts::parse("8543.70.98.60").unwrap()).unwrap();
         assert_eq!(l.general, "2.6%");
         assert_eq!(l.ad_valorem, Some(Rate(26_000)));
-        assert_eq!(t.get(&Hts::parse("8471.80.10.00").unwrap()).unwrap().ad_valorem, Some(Rate(0)));
+        assert_eq!(
+            t.get(&Hts::parse("8471.80.10.00").unwrap()).unwrap().ad_valorem,
+            Some(Rate(0))
+        );
         let back = HtsTable::from_compact("t.tsv", &t.to_compact()).unwrap();
         assert_eq!(back.len(), t.len());
         assert!(HtsTable::from_compact("t.tsv", &t.to_compact()[..60]).is_err());

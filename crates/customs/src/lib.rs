@@ -22,4 +22,4 @@ pub use hts::{Hts, HtsError, HtsTable};
 pub use money::{Cents, Rate};
 pub use rules::{Rules, RulesError};
 pub use sample::{generate, sample_entries};
-pub use stream::{Chunk, Totals, check_stream, chunk_jsonl};
+pub use stream::{Chunk, Totals, check_stream, write_chunk_jsonl};

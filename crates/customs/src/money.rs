@@ -64,7 +64,10 @@ fn parse_scaled(text: &str, scale: usize, max: i64) -> Result<i64, AmountError> 
         return Err(AmountError::TooLarge(t.to_owned()));
     }
     let mut v: i64 = 0;
-    for b in int.bytes().chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale)) {
+    for b in int
+        .bytes()
+        .chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale))
+    {
         v = v * 10 + i64::from(b - b'0');
     }
     if v > max {
@@ -202,7 +205,10 @@ mod tests {
         assert!(matches!(Cents::parse("1.234"), Err(AmountError::TooPrecise(..))));
         assert!(matches!(Cents::parse("1e5"), Err(AmountError::NotANumber(_))));
         assert!(matches!(Cents::parse("."), Err(AmountError::NotANumber(_))));
-        assert!(matches!(Cents::parse("9999999999999999"), Err(AmountError::TooLarge(_))));
+        assert!(matches!(
+            Cents::parse("9999999999999999"),
+            Err(AmountError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -14,13 +14,28 @@ use crate::money::{Cents, Rate};
 
 /// The files of a rules directory, in load order, with the embedded copies.
 pub const FILES: [(&str, &str); 8] = [
-    ("measures.toml", include_str!("../../../rules/customs/measures.toml")),
+    (
+        "measures.toml",
+        include_str!("../../../rules/customs/measures.toml"),
+    ),
     ("fees.toml", include_str!("../../../rules/customs/fees.toml")),
-    ("classification.toml", include_str!("../../../rules/customs/classification.toml")),
-    ("code-map.toml", include_str!("../../../rules/customs/code-map.toml")),
-    ("hts-lines.toml", include_str!("../../../rules/customs/hts-lines.toml")),
+    (
+        "classification.toml",
+        include_str!("../../../rules/customs/classification.toml"),
+    ),
+    (
+        "code-map.toml",
+        include_str!("../../../rules/customs/code-map.toml"),
+    ),
+    (
+        "hts-lines.toml",
+        include_str!("../../../rules/customs/hts-lines.toml"),
+    ),
     ("models.toml", include_str!("../../../rules/customs/models.toml")),
-    ("price-bands.toml", include_str!("../../../rules/customs/price-bands.toml")),
+    (
+        "price-bands.toml",
+        include_str!("../../../rules/customs/price-bands.toml"),
+    ),
     ("origin.toml", include_str!("../../../rules/customs/origin.toml")),
 ];
 
@@ -743,7 +758,9 @@ impl Rules {
             let exempt = match r.effect.as_deref() {
                 None | Some("duty") => false,
                 Some("exempt") => true,
-                Some(other) => return Err(ctx.err(id, "effect", format!("{other:?}: expected duty or exempt"))),
+                Some(other) => {
+                    return Err(ctx.err(id, "effect", format!("{other:?}: expected duty or exempt")));
+                }
             };
             let rate = match (&r.rate, exempt) {
                 (Some(s), false) => ctx.rate(id, "rate", s)?,
@@ -752,23 +769,39 @@ impl Rules {
                 (Some(_), true) => return Err(ctx.err(id, "rate", "an exemption has no rate")),
             };
             if exempt == r.exempts.is_empty() {
-                return Err(ctx.err(id, "exempts", "an exemption names the groups it removes; a duty names none"));
+                return Err(ctx.err(
+                    id,
+                    "exempts",
+                    "an exemption names the groups it removes; a duty names none",
+                ));
             }
             let condition = match r.condition.as_str() {
                 "" => Condition::Always,
                 "transshipment" => Condition::Transshipment,
                 "declared" => Condition::Declared,
                 other => {
-                    return Err(ctx.err(id, "condition", format!("{other:?}: expected \"\", transshipment or declared")));
+                    return Err(ctx.err(
+                        id,
+                        "condition",
+                        format!("{other:?}: expected \"\", transshipment or declared"),
+                    ));
                 }
             };
             let chapter99 = heading(&ctx, id, "chapter99", &r.chapter99)?;
             if (r.require_declared || condition == Condition::Declared) && chapter99.is_empty() {
-                return Err(ctx.err(id, "chapter99", "required or declared-only measures need their heading"));
+                return Err(ctx.err(
+                    id,
+                    "chapter99",
+                    "required or declared-only measures need their heading",
+                ));
             }
             let window = ctx.window(id, &r.valid_from, &r.valid_to)?;
             if r.ieepa && window.to.is_none_or(|t| t >= ieepa_end) {
-                return Err(ctx.err(id, "valid_to", format!("an IEEPA measure must end before {ieepa_end}")));
+                return Err(ctx.err(
+                    id,
+                    "valid_to",
+                    format!("an IEEPA measure must end before {ieepa_end}"),
+                ));
             }
             if r.source.trim().is_empty() {
                 return Err(ctx.err(id, "source", "every measure carries its source"));
@@ -900,7 +933,7 @@ impl Rules {
             });
         }
         // Longest prefix first, so the first match is the most specific.
-        lines.sort_by(|a, b| b.hts.digits().len().cmp(&a.hts.digits().len()));
+        lines.sort_by_key(|l| std::cmp::Reverse(l.hts.digits().len()));
 
         let f = "models.toml";
         let ctx = Ctx { file: f };
@@ -936,7 +969,11 @@ impl Rules {
         for r in &bf.band {
             let _ = (r.verified, &r.note);
             if !tiers.contains(r.tier.as_str()) {
-                return Err(ctx.err(&r.id, "tier", format!("{:?}: no model in models.toml has this tier", r.tier)));
+                return Err(ctx.err(
+                    &r.id,
+                    "tier",
+                    format!("{:?}: no model in models.toml has this tier", r.tier),
+                ));
             }
             bands.push(Band {
                 id: r.id.clone(),
@@ -1033,7 +1070,9 @@ impl Rules {
 
     /// The band for `tier` on `date`.
     pub fn band(&self, tier: &str, date: NaiveDate) -> Option<&Band> {
-        self.bands.iter().find(|b| b.tier == tier && b.window.contains(date))
+        self.bands
+            .iter()
+            .find(|b| b.tier == tier && b.window.contains(date))
     }
 
     /// MPF for `date`.
@@ -1072,21 +1111,34 @@ mod tests {
     fn with(file: &str, text: &str) -> Result<Rules, RulesError> {
         let texts: Vec<(&str, String)> = FILES
             .iter()
-            .map(|(f, t)| (*f, if *f == file { text.to_owned() } else { (*t).to_owned() }))
+            .map(|(f, t)| {
+                (
+                    *f,
+                    if *f == file {
+                        text.to_owned()
+                    } else {
+                        (*t).to_owned()
+                    },
+                )
+            })
             .collect();
         Rules::from_texts(&texts, "test")
     }
 
     #[test]
     fn an_unknown_key_names_the_file_and_the_key() {
-        let text = FILES[1].1.replacen("rate = \"0.125%\"", "rate = \"0.125%\"\ncolour = \"red\"", 1);
+        let text = FILES[1]
+            .1
+            .replacen("rate = \"0.125%\"", "rate = \"0.125%\"\ncolour = \"red\"", 1);
         let e = with("fees.toml", &text).unwrap_err().to_string();
         assert!(e.contains("fees.toml") && e.contains("colour"), "{e}");
     }
 
     #[test]
     fn bad_values_name_the_record() {
-        let text = FILES[0].1.replacen("valid_from = \"2018-08-23\"", "valid_from = \"23/08/2018\"", 1);
+        let text = FILES[0]
+            .1
+            .replacen("valid_from = \"2018-08-23\"", "valid_from = \"23/08/2018\"", 1);
         let e = with("measures.toml", &text).unwrap_err().to_string();
         assert!(e.contains("S301-L2") && e.contains("valid_from"), "{e}");
         // An IEEPA measure left open would keep collecting after the ruling.

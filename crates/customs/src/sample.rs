@@ -56,7 +56,13 @@ pub fn generate(lines: u64, seed: u64, mut w: impl Write) -> io::Result<u64> {
         ("Antminer T21", 266_000, 190),
     ];
     const DATES: [&str; 8] = [
-        "2024-12-02", "2025-03-20", "2025-04-21", "2025-06-10", "2025-09-15", "2025-12-01", "2026-03-02",
+        "2024-12-02",
+        "2025-03-20",
+        "2025-04-21",
+        "2025-06-10",
+        "2025-09-15",
+        "2025-12-01",
+        "2026-03-02",
         "2026-06-30",
     ];
     let mut rng = Mix(seed);
@@ -77,7 +83,11 @@ pub fn generate(lines: u64, seed: u64, mut w: impl Write) -> io::Result<u64> {
             if roll < 3 {
                 value /= 5; // undervalued
             }
-            let hts = if (3..8).contains(&roll) { "8471.50.0150" } else { "8543.70.98.60" };
+            let hts = if (3..8).contains(&roll) {
+                "8471.50.0150"
+            } else {
+                "8543.70.98.60"
+            };
             // The headings a careful filer declares for the number, origin and date.
             let adp = hts.starts_with("8471");
             let mut ch99: Vec<&str> = Vec::new();

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::sync::mpsc;
 
-use hashward_model::{Finding, Record, Severity};
+use hashward_model::{Finding, Severity};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -229,46 +229,65 @@ struct ItemRef<'a, T: Serialize> {
     item: &'a T,
 }
 
-fn jsonl_items<T: Serialize + Sync>(key: &'static str, items: &[T], out: &mut Vec<u8>) -> serde_json::Result<()> {
-    // Serialised in parallel in slices, joined in order.
+fn jsonl_items<T: Serialize + Sync>(
+    key: &'static str,
+    items: &[T],
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    // Serialised in parallel in slices, written in order.
     let parts: Vec<serde_json::Result<Vec<u8>>> = items
         .par_chunks(512)
         .map(|part| {
             let mut buf = Vec::with_capacity(part.len() * 700);
             for item in part {
-                serde_json::to_writer(&mut buf, &ItemRef { ty: "item", key, item })?;
+                serde_json::to_writer(
+                    &mut buf,
+                    &ItemRef {
+                        ty: "item",
+                        key,
+                        item,
+                    },
+                )?;
                 buf.push(b'\n');
             }
             Ok(buf)
         })
         .collect();
     for p in parts {
-        out.extend_from_slice(&p?);
+        w.write_all(&p?)?;
     }
     Ok(())
 }
 
-/// The JSON-lines records of a chunk (the `Record` shapes of the output contract): findings,
-/// then `lines`, `entries` and `errors` items.
-pub fn chunk_jsonl(chunk: &Chunk<'_>) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(chunk.lines.len() * 800);
+const FINDING_TAG: &[u8] = b"{\"type\":\"finding\",";
+
+/// Write the JSON-lines records of a chunk (the `Record` shapes of the output contract):
+/// findings, then `lines`, `entries` and `errors` items.
+pub fn write_chunk_jsonl(chunk: &Chunk<'_>, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let parts: Vec<serde_json::Result<Vec<u8>>> = chunk
         .findings
         .par_chunks(256)
         .map(|part| {
             let mut buf = Vec::with_capacity(part.len() * 1000);
             for f in part {
-                serde_json::to_writer(&mut buf, &Record::Finding(f.clone()))?;
+                // The `Record::Finding` shape without cloning the finding: the tag, then the
+                // finding's own fields (a finding serialises as an object, so its text starts
+                // with `{`).
+                buf.extend_from_slice(FINDING_TAG);
+                let start = buf.len();
+                serde_json::to_writer(&mut buf, f)?;
+                if buf.get(start) == Some(&b'{') {
+                    buf.remove(start);
+                }
                 buf.push(b'\n');
             }
             Ok(buf)
         })
         .collect();
     for p in parts {
-        out.extend_from_slice(&p?);
+        w.write_all(&p?)?;
     }
-    jsonl_items("lines", &chunk.lines, &mut out)?;
-    jsonl_items("entries", &chunk.entries, &mut out)?;
-    jsonl_items("errors", &chunk.errors, &mut out)?;
-    Ok(out)
+    jsonl_items("lines", &chunk.lines, w)?;
+    jsonl_items("entries", &chunk.entries, w)?;
+    jsonl_items("errors", &chunk.errors, w)
 }

@@ -20,7 +20,12 @@ fn cell(c: &Checker, date: &str, hts: &str, origin: &str) -> (Cents, i64, Vec<St
     let r = c.check_line(&line(date, hts, origin), &mut findings).unwrap();
     (
         r.declared_duty_total,
-        r.declared_measures.as_ref().unwrap_or(&r.measures).iter().map(|m| m.rate.0).sum(),
+        r.declared_measures
+            .as_ref()
+            .unwrap_or(&r.measures)
+            .iter()
+            .map(|m| m.rate.0)
+            .sum(),
         r.declared_measures
             .as_ref()
             .unwrap_or(&r.measures)
@@ -58,11 +63,19 @@ fn every_window_and_column_of_the_worked_table_to_the_cent() {
         ] {
             let (declared_total, rate, ids, expected_total) = cell(&c, date, hts, origin);
             assert_eq!(rate, pct(want), "{date} {origin} {hts}: {ids:?}");
-            assert_eq!(declared_total, value.times(hashward_customs::Rate(pct(want))), "{date} {origin} {hts}");
+            assert_eq!(
+                declared_total,
+                value.times(hashward_customs::Rate(pct(want))),
+                "{date} {origin} {hts}"
+            );
             // The expected stack of a misdeclared line is the correct column's.
             if hts.starts_with("8471") {
                 let correct = if origin == "CN" { cn } else { my };
-                assert_eq!(expected_total, value.times(hashward_customs::Rate(pct(correct))), "{date} {origin}");
+                assert_eq!(
+                    expected_total,
+                    value.times(hashward_customs::Rate(pct(correct))),
+                    "{date} {origin}"
+                );
             }
         }
     }
@@ -90,8 +103,14 @@ fn the_brief_s_dollar_figures() {
 fn the_stacks_name_their_measures_and_headings() {
     let c = Checker::new(Rules::embedded().unwrap(), None);
     let mut f = Vec::new();
-    let r = c.check_line(&line("2025-04-20", "8543.70.98.60", "CN"), &mut f).unwrap();
-    let got: Vec<(&str, &str, i64)> = r.measures.iter().map(|m| (m.id, m.chapter99, m.amount.0)).collect();
+    let r = c
+        .check_line(&line("2025-04-20", "8543.70.98.60", "CN"), &mut f)
+        .unwrap();
+    let got: Vec<(&str, &str, i64)> = r
+        .measures
+        .iter()
+        .map(|m| (m.id, m.chapter99, m.amount.0))
+        .collect();
     assert_eq!(
         got,
         [
@@ -102,7 +121,9 @@ fn the_stacks_name_their_measures_and_headings() {
         ]
     );
     // CN declared 8471 in the same window: List 3, fentanyl, and the semiconductor exception.
-    let r = c.check_line(&line("2025-04-20", "8471.50.0150", "CN"), &mut f).unwrap();
+    let r = c
+        .check_line(&line("2025-04-20", "8471.50.0150", "CN"), &mut f)
+        .unwrap();
     let ids: Vec<(&str, &str)> = r
         .declared_measures
         .as_ref()
@@ -131,5 +152,10 @@ fn the_stacks_name_their_measures_and_headings() {
     let mut l = line("2026-03-10", "8471.50.0150", "MY");
     l.chapter99 = vec!["9903.79.01".into()];
     let r = c.check_line(&l, &mut f).unwrap();
-    assert!(r.declared_measures.unwrap().iter().any(|m| m.id == "S232-SEMI" && m.rate.0 == pct("25%")));
+    assert!(
+        r.declared_measures
+            .unwrap()
+            .iter()
+            .any(|m| m.id == "S232-SEMI" && m.rate.0 == pct("25%"))
+    );
 }

@@ -7,13 +7,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use hashward_customs::{Checker, Chunk, EntryResult, HtsTable, InputFormat, LineResult, RowError, Rules, Totals};
+use hashward_customs::{
+    Checker, Chunk, EntryResult, HtsTable, InputFormat, LineResult, RowError, Rules, Totals,
+};
 use hashward_model::{EnvelopeRef, Finding, InputRecord, Record, ResultParts};
 use hashward_store::RunRecord;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::args::{CustomsCheckArgs, CustomsCmd, CustomsGenerateArgs, EntriesFormat, Format, Global, ImportHtsArgs};
+use crate::args::{
+    CustomsCheckArgs, CustomsCmd, CustomsGenerateArgs, EntriesFormat, Format, Global, ImportHtsArgs,
+};
 use crate::case;
 use crate::output::Output;
 
@@ -85,8 +89,12 @@ fn load_checker(a: &CustomsCheckArgs) -> anyhow::Result<(Checker, Option<InputRe
                 sha256: hex::encode(Sha256::digest(&bytes)),
                 size: bytes.len() as u64,
             };
-            let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8", p.display()))?;
-            (Some(HtsTable::from_compact(&p.display().to_string(), &text)?), Some(record))
+            let text =
+                String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8", p.display()))?;
+            (
+                Some(HtsTable::from_compact(&p.display().to_string(), &text)?),
+                Some(record),
+            )
         }
         None => (None, None),
     };
@@ -133,21 +141,21 @@ fn check(a: &CustomsCheckArgs, g: &Global, out: &Output) -> anyhow::Result<ExitC
         )?;
         w.write_all(b"\n")?;
     }
-    let (totals, reader) = hashward_customs::check_stream(&checker, reader, format, chunk_lines, &mut |chunk: Chunk<'_>| {
-        if streaming {
-            let bytes = hashward_customs::chunk_jsonl(&chunk).map_err(io::Error::other)?;
-            w.write_all(&bytes)?;
-            if keep_findings {
+    let (totals, reader) =
+        hashward_customs::check_stream(&checker, reader, format, chunk_lines, &mut |chunk: Chunk<'_>| {
+            if streaming {
+                hashward_customs::write_chunk_jsonl(&chunk, &mut w)?;
+                if keep_findings {
+                    findings.extend(chunk.findings);
+                }
+            } else {
+                lines.extend(chunk.lines);
+                entries.extend(chunk.entries);
+                errors.extend(chunk.errors);
                 findings.extend(chunk.findings);
             }
-        } else {
-            lines.extend(chunk.lines);
-            entries.extend(chunk.entries);
-            errors.extend(chunk.errors);
-            findings.extend(chunk.findings);
-        }
-        Ok::<(), io::Error>(())
-    })
+            Ok::<(), io::Error>(())
+        })
         .with_context(|| format!("checking {}", a.input.display()))?;
     let mut inputs = Vec::new();
     if let Some(r) = reader {
@@ -200,7 +208,10 @@ fn check(a: &CustomsCheckArgs, g: &Global, out: &Output) -> anyhow::Result<ExitC
         out.emit_ref(&env, &|w| write_summary(w, &totals, &lines, &errors))?;
     }
     if !out.quiet && !streaming && totals.row_errors > 0 && out.format != Format::Text {
-        eprintln!("hashward: {} row(s) refused (see result.errors)", totals.row_errors);
+        eprintln!(
+            "hashward: {} row(s) refused (see result.errors)",
+            totals.row_errors
+        );
     }
     case::record_run(g, record)?;
     Ok(match crate::fail_threshold(g.fail_on) {
@@ -210,7 +221,12 @@ fn check(a: &CustomsCheckArgs, g: &Global, out: &Output) -> anyhow::Result<ExitC
 }
 
 /// The text form: totals, the lines with a difference or a finding, row errors.
-fn write_summary(w: &mut dyn Write, t: &Totals, lines: &[LineResult<'_>], errors: &[RowError]) -> io::Result<()> {
+fn write_summary(
+    w: &mut dyn Write,
+    t: &Totals,
+    lines: &[LineResult<'_>],
+    errors: &[RowError],
+) -> io::Result<()> {
     writeln!(
         w,
         "{} rows: {} lines in {} entries checked, {} refused",
@@ -268,7 +284,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn generate(a: &CustomsGenerateArgs, out: &Output) -> anyhow::Result<()> {
     let file = std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut w = io::BufWriter::with_capacity(1 << 20, file);
-    let n = hashward_customs::generate(a.lines, a.seed, &mut w).with_context(|| format!("writing {}", a.out.display()))?;
+    let n = hashward_customs::generate(a.lines, a.seed, &mut w)
+        .with_context(|| format!("writing {}", a.out.display()))?;
     w.flush()?;
     if !out.quiet {
         eprintln!("hashward: wrote {} ({n} entry lines)", a.out.display());
