@@ -48,7 +48,9 @@ command -v cargo >/dev/null || { echo "customs.sh: cargo is required" >&2; exit 
 
 echo "customs.sh: building hashward (release)" >&2
 (cd "$REPO" && cargo build --release -q -p hashward)
-BIN="$CARGO_TARGET_DIR/release/hashward"
+# A copy: the target directory may be shared with other checkouts that build their own hashward.
+cp "$CARGO_TARGET_DIR/release/hashward" "$WORK/hashward"
+BIN="$WORK/hashward"
 
 INPUT="$WORK/entries-$LINES-$SEED.csv"
 if [ ! -s "$INPUT" ]; then

@@ -10,6 +10,16 @@ fn hashward() -> Command {
     c
 }
 
+/// The run ended with `code`; its stderr is shown when not.
+fn expect_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_sample_entries_give_the_envelope_with_lines_entries_and_findings() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,12 +34,7 @@ fn the_sample_entries_give_the_envelope_with_lines_entries_and_findings() {
         .output()
         .unwrap();
     // CUS-001 and CUS-002 are high: exit 1 at the default --fail-on high.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 1);
     let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(env["command"], "customs check");
     let findings: Vec<hashward_model::Finding> = serde_json::from_value(env["findings"].clone()).unwrap();
@@ -95,12 +100,7 @@ fn jsonl_streams_tagged_records_with_row_errors_as_items() {
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 1);
     let recs: Vec<hashward_model::Record> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -150,12 +150,7 @@ fn json_entries_are_read_too() {
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(env["result"]["lines"][0]["duty_total"], 2472.75);
     assert!(env["findings"].as_array().unwrap().is_empty());

@@ -159,21 +159,29 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
         field: field.to_owned(),
         message: msg,
     };
-    macro_rules! req {
+    // Every field passes here: absent, or present and at most MAX_FIELD bytes.
+    macro_rules! bounded {
         ($name:expr) => {{
             match get($name) {
-                None => {
-                    return Err(err(
-                        $name,
-                        "missing (a required field)".into(),
-                        &entry_number,
-                        &line_no,
-                    ));
-                }
                 Some(v) if v.len() > MAX_FIELD => {
                     return Err(err(
                         $name,
                         format!("longer than {MAX_FIELD} bytes"),
+                        &entry_number,
+                        &line_no,
+                    ));
+                }
+                v => v,
+            }
+        }};
+    }
+    macro_rules! req {
+        ($name:expr) => {{
+            match bounded!($name) {
+                None => {
+                    return Err(err(
+                        $name,
+                        "missing (a required field)".into(),
                         &entry_number,
                         &line_no,
                     ));
@@ -194,15 +202,7 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
     }
     macro_rules! opt {
         ($name:expr) => {{
-            match get($name) {
-                Some(v) if v.len() > MAX_FIELD => {
-                    return Err(err(
-                        $name,
-                        format!("longer than {MAX_FIELD} bytes"),
-                        &entry_number,
-                        &line_no,
-                    ));
-                }
+            match bounded!($name) {
                 Some(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
                 _ => None,
             }
