@@ -80,6 +80,10 @@ pub enum Command {
     /// redirects and hijacks.
     #[command(subcommand)]
     Traffic(TrafficCmd),
+    /// Import compliance for miner entries: expected heading, dated duty stack, fees,
+    /// valuation and origin checks.
+    #[command(subcommand)]
+    Customs(CustomsCmd),
     /// The case database: what earlier runs recorded.
     #[command(subcommand)]
     Case(CaseCmd),
@@ -121,6 +125,74 @@ pub enum TrafficCmd {
     /// Write a synthetic capture of a mining fleet with planted phone-home, beacon, hijack,
     /// dev-fee, inbound management and rogue-resolver traffic (for the benchmark and the demo).
     Generate(GenerateArgs),
+}
+
+/// `hashward customs …`
+#[derive(Debug, Subcommand)]
+pub enum CustomsCmd {
+    /// Check entry lines (CSV or JSON, the Form 7501 fields of docs/architecture.md): the
+    /// expected heading, the duty stack on the entry date, fees per entry, and CUS findings.
+    Check(CustomsCheckArgs),
+    /// Read a USITC HTS CSV export, refuse a truncated one, and write the compact table that
+    /// `customs check --hts` uses.
+    ImportHts(ImportHtsArgs),
+    /// Write a deterministic file of entry lines (for the benchmark).
+    Generate(CustomsGenerateArgs),
+}
+
+/// `hashward customs check`
+#[derive(Debug, Args)]
+pub struct CustomsCheckArgs {
+    /// The entries: CSV with a header row, a JSON array of line objects, or JSON lines.
+    #[arg(value_name = "ENTRIES")]
+    pub input: PathBuf,
+    /// Input format (default: from the extension; .json and .jsonl are JSON, anything else CSV).
+    #[arg(long, value_enum)]
+    pub input_format: Option<EntriesFormat>,
+    /// A rules directory replacing the built-in rules file by file (see rules/customs/).
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// The compact schedule written by `customs import-hts`: declared numbers are checked
+    /// against it and MFN rates taken from it.
+    #[arg(long, value_name = "PATH")]
+    pub hts: Option<PathBuf>,
+    /// Lines per chunk of the parallel pass.
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub chunk_lines: u64,
+}
+
+/// Entry file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EntriesFormat {
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array or JSON lines.
+    Json,
+}
+
+/// `hashward customs import-hts`
+#[derive(Debug, Args)]
+pub struct ImportHtsArgs {
+    /// The USITC export (`hts_2026_revision_4_csv.csv`).
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to write the compact table (default: FILE with the extension .hts.tsv).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// `hashward customs generate`
+#[derive(Debug, Args)]
+pub struct CustomsGenerateArgs {
+    /// Entry lines to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+    /// The CSV file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `hashward traffic analyze`

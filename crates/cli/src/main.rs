@@ -57,6 +57,7 @@ fn run() -> anyhow::Result<ExitCode> {
             Some(o) => o,
             None => return Ok(ExitCode::SUCCESS),
         },
+        Command::Customs(cmd) => return commands::customs::run(cmd, &cli.global, &out),
         Command::Case(cmd) => return commands::case::run(cmd, &cli.global, &out),
         Command::Demo(a) => commands::demo::run(a, &cli.global, &out)?,
         Command::Rules(a) => return commands::rules::run(a, &out),

@@ -1,6 +1,7 @@
 //! One module per command: each turns validated arguments into library calls and an envelope.
 
 pub mod case;
+pub mod customs;
 pub mod demo;
 pub mod diff;
 pub mod emulate;
