@@ -34,7 +34,7 @@ pub const MILE_M: f64 = 1609.344;
 
 /// The spherical approximation errs by at most 0.561 % against the WGS84 geodesic (siting
 /// research brief 4.4); 0.6 % plus a metre is the band in which a verdict needs the geodesic.
-const APPROX_BAND: f64 = 0.006;
+const APPROX_BAND: f64 = geo::SPHERE_REL_ERROR;
 
 /// Hits of one zone reported per facility; the rest are counted in a note.
 const MAX_HITS_PER_RULE: usize = 20;

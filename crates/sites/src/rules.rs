@@ -568,7 +568,7 @@ impl Rules {
             self.files
                 .iter()
                 .find(|f| f.name == name)
-                .map_or_else(|| name.to_owned(), |f| display_origin(f))
+                .map_or_else(|| name.to_owned(), display_origin)
         };
         let bad = |name: &str, key: String, message: &str| RulesError::Invalid {
             file: file(name),
