@@ -1,10 +1,16 @@
 //! Facilities to assess, read from GeoJSON features or CSV rows (ARCHITECTURE.md "Input
 //! contract"): identity, owner and country, load in MW or as a fleet of miners, and geometry.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::geo::Shape;
-use crate::layer::RowError;
+use crate::layer::{self, Container, RawRow, RowError, boolean, non_negative, number, state_code, text};
+
+/// Most fleet entries accepted for one facility.
+pub const MAX_FLEET_ENTRIES: usize = 10_000;
 
 /// Largest facilities file accepted, bytes (1 GiB).
 pub const MAX_INPUT_BYTES: usize = 1 << 30;
@@ -91,10 +97,100 @@ pub enum FacilityError {
 }
 
 /// Reads facilities from GeoJSON features or CSV rows (CSV `fleet` is the JSON list in one
-/// field).
+/// field). Required: `id` (unique) and a geometry (GeoJSON Point/Polygon/MultiPolygon, CSV
+/// `lat`/`lon`); `load_mw` or `fleet`, not both. A bad row is a [`RowError`] naming the row and
+/// field; the rest is read.
 pub fn read_facilities(bytes: &[u8]) -> Result<Facilities, FacilityError> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(FacilityError::TooLarge { size: bytes.len(), limit: MAX_INPUT_BYTES });
     }
-    Err(FacilityError::Malformed { format: "unknown".to_string(), message: "reader not written yet".to_string() })
+    let malformed = |format: &str, message: String| FacilityError::Malformed { format: format.to_string(), message };
+    let rows = match layer::sniff(bytes) {
+        Container::Json => layer::geojson_rows(bytes).map_err(|m| malformed("geojson", m))?,
+        Container::Csv => layer::csv_rows(bytes).map_err(|m| malformed("csv", m))?,
+        Container::FlatGeobuf => return Err(malformed("flatgeobuf", "facilities are read from GeoJSON or CSV".to_string())),
+        Container::Unknown(reason) => return Err(malformed("unknown", reason)),
+    };
+    let mut out = Facilities { facilities: Vec::new(), row_errors: rows.errors };
+    let mut ids = HashSet::new();
+    for raw in rows.rows {
+        let row = raw.row;
+        match facility(raw) {
+            Ok(f) if !ids.insert(f.id.clone()) => {
+                out.row_errors.push(RowError::new(row, Some("id"), format!("duplicate id {:?}", f.id)));
+            }
+            Ok(f) => out.facilities.push(f),
+            Err(e) => out.row_errors.push(e),
+        }
+    }
+    out.row_errors.sort_by_key(|e| e.row);
+    Ok(out)
+}
+
+fn facility(raw: RawRow) -> Result<Facility, RowError> {
+    let RawRow { row, props, shape } = raw;
+    let p = &props;
+    let id = text(p, "id").ok_or_else(|| RowError::new(row, Some("id"), "missing"))?;
+    let owner_country = match text(p, "owner_country") {
+        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => Some(c.to_ascii_uppercase()),
+        Some(c) => {
+            return Err(RowError::new(row, Some("owner_country"), format!("not an ISO 3166-1 alpha-2 code: {c:?}")));
+        }
+        None => None,
+    };
+    let load = match (non_negative(p, "load_mw", row)?, fleet(p, row)?) {
+        (Some(_), Some(_)) => return Err(RowError::new(row, Some("fleet"), "give load_mw or fleet, not both")),
+        (Some(mw), None) => Load::Mw(mw),
+        (None, Some(f)) => Load::Fleet(f),
+        (None, None) => Load::Unknown,
+    };
+    let overhead = match number(p, "overhead", row)? {
+        Some(k) if k <= 0.0 => return Err(RowError::new(row, Some("overhead"), format!("not positive: {k}"))),
+        k => k,
+    };
+    Ok(Facility {
+        name: text(p, "name").unwrap_or_else(|| id.clone()),
+        id,
+        owner: text(p, "owner"),
+        owner_country,
+        urban: boolean(p, "urban", row)?,
+        state: state_code(p, "state", row)?,
+        county: text(p, "county"),
+        region: text(p, "region"),
+        colocated: boolean(p, "colocated", row)?,
+        overhead,
+        load,
+        shape: shape?,
+    })
+}
+
+/// The `fleet` field: a JSON list (or, in CSV, a string holding one) of `{model, count}`.
+fn fleet(p: &Map<String, Value>, row: usize) -> Result<Option<Vec<FleetEntry>>, RowError> {
+    let err = |m: String| RowError::new(row, Some("fleet"), m);
+    let parsed;
+    let list = match layer::field(p, "fleet") {
+        None => return Ok(None),
+        Some(Value::Array(a)) => a,
+        Some(Value::String(s)) => {
+            parsed = serde_json::from_str::<Value>(s).map_err(|e| err(format!("not a JSON list: {e}")))?;
+            parsed.as_array().ok_or_else(|| err("not a JSON list".to_string()))?
+        }
+        Some(other) => return Err(err(format!("not a list: {other}"))),
+    };
+    if list.len() > MAX_FLEET_ENTRIES {
+        return Err(err(format!("{} entries, more than {MAX_FLEET_ENTRIES}", list.len())));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let model = e.get("model").and_then(Value::as_str).map(str::trim).filter(|m| !m.is_empty());
+            let count = e.get("count").and_then(Value::as_u64);
+            match (model, count) {
+                (Some(model), Some(count)) => Ok(FleetEntry { model: model.to_string(), count }),
+                (None, _) => Err(err(format!("entry {} has no model", i + 1))),
+                (_, None) => Err(err(format!("entry {} count is not a non-negative integer", i + 1))),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
