@@ -488,12 +488,13 @@ impl<'c, 'a> Work<'c, 'a> {
                 }
                 let finding = if certain { rule_id(&z.finding) } else { RuleId::SITE_SCREENING };
                 let what = if certain {
-                    format!("within the {} of {}", zone_words(z), j.site.name)
+                    format!("within {} of the boundary of {} ({})", miles(z.distance_m), j.site.name, z.id)
                 } else {
                     format!(
-                        "may be within the {} of {}'s boundary: the site is known only as a point; needs the installation's polygon",
-                        zone_words(z),
-                        j.site.name
+                        "may be within {} of the boundary of {} ({}): the site is known only as a point; needs the installation's polygon",
+                        miles(z.distance_m),
+                        j.site.name,
+                        z.id
                     )
                 };
                 self.site_hit(
@@ -944,10 +945,6 @@ fn shape_kind(s: &Shape) -> &'static str {
         Shape::Point(_) => "point",
         Shape::Polygons(_) => "polygon",
     }
-}
-
-fn zone_words(z: &Zone) -> String {
-    format!("{} zone ({} from the boundary)", z.id, miles(z.distance_m))
 }
 
 /// The catalogue id named in a rules file (validated when the rules were read).

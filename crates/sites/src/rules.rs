@@ -486,6 +486,26 @@ impl Rules {
         Rules::from_texts(texts)
     }
 
+    /// The built-in rules with the file `name` replaced by `bytes` (for tools and fuzzing;
+    /// `origin` names it in errors).
+    pub fn with_file(name: &str, origin: &str, bytes: &[u8]) -> Result<Rules, RulesError> {
+        if !BUILTIN.iter().any(|(n, _)| *n == name) {
+            return Err(RulesError::UnknownFile {
+                dir: origin.to_owned(),
+                file: name.to_owned(),
+                expected: BUILTIN.map(|(n, _)| n).join(", "),
+            });
+        }
+        let texts = BUILTIN.map(|(n, text)| {
+            if n == name {
+                (n, origin.to_owned(), bytes.to_vec())
+            } else {
+                (n, "built-in".to_owned(), text.as_bytes().to_vec())
+            }
+        });
+        Rules::from_texts(texts)
+    }
+
     /// The rules of `dir`: each rules file found there replaces the built-in one; a `.toml`
     /// file with another name is an error (a misspelt file would otherwise be ignored).
     pub fn from_dir(dir: &Path) -> Result<Rules, RulesError> {

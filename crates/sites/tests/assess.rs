@@ -437,10 +437,8 @@ fn the_sample_facilities_show_each_kind_of_result() {
     let text = hashward_sites::sample::sample_facilities();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["features"].as_array().unwrap().len(), 4);
-    // Read with the real reader when it is there: the demo's path.
-    let Ok(fs) = hashward_sites::facility::read_facilities(text.as_bytes()) else {
-        return;
-    };
+    let fs = hashward_sites::facility::read_facilities(text.as_bytes()).unwrap();
+    assert!(fs.row_errors.is_empty(), "{:?}", fs.row_errors);
     let rules = Rules::builtin().unwrap();
     let a = run_with(fs.facilities, &[builtin_layer(&rules)], "2026-01-01");
     assert!(findings_of(&a, "mineone-like").contains(&"SITE-007"));
