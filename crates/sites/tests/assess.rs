@@ -446,3 +446,48 @@ fn the_sample_facilities_show_each_kind_of_result() {
     assert!(findings_of(&a, "ercot-large").contains(&"SITE-006"));
     assert!(findings_of(&a, "florida-near-base").contains(&"SITE-004"));
 }
+
+/// The shared test data (read in place, never copied): MIRTA points, the IM3 atlas, WRI plants.
+fn shared(name: &str) -> Option<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    hashward_model::shared_testdata_candidates(dir)
+        .into_iter()
+        .map(|c| c.join("sites").join(name))
+        .find(|p| p.is_file())
+        .map(|p| std::fs::read(p).unwrap())
+}
+
+#[test]
+fn mineone_anchor_on_the_shared_mirta_and_im3_files() {
+    let (Some(mirta), Some(im3)) = (
+        shared("mirta-dod-sites-points.geojson"),
+        shared("im3-datacenter-centroids.geojson"),
+    ) else {
+        eprintln!("shared test data not found: skipped");
+        return;
+    };
+    let mirta = hashward_sites::layer::read_layer("mirta", &mirta).unwrap();
+    let im3 = hashward_sites::layer::read_layer("im3", &im3).unwrap();
+    assert_eq!((mirta.sites.len(), im3.sites.len()), (737, 1165));
+    let mut mine = facility("mineone", MINEONE, Some("CN"));
+    mine.state = Some("WY".into());
+    let at_warren = facility("at-warren-point", WARREN, Some("US"));
+    let a = run_with(vec![mine, at_warren], &[mirta, im3], "2026-01-01");
+    // MIRTA marks F.E. Warren listed (isFirrmaSite) with no part: the 1 mi rule applies, and a
+    // point 3.20 mi away is screening, not clear.
+    let hit = result(&a, "mineone")
+        .rules
+        .iter()
+        .find(|h| h.finding == "SITE-007" && h.site_name.as_deref() == Some("Francis E. Warren Air Force Base"))
+        .expect("SITE-007 for F.E. Warren");
+    assert!((hit.distance_m.unwrap() / MILE - 3.20).abs() < 0.005);
+    assert!(!findings_of(&a, "mineone").contains(&"SITE-001"));
+    // Nearest IM3 data center to the F.E. Warren point: NCAR-Wyoming Supercomputing Center, 3.06 mi.
+    let n = result(&a, "at-warren-point")
+        .nearest
+        .iter()
+        .find(|n| n.layer == "im3")
+        .unwrap();
+    assert_eq!(n.site_name, "NCAR-Wyoming Supercomputing Center");
+    assert!((n.distance_m / MILE - 3.06).abs() < 0.005, "{}", n.distance_m / MILE);
+}
