@@ -184,6 +184,12 @@ pub fn distance(a: &Shape, b: &Shape) -> Distance {
     geodesic_distance(&pa, &pb, sphere)
 }
 
+/// Great-circle distance on the sphere of mean radius [`EARTH_RADIUS_M`], metres: the fast
+/// approximation (within [`SPHERE_REL_ERROR`] of the geodesic), for ranking and display only.
+pub fn sphere_meters(a: LatLon, b: LatLon) -> f64 {
+    angle(V3::from_latlon(a), V3::from_latlon(b)) * EARTH_RADIUS_M
+}
+
 /// Points on a geodesic circle (for rule zones in GeoJSON output), `vertices` of them (at
 /// least 3), clockwise from north, not closed.
 pub fn circle(center: LatLon, radius_m: f64, vertices: usize) -> Vec<LatLon> {
