@@ -190,16 +190,27 @@ impl SiteIndex {
                 cands.push((site, d));
             }
         }
-        let limit = best * factor + ANGLE_SLACK;
-        cands
-            .into_iter()
-            .filter(|(_, d)| d.0 <= limit)
-            .filter_map(|(site, d)| {
-                let s = self.shapes.get(site)?;
-                let g = geo::geodesic_distance(&q, s, d);
-                Some(Hit { site, distance_m: g.meters, measured_from: g.measured_from, refined: true })
-            })
-            .min_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.site.cmp(&b.site)))
+        // Refine in order of spherical distance; a candidate whose spherical distance is more
+        // than (1 + e) times the best geodesic so far cannot beat it (g >= s / (1 + e)).
+        cands.sort_by(|a, b| a.1.0.total_cmp(&b.1.0).then(a.0.cmp(&b.0)));
+        let mut winner: Option<Hit> = None;
+        for (site, d) in cands {
+            if let Some(w) = &winner
+                && d.0 * EARTH_RADIUS_M / (1.0 + SPHERE_REL_ERROR) > w.distance_m + ANGLE_SLACK * EARTH_RADIUS_M
+            {
+                break;
+            }
+            let Some(s) = self.shapes.get(site) else { continue };
+            let g = geo::geodesic_distance(&q, s, d);
+            let better = match &winner {
+                None => true,
+                Some(w) => g.meters < w.distance_m || (g.meters == w.distance_m && site < w.site),
+            };
+            if better {
+                winner = Some(Hit { site, distance_m: g.meters, measured_from: g.measured_from, refined: true });
+            }
+        }
+        winner
     }
 
     /// Every site within `meters` (geodesic), nearest first. A verdict never depends on the
@@ -233,9 +244,10 @@ impl SiteIndex {
         let reach = (sure_out / EARTH_RADIUS_M + q.radius).min(std::f64::consts::PI);
         let max_d2 = chord(reach).powi(2);
         let mut seen = HashSet::new();
-        let mut judge = |site: usize| {
+        // `sphere` is the spherical distance when the caller already has it (point to point).
+        let mut judge = |site: usize, sphere: Option<(f64, Measured)>| {
             let Some(s) = self.shapes.get(site) else { return };
-            let d = sphere_distance(&q, s);
+            let d = sphere.unwrap_or_else(|| sphere_distance(&q, s));
             let sphere_m = d.0 * EARTH_RADIUS_M;
             if d.1 == Measured::Inside {
                 found(Hit { site, distance_m: 0.0, measured_from: Measured::Inside, refined: true });
@@ -251,14 +263,26 @@ impl SiteIndex {
         if self.has_polygons {
             for cap in self.caps.locate_in_envelope_intersecting(cap_envelope(q.center, q.radius)) {
                 if seen.insert(cap.site) {
-                    judge(cap.site);
+                    judge(cap.site, None);
                 }
             }
         }
-        for item in self.items.locate_within_distance(q.center.arr(), max_d2) {
-            let site = item.site();
-            if !self.has_polygons || seen.insert(site) {
-                judge(site);
+        let origin = q.center.arr();
+        for item in self.items.locate_within_distance(origin, max_d2) {
+            match item {
+                // Point to point: the chord is the distance, no second look at the shapes.
+                Item::Point { site, .. } if q.point.is_some() => {
+                    let sphere = angle_of_chord(item.distance_2(&origin).sqrt());
+                    if !self.has_polygons || seen.insert(*site) {
+                        judge(*site, Some((sphere, Measured::Point)));
+                    }
+                }
+                _ => {
+                    let site = item.site();
+                    if !self.has_polygons || seen.insert(site) {
+                        judge(site, None);
+                    }
+                }
             }
         }
     }

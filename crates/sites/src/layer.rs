@@ -387,8 +387,14 @@ pub(crate) fn csv_rows(bytes: &[u8]) -> Result<Rows, String> {
             out.errors.push(RowError::new(row, None, format!("{} fields, the header has {}", rec.len(), header.len())));
             continue;
         }
-        let props: Map<String, Value> =
-            header.iter().zip(rec.iter()).map(|(h, v)| (h.clone(), Value::String(v.to_string()))).collect();
+        // Blank fields are left out (they read as absent anyway): wide files such as WRI's
+        // are mostly blank, and every kept field is an allocation.
+        let props: Map<String, Value> = header
+            .iter()
+            .zip(rec.iter())
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
+            .collect();
         let coord = |name: &str| -> Result<f64, RowError> {
             let v = props.get(name).and_then(Value::as_str).map(str::trim).unwrap_or_default();
             if v.is_empty() {
