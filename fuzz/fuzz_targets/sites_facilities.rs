@@ -8,12 +8,20 @@ use hashward_sites::index::SiteIndex;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(f) = hashward_sites::facility::read_facilities(data) else { return };
+    let Ok(f) = hashward_sites::facility::read_facilities(data) else {
+        return;
+    };
     let ll = |lat, lon| LatLon { lat, lon };
     let sites = [
         Shape::Point(ll(41.16, -104.86)),
         Shape::Polygons(vec![Polygon {
-            exterior: vec![ll(31.0, -97.0), ll(31.0, -96.9), ll(31.1, -96.9), ll(31.1, -97.0), ll(31.0, -97.0)],
+            exterior: vec![
+                ll(31.0, -97.0),
+                ll(31.0, -96.9),
+                ll(31.1, -96.9),
+                ll(31.1, -97.0),
+                ll(31.0, -97.0),
+            ],
             holes: Vec::new(),
         }]),
     ];

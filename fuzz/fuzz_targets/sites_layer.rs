@@ -8,10 +8,15 @@ use hashward_sites::index::SiteIndex;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(layer) = hashward_sites::layer::read_layer("fuzz", data) else { return };
+    let Ok(layer) = hashward_sites::layer::read_layer("fuzz", data) else {
+        return;
+    };
     let shapes: Vec<Shape> = layer.sites.iter().map(|s| s.shape.clone()).collect();
     let index = SiteIndex::build(&shapes);
-    let q = Shape::Point(LatLon { lat: 41.16, lon: -104.86 });
+    let q = Shape::Point(LatLon {
+        lat: 41.16,
+        lon: -104.86,
+    });
     let _ = index.nearest(&q);
     let _ = index.within(&q, 160_934.4);
     if let Some(first) = shapes.first() {

@@ -102,22 +102,37 @@ pub enum FacilityError {
 /// field; the rest is read.
 pub fn read_facilities(bytes: &[u8]) -> Result<Facilities, FacilityError> {
     if bytes.len() > MAX_INPUT_BYTES {
-        return Err(FacilityError::TooLarge { size: bytes.len(), limit: MAX_INPUT_BYTES });
+        return Err(FacilityError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_INPUT_BYTES,
+        });
     }
-    let malformed = |format: &str, message: String| FacilityError::Malformed { format: format.to_string(), message };
+    let malformed = |format: &str, message: String| FacilityError::Malformed {
+        format: format.to_string(),
+        message,
+    };
     let rows = match layer::sniff(bytes) {
         Container::Json => layer::geojson_rows(bytes).map_err(|m| malformed("geojson", m))?,
         Container::Csv => layer::csv_rows(bytes).map_err(|m| malformed("csv", m))?,
-        Container::FlatGeobuf => return Err(malformed("flatgeobuf", "facilities are read from GeoJSON or CSV".to_string())),
+        Container::FlatGeobuf => {
+            return Err(malformed(
+                "flatgeobuf",
+                "facilities are read from GeoJSON or CSV".to_string(),
+            ));
+        }
         Container::Unknown(reason) => return Err(malformed("unknown", reason)),
     };
-    let mut out = Facilities { facilities: Vec::new(), row_errors: rows.errors };
+    let mut out = Facilities {
+        facilities: Vec::new(),
+        row_errors: rows.errors,
+    };
     let mut ids = HashSet::new();
     for raw in rows.rows {
         let row = raw.row;
         match facility(raw) {
             Ok(f) if !ids.insert(f.id.clone()) => {
-                out.row_errors.push(RowError::new(row, Some("id"), format!("duplicate id {:?}", f.id)));
+                out.row_errors
+                    .push(RowError::new(row, Some("id"), format!("duplicate id {:?}", f.id)));
             }
             Ok(f) => out.facilities.push(f),
             Err(e) => out.row_errors.push(e),
@@ -134,18 +149,30 @@ fn facility(raw: RawRow) -> Result<Facility, RowError> {
     let owner_country = match text(p, "owner_country") {
         Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => Some(c.to_ascii_uppercase()),
         Some(c) => {
-            return Err(RowError::new(row, Some("owner_country"), format!("not an ISO 3166-1 alpha-2 code: {c:?}")));
+            return Err(RowError::new(
+                row,
+                Some("owner_country"),
+                format!("not an ISO 3166-1 alpha-2 code: {c:?}"),
+            ));
         }
         None => None,
     };
     let load = match (non_negative(p, "load_mw", row)?, fleet(p, row)?) {
-        (Some(_), Some(_)) => return Err(RowError::new(row, Some("fleet"), "give load_mw or fleet, not both")),
+        (Some(_), Some(_)) => {
+            return Err(RowError::new(
+                row,
+                Some("fleet"),
+                "give load_mw or fleet, not both",
+            ));
+        }
         (Some(mw), None) => Load::Mw(mw),
         (None, Some(f)) => Load::Fleet(f),
         (None, None) => Load::Unknown,
     };
     let overhead = match number(p, "overhead", row)? {
-        Some(k) if k <= 0.0 => return Err(RowError::new(row, Some("overhead"), format!("not positive: {k}"))),
+        Some(k) if k <= 0.0 => {
+            return Err(RowError::new(row, Some("overhead"), format!("not positive: {k}")));
+        }
         k => k,
     };
     Ok(Facility {
@@ -173,22 +200,37 @@ fn fleet(p: &Map<String, Value>, row: usize) -> Result<Option<Vec<FleetEntry>>, 
         Some(Value::Array(a)) => a,
         Some(Value::String(s)) => {
             parsed = serde_json::from_str::<Value>(s).map_err(|e| err(format!("not a JSON list: {e}")))?;
-            parsed.as_array().ok_or_else(|| err("not a JSON list".to_string()))?
+            parsed
+                .as_array()
+                .ok_or_else(|| err("not a JSON list".to_string()))?
         }
         Some(other) => return Err(err(format!("not a list: {other}"))),
     };
     if list.len() > MAX_FLEET_ENTRIES {
-        return Err(err(format!("{} entries, more than {MAX_FLEET_ENTRIES}", list.len())));
+        return Err(err(format!(
+            "{} entries, more than {MAX_FLEET_ENTRIES}",
+            list.len()
+        )));
     }
     list.iter()
         .enumerate()
         .map(|(i, e)| {
-            let model = e.get("model").and_then(Value::as_str).map(str::trim).filter(|m| !m.is_empty());
+            let model = e
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|m| !m.is_empty());
             let count = e.get("count").and_then(Value::as_u64);
             match (model, count) {
-                (Some(model), Some(count)) => Ok(FleetEntry { model: model.to_string(), count }),
+                (Some(model), Some(count)) => Ok(FleetEntry {
+                    model: model.to_string(),
+                    count,
+                }),
                 (None, _) => Err(err(format!("entry {} has no model", i + 1))),
-                (_, None) => Err(err(format!("entry {} count is not a non-negative integer", i + 1))),
+                (_, None) => Err(err(format!(
+                    "entry {} count is not a non-negative integer",
+                    i + 1
+                ))),
             }
         })
         .collect::<Result<Vec<_>, _>>()

@@ -194,13 +194,20 @@ pub fn sphere_meters(a: LatLon, b: LatLon) -> f64 {
 /// least 3), clockwise from north, not closed.
 pub fn circle(center: LatLon, radius_m: f64, vertices: usize) -> Vec<LatLon> {
     let n = vertices.max(3);
-    let radius = if radius_m.is_finite() { radius_m.max(0.0) } else { 0.0 };
+    let radius = if radius_m.is_finite() {
+        radius_m.max(0.0)
+    } else {
+        0.0
+    };
     (0..n)
         .map(|i| {
             // Precision: i < n is small enough that the cast is exact.
             let azimuth = 360.0 * i as f64 / n as f64;
             let (lat, lon): (f64, f64) = WGS84.direct(center.lat, center.lon, azimuth, radius);
-            LatLon { lat, lon: normalize_lon(lon) }
+            LatLon {
+                lat,
+                lon: normalize_lon(lon),
+            }
         })
         .collect()
 }
@@ -223,7 +230,10 @@ pub fn validate(shape: &Shape) -> Result<(), GeometryError> {
             }
             let count = vertex_count(shape);
             if count > MAX_VERTICES {
-                return Err(GeometryError::TooManyVertices { count, limit: MAX_VERTICES });
+                return Err(GeometryError::TooManyVertices {
+                    count,
+                    limit: MAX_VERTICES,
+                });
             }
             for (pi, poly) in polys.iter().enumerate() {
                 for (ri, ring) in std::iter::once(&poly.exterior).chain(&poly.holes).enumerate() {
@@ -269,10 +279,16 @@ pub fn close_rings(shape: &mut Shape) {
 
 fn check_position(p: LatLon) -> Result<(), GeometryError> {
     if !p.lat.is_finite() || !p.lon.is_finite() {
-        return Err(GeometryError::NotFinite { lat: p.lat, lon: p.lon });
+        return Err(GeometryError::NotFinite {
+            lat: p.lat,
+            lon: p.lon,
+        });
     }
     if !(-90.0..=90.0).contains(&p.lat) || !(-180.0..=180.0).contains(&p.lon) {
-        return Err(GeometryError::OutOfRange { lat: p.lat, lon: p.lon });
+        return Err(GeometryError::OutOfRange {
+            lat: p.lat,
+            lon: p.lon,
+        });
     }
     Ok(())
 }
@@ -282,7 +298,11 @@ fn validate_ring(polygon: usize, ring: usize, pts: &[LatLon]) -> Result<(), Geom
         check_position(*p)?;
     }
     if pts.len() < 4 {
-        return Err(GeometryError::TooFewPoints { polygon, ring, points: pts.len() });
+        return Err(GeometryError::TooFewPoints {
+            polygon,
+            ring,
+            points: pts.len(),
+        });
     }
     if pts.first() != pts.last() {
         return Err(GeometryError::Unclosed { polygon, ring });
@@ -296,7 +316,12 @@ fn validate_ring(polygon: usize, ring: usize, pts: &[LatLon]) -> Result<(), Geom
         }
     }
     if let Some((edge_a, edge_b)) = self_intersection(&vs) {
-        return Err(GeometryError::SelfIntersecting { polygon, ring, edge_a, edge_b });
+        return Err(GeometryError::SelfIntersecting {
+            polygon,
+            ring,
+            edge_a,
+            edge_b,
+        });
     }
     Ok(())
 }
@@ -315,9 +340,21 @@ fn self_intersection(vs: &[V3]) -> Option<(usize, usize)> {
             self.env
         }
     }
-    let edges: Vec<(V3, V3)> = vs.windows(2).filter_map(|w| if let [a, b] = w { Some((*a, *b)) } else { None }).collect();
+    let edges: Vec<(V3, V3)> = vs
+        .windows(2)
+        .filter_map(|w| if let [a, b] = w { Some((*a, *b)) } else { None })
+        .collect();
     let n = edges.len();
-    let tree = RTree::bulk_load(edges.iter().enumerate().map(|(i, (a, b))| E { i, env: arc_envelope(*a, *b) }).collect());
+    let tree = RTree::bulk_load(
+        edges
+            .iter()
+            .enumerate()
+            .map(|(i, (a, b))| E {
+                i,
+                env: arc_envelope(*a, *b),
+            })
+            .collect(),
+    );
     for (i, (a, b)) in edges.iter().enumerate() {
         if a.sub(*b).norm() == 0.0 {
             continue;
@@ -354,7 +391,11 @@ impl V3 {
     pub(crate) fn from_latlon(p: LatLon) -> V3 {
         let (sl, cl) = p.lat.to_radians().sin_cos();
         let (so, co) = p.lon.to_radians().sin_cos();
-        V3 { x: cl * co, y: cl * so, z: sl }
+        V3 {
+            x: cl * co,
+            y: cl * so,
+            z: sl,
+        }
     }
     pub(crate) fn arr(self) -> [f64; 3] {
         [self.x, self.y, self.z]
@@ -363,16 +404,32 @@ impl V3 {
         self.x * o.x + self.y * o.y + self.z * o.z
     }
     pub(crate) fn cross(self, o: V3) -> V3 {
-        V3 { x: self.y * o.z - self.z * o.y, y: self.z * o.x - self.x * o.z, z: self.x * o.y - self.y * o.x }
+        V3 {
+            x: self.y * o.z - self.z * o.y,
+            y: self.z * o.x - self.x * o.z,
+            z: self.x * o.y - self.y * o.x,
+        }
     }
     pub(crate) fn sub(self, o: V3) -> V3 {
-        V3 { x: self.x - o.x, y: self.y - o.y, z: self.z - o.z }
+        V3 {
+            x: self.x - o.x,
+            y: self.y - o.y,
+            z: self.z - o.z,
+        }
     }
     fn add(self, o: V3) -> V3 {
-        V3 { x: self.x + o.x, y: self.y + o.y, z: self.z + o.z }
+        V3 {
+            x: self.x + o.x,
+            y: self.y + o.y,
+            z: self.z + o.z,
+        }
     }
     fn scale(self, k: f64) -> V3 {
-        V3 { x: self.x * k, y: self.y * k, z: self.z * k }
+        V3 {
+            x: self.x * k,
+            y: self.y * k,
+            z: self.z * k,
+        }
     }
     pub(crate) fn norm(self) -> f64 {
         self.dot(self).sqrt()
@@ -428,7 +485,9 @@ pub(crate) fn arcs_intersect(a: V3, b: V3, c: V3, d: V3) -> bool {
             || point_arc_angle(a, c, d) < EPS
             || point_arc_angle(b, c, d) < EPS;
     };
-    [i, i.scale(-1.0)].into_iter().any(|x| on_arc(x, a, b, n1) && on_arc(x, c, d, n2))
+    [i, i.scale(-1.0)]
+        .into_iter()
+        .any(|x| on_arc(x, a, b, n1) && on_arc(x, c, d, n2))
 }
 
 /// A box holding the minor arc a→b: the endpoints' box grown by the arc's sagitta (how far the
@@ -445,7 +504,10 @@ pub(crate) fn arc_envelope(a: V3, b: V3) -> rstar::AABB<[f64; 3]> {
 /// cap's chord radius around its centre.
 pub(crate) fn cap_envelope(center: V3, radius: f64) -> rstar::AABB<[f64; 3]> {
     let r = chord(radius) + 1e-12;
-    rstar::AABB::from_corners([center.x - r, center.y - r, center.z - r], [center.x + r, center.y + r, center.z + r])
+    rstar::AABB::from_corners(
+        [center.x - r, center.y - r, center.z - r],
+        [center.x + r, center.y + r, center.z + r],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,11 +532,32 @@ impl PPoly {
     fn new(p: &Polygon) -> PPoly {
         let rings: Vec<Vec<Vertex>> = std::iter::once(&p.exterior)
             .chain(&p.holes)
-            .map(|r| r.iter().map(|ll| Vertex { v: V3::from_latlon(*ll), ll: *ll }).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|ll| Vertex {
+                        v: V3::from_latlon(*ll),
+                        ll: *ll,
+                    })
+                    .collect()
+            })
             .collect();
         let ext = rings.first().map(Vec::as_slice).unwrap_or_default();
-        let sum = ext.iter().fold(V3 { x: 0.0, y: 0.0, z: 0.0 }, |s, v| s.add(v.v));
-        let center = sum.normalized().or_else(|| ext.first().map(|v| v.v)).unwrap_or(V3 { x: 0.0, y: 0.0, z: 1.0 });
+        let sum = ext.iter().fold(
+            V3 {
+                x: 0.0,
+                y: 0.0,
+                z: 0.0,
+            },
+            |s, v| s.add(v.v),
+        );
+        let center = sum
+            .normalized()
+            .or_else(|| ext.first().map(|v| v.v))
+            .unwrap_or(V3 {
+                x: 0.0,
+                y: 0.0,
+                z: 1.0,
+            });
         // The cap must hold the edges, not just the vertices: an edge's farthest point from
         // the centre is an endpoint unless the edge passes round the far side, which the
         // hemisphere limit excludes; the edge midpoint is added as a cheap guard.
@@ -490,7 +573,11 @@ impl PPoly {
         if let Some(a) = ext.first() {
             radius = radius.max(angle(center, a.v));
         }
-        PPoly { rings, center, radius }
+        PPoly {
+            rings,
+            center,
+            radius,
+        }
     }
 
     /// Whether `p` lies inside the polygon (in the exterior, not in a hole).
@@ -506,9 +593,10 @@ impl PPoly {
     }
 
     fn edges(&self) -> impl Iterator<Item = (Vertex, Vertex)> + '_ {
-        self.rings
-            .iter()
-            .flat_map(|r| r.windows(2).filter_map(|w| if let [a, b] = w { Some((*a, *b)) } else { None }))
+        self.rings.iter().flat_map(|r| {
+            r.windows(2)
+                .filter_map(|w| if let [a, b] = w { Some((*a, *b)) } else { None })
+        })
     }
 }
 
@@ -542,32 +630,58 @@ impl Prepared {
         match shape {
             Shape::Point(p) => {
                 let v = V3::from_latlon(*p);
-                Prepared { point: Some(Vertex { v, ll: *p }), polys: Vec::new(), center: v, radius: 0.0 }
+                Prepared {
+                    point: Some(Vertex { v, ll: *p }),
+                    polys: Vec::new(),
+                    center: v,
+                    radius: 0.0,
+                }
             }
             Shape::Polygons(ps) => {
                 let polys: Vec<PPoly> = ps.iter().map(PPoly::new).collect();
-                let sum = polys.iter().fold(V3 { x: 0.0, y: 0.0, z: 0.0 }, |s, p| s.add(p.center));
-                let center = sum.normalized().unwrap_or(V3 { x: 0.0, y: 0.0, z: 1.0 });
+                let sum = polys.iter().fold(
+                    V3 {
+                        x: 0.0,
+                        y: 0.0,
+                        z: 0.0,
+                    },
+                    |s, p| s.add(p.center),
+                );
+                let center = sum.normalized().unwrap_or(V3 {
+                    x: 0.0,
+                    y: 0.0,
+                    z: 1.0,
+                });
                 let radius = polys
                     .iter()
                     .map(|p| angle(center, p.center) + p.radius)
                     .fold(0.0, f64::max)
                     .min(std::f64::consts::PI);
-                Prepared { point: None, polys, center, radius }
+                Prepared {
+                    point: None,
+                    polys,
+                    center,
+                    radius,
+                }
             }
         }
     }
 
     /// The shape's vertices (for a point, the point).
     fn vertices(&self) -> impl Iterator<Item = Vertex> + '_ {
-        self.point
-            .into_iter()
-            .chain(self.polys.iter().flat_map(|p| p.rings.iter().flat_map(|r| r.iter().copied())))
+        self.point.into_iter().chain(
+            self.polys
+                .iter()
+                .flat_map(|p| p.rings.iter().flat_map(|r| r.iter().copied())),
+        )
     }
 
     /// The shape's boundary pieces: edges, or for a point one degenerate edge.
     fn edges(&self) -> impl Iterator<Item = (Vertex, Vertex)> + '_ {
-        self.point.map(|v| (v, v)).into_iter().chain(self.polys.iter().flat_map(PPoly::edges))
+        self.point
+            .map(|v| (v, v))
+            .into_iter()
+            .chain(self.polys.iter().flat_map(PPoly::edges))
     }
 
     /// Whether the shape covers the position.
@@ -599,20 +713,26 @@ fn overlaps(a: &Prepared, b: &Prepared) -> bool {
         return false;
     }
     a.polys.iter().flat_map(PPoly::edges).any(|(p, q)| {
-        b.polys.iter().flat_map(PPoly::edges).any(|(r, s)| arcs_intersect(p.v, q.v, r.v, s.v))
+        b.polys
+            .iter()
+            .flat_map(PPoly::edges)
+            .any(|(r, s)| arcs_intersect(p.v, q.v, r.v, s.v))
     })
 }
 
 /// Every (vertex, edge, spherical angle) between the two shapes' boundaries, both ways round.
 fn pairs<'s>(a: &'s Prepared, b: &'s Prepared) -> impl Iterator<Item = (Vertex, (Vertex, Vertex), f64)> + 's {
     let one = |x: &'s Prepared, y: &'s Prepared| {
-        x.vertices().flat_map(move |v| y.edges().map(move |e| (v, e, point_arc_angle(v.v, e.0.v, e.1.v))))
+        x.vertices()
+            .flat_map(move |v| y.edges().map(move |e| (v, e, point_arc_angle(v.v, e.0.v, e.1.v))))
     };
     // A point needs only its vertex against the polygon's edges (its degenerate edge adds
     // nothing against the polygon's vertices); two polygons need both ways round.
     let ab = !(a.point.is_none() && b.point.is_some());
     let ba = a.point.is_none();
-    one(a, b).take(if ab { usize::MAX } else { 0 }).chain(one(b, a).take(if ba { usize::MAX } else { 0 }))
+    one(a, b)
+        .take(if ab { usize::MAX } else { 0 })
+        .chain(one(b, a).take(if ba { usize::MAX } else { 0 }))
 }
 
 /// Factor by which a spherical distance may exceed the best one and still belong to the
@@ -628,10 +748,19 @@ pub(crate) const ANGLE_SLACK: f64 = 0.1 / EARTH_RADIUS_M;
 /// spherical distance could make it the geodesic minimum.
 pub(crate) fn geodesic_distance(a: &Prepared, b: &Prepared, sphere: (f64, Measured)) -> Distance {
     match sphere {
-        (_, Measured::Inside) => Distance { meters: 0.0, measured_from: Measured::Inside },
+        (_, Measured::Inside) => Distance {
+            meters: 0.0,
+            measured_from: Measured::Inside,
+        },
         (_, Measured::Point) => match (a.point, b.point) {
-            (Some(p), Some(q)) => Distance { meters: inverse(p.ll, q.ll), measured_from: Measured::Point },
-            _ => Distance { meters: sphere.0 * EARTH_RADIUS_M, measured_from: Measured::Point },
+            (Some(p), Some(q)) => Distance {
+                meters: inverse(p.ll, q.ll),
+                measured_from: Measured::Point,
+            },
+            _ => Distance {
+                meters: sphere.0 * EARTH_RADIUS_M,
+                measured_from: Measured::Point,
+            },
         },
         (best, Measured::Boundary) => {
             let limit = best * rank_factor() + ANGLE_SLACK;
@@ -639,7 +768,10 @@ pub(crate) fn geodesic_distance(a: &Prepared, b: &Prepared, sphere: (f64, Measur
                 .filter(|(_, _, ang)| *ang <= limit)
                 .map(|(v, (e0, e1), _)| point_edge_geodesic(v.ll, e0.ll, e1.ll))
                 .fold(f64::INFINITY, f64::min);
-            Distance { meters, measured_from: Measured::Boundary }
+            Distance {
+                meters,
+                measured_from: Measured::Boundary,
+            }
         }
     }
 }
@@ -654,7 +786,7 @@ pub(crate) fn inverse(a: LatLon, b: LatLon) -> f64 {
 pub(crate) fn point_edge_geodesic(p: LatLon, a: LatLon, b: LatLon) -> f64 {
     let (len, azi, _, _): (f64, f64, f64, f64) = WGS84.inverse(a.lat, a.lon, b.lat, b.lon);
     let ends = inverse(p, a).min(inverse(p, b));
-    if !(len > EDGE_SEARCH_TOLERANCE_M) {
+    if len.is_nan() || len <= EDGE_SEARCH_TOLERANCE_M {
         return ends;
     }
     let at = |s: f64| {
@@ -724,8 +856,13 @@ mod tests {
             holes: vec![],
         }]);
         close_rings(&mut s);
-        let Shape::Polygons(p) = &s else { panic!("shape kind changed") };
-        assert_eq!(p[0].exterior, vec![ll(0.0, 0.0), ll(0.0, 1.0), ll(1.0, 1.0), ll(0.0, 0.0)]);
+        let Shape::Polygons(p) = &s else {
+            panic!("shape kind changed")
+        };
+        assert_eq!(
+            p[0].exterior,
+            vec![ll(0.0, 0.0), ll(0.0, 1.0), ll(1.0, 1.0), ll(0.0, 0.0)]
+        );
         assert_eq!(validate(&s), Ok(()));
     }
 }

@@ -38,8 +38,16 @@ pub struct Hit {
 /// An R-tree entry: a point site, or one edge of a polygon site.
 #[derive(Debug, Clone)]
 enum Item {
-    Point { site: usize, v: [f64; 3] },
-    Edge { site: usize, a: V3, b: V3, env: AABB<[f64; 3]> },
+    Point {
+        site: usize,
+        v: [f64; 3],
+    },
+    Edge {
+        site: usize,
+        a: V3,
+        b: V3,
+        env: AABB<[f64; 3]>,
+    },
 }
 
 impl Item {
@@ -65,12 +73,17 @@ impl PointDistance for Item {
     /// its box, as rstar's pruning requires (the arc lies inside the box).
     fn distance_2(&self, p: &[f64; 3]) -> f64 {
         match self {
+            // Constant indices into [f64; 3]: checked at compile time.
             Item::Point { v, .. } => {
                 let (dx, dy, dz) = (v[0] - p[0], v[1] - p[1], v[2] - p[2]);
                 dx * dx + dy * dy + dz * dz
             }
             Item::Edge { a, b, .. } => {
-                let q = V3 { x: p[0], y: p[1], z: p[2] };
+                let q = V3 {
+                    x: p[0],
+                    y: p[1],
+                    z: p[2],
+                };
                 let c = chord(point_arc_angle(q, *a, *b));
                 c * c
             }
@@ -108,7 +121,9 @@ fn finite(p: &Prepared) -> bool {
     ok(p.center)
         && p.radius.is_finite()
         && p.point.is_none_or(|v| ok(v.v))
-        && p.polys.iter().all(|poly| poly.rings.iter().flatten().all(|v| ok(v.v)))
+        && p.polys
+            .iter()
+            .all(|poly| poly.rings.iter().flatten().all(|v| ok(v.v)))
 }
 
 impl SiteIndex {
@@ -127,18 +142,31 @@ impl SiteIndex {
                 items.push(Item::Point { site, v: v.v.arr() });
             }
             for poly in &p.polys {
-                caps.push(Cap { site, env: cap_envelope(poly.center, poly.radius) });
+                caps.push(Cap {
+                    site,
+                    env: cap_envelope(poly.center, poly.radius),
+                });
                 for ring in &poly.rings {
                     for w in ring.windows(2) {
                         if let [a, b] = w {
-                            items.push(Item::Edge { site, a: a.v, b: b.v, env: arc_envelope(a.v, b.v) });
+                            items.push(Item::Edge {
+                                site,
+                                a: a.v,
+                                b: b.v,
+                                env: arc_envelope(a.v, b.v),
+                            });
                         }
                     }
                 }
             }
         }
         let has_polygons = !caps.is_empty();
-        SiteIndex { items: RTree::bulk_load(items), caps: RTree::bulk_load(caps), shapes: prepared, has_polygons }
+        SiteIndex {
+            items: RTree::bulk_load(items),
+            caps: RTree::bulk_load(caps),
+            shapes: prepared,
+            has_polygons,
+        }
     }
 
     /// Number of sites given to [`SiteIndex::build`].
@@ -165,7 +193,10 @@ impl SiteIndex {
         let mut cands: Vec<(usize, (f64, Measured))> = Vec::new();
         let mut seen = HashSet::new();
         if self.has_polygons {
-            for cap in self.caps.locate_in_envelope_intersecting(cap_envelope(q.center, q.radius)) {
+            for cap in self
+                .caps
+                .locate_in_envelope_intersecting(cap_envelope(q.center, q.radius))
+            {
                 if seen.insert(cap.site)
                     && let Some(s) = self.shapes.get(cap.site)
                 {
@@ -196,7 +227,8 @@ impl SiteIndex {
         let mut winner: Option<Hit> = None;
         for (site, d) in cands {
             if let Some(w) = &winner
-                && d.0 * EARTH_RADIUS_M / (1.0 + SPHERE_REL_ERROR) > w.distance_m + ANGLE_SLACK * EARTH_RADIUS_M
+                && d.0 * EARTH_RADIUS_M / (1.0 + SPHERE_REL_ERROR)
+                    > w.distance_m + ANGLE_SLACK * EARTH_RADIUS_M
             {
                 break;
             }
@@ -207,7 +239,12 @@ impl SiteIndex {
                 Some(w) => g.meters < w.distance_m || (g.meters == w.distance_m && site < w.site),
             };
             if better {
-                winner = Some(Hit { site, distance_m: g.meters, measured_from: g.measured_from, refined: true });
+                winner = Some(Hit {
+                    site,
+                    distance_m: g.meters,
+                    measured_from: g.measured_from,
+                    refined: true,
+                });
             }
         }
         winner
@@ -235,7 +272,7 @@ impl SiteIndex {
     /// Calls `found` once for every site within `meters` of `q`.
     fn scan(&self, q: &Shape, meters: f64, mut found: impl FnMut(Hit)) {
         let q = Prepared::new(q);
-        if !finite(&q) || !(meters >= 0.0) || !meters.is_finite() {
+        if !finite(&q) || !meters.is_finite() || meters < 0.0 {
             return;
         }
         let slack_m = ANGLE_SLACK * EARTH_RADIUS_M;
@@ -250,18 +287,36 @@ impl SiteIndex {
             let d = sphere.unwrap_or_else(|| sphere_distance(&q, s));
             let sphere_m = d.0 * EARTH_RADIUS_M;
             if d.1 == Measured::Inside {
-                found(Hit { site, distance_m: 0.0, measured_from: Measured::Inside, refined: true });
+                found(Hit {
+                    site,
+                    distance_m: 0.0,
+                    measured_from: Measured::Inside,
+                    refined: true,
+                });
             } else if sphere_m <= sure_in {
-                found(Hit { site, distance_m: sphere_m, measured_from: d.1, refined: false });
+                found(Hit {
+                    site,
+                    distance_m: sphere_m,
+                    measured_from: d.1,
+                    refined: false,
+                });
             } else if sphere_m <= sure_out {
                 let g = geo::geodesic_distance(&q, s, d);
                 if g.meters <= meters {
-                    found(Hit { site, distance_m: g.meters, measured_from: g.measured_from, refined: true });
+                    found(Hit {
+                        site,
+                        distance_m: g.meters,
+                        measured_from: g.measured_from,
+                        refined: true,
+                    });
                 }
             }
         };
         if self.has_polygons {
-            for cap in self.caps.locate_in_envelope_intersecting(cap_envelope(q.center, q.radius)) {
+            for cap in self
+                .caps
+                .locate_in_envelope_intersecting(cap_envelope(q.center, q.radius))
+            {
                 if seen.insert(cap.site) {
                     judge(cap.site, None);
                 }
@@ -311,7 +366,10 @@ mod tests {
     #[test]
     fn nan_query_and_radius_find_nothing() {
         let idx = SiteIndex::build(&[Shape::Point(LatLon { lat: 1.0, lon: 2.0 })]);
-        let bad = Shape::Point(LatLon { lat: f64::NAN, lon: 2.0 });
+        let bad = Shape::Point(LatLon {
+            lat: f64::NAN,
+            lon: 2.0,
+        });
         let good = Shape::Point(LatLon { lat: 1.0, lon: 2.0 });
         assert_eq!(idx.nearest(&bad), None);
         assert_eq!(idx.count_within(&good, f64::NAN), 0);

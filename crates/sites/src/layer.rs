@@ -171,7 +171,11 @@ pub enum LayerError {
 /// [`RowError`] and the rest is read; a duplicate id is a row error.
 pub fn read_layer(name: &str, bytes: &[u8]) -> Result<Layer, LayerError> {
     if bytes.len() > MAX_INPUT_BYTES {
-        return Err(LayerError::TooLarge { name: name.to_string(), size: bytes.len(), limit: MAX_INPUT_BYTES });
+        return Err(LayerError::TooLarge {
+            name: name.to_string(),
+            size: bytes.len(),
+            limit: MAX_INPUT_BYTES,
+        });
     }
     let malformed = |format: &str, message: String| LayerError::Malformed {
         name: name.to_string(),
@@ -179,10 +183,21 @@ pub fn read_layer(name: &str, bytes: &[u8]) -> Result<Layer, LayerError> {
         message,
     };
     let (container, rows) = match sniff(bytes) {
-        Container::FlatGeobuf => ("flatgeobuf", fgb::rows(bytes).map_err(|m| malformed("flatgeobuf", m))?),
-        Container::Json => ("geojson", geojson_rows(bytes).map_err(|m| malformed("geojson", m))?),
+        Container::FlatGeobuf => (
+            "flatgeobuf",
+            fgb::rows(bytes).map_err(|m| malformed("flatgeobuf", m))?,
+        ),
+        Container::Json => (
+            "geojson",
+            geojson_rows(bytes).map_err(|m| malformed("geojson", m))?,
+        ),
         Container::Csv => ("csv", csv_rows(bytes).map_err(|m| malformed("csv", m))?),
-        Container::Unknown(reason) => return Err(LayerError::Unrecognised { name: name.to_string(), reason }),
+        Container::Unknown(reason) => {
+            return Err(LayerError::Unrecognised {
+                name: name.to_string(),
+                reason,
+            });
+        }
     };
     let importer = Importer::detect(rows.fields.iter().map(String::as_str));
     let mut layer = Layer {
@@ -196,7 +211,11 @@ pub fn read_layer(name: &str, bytes: &[u8]) -> Result<Layer, LayerError> {
         let row = raw.row;
         match importer.site(raw) {
             Ok(site) if !ids.insert(site.id.clone()) => {
-                layer.row_errors.push(RowError::new(row, Some("id"), format!("duplicate id {:?}", site.id)));
+                layer.row_errors.push(RowError::new(
+                    row,
+                    Some("id"),
+                    format!("duplicate id {:?}", site.id),
+                ));
             }
             Ok(site) => layer.sites.push(site),
             Err(e) => layer.row_errors.push(e),
@@ -208,7 +227,11 @@ pub fn read_layer(name: &str, bytes: &[u8]) -> Result<Layer, LayerError> {
 
 impl RowError {
     pub(crate) fn new(row: usize, field: Option<&str>, message: impl Into<String>) -> RowError {
-        RowError { row, field: field.map(str::to_string), message: message.into() }
+        RowError {
+            row,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 
@@ -272,7 +295,9 @@ pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
     if let Some(crs) = doc.pointer("/crs/properties/name").and_then(Value::as_str)
         && !wgs84_crs(crs)
     {
-        return Err(format!("coordinate reference system {crs:?} is not WGS84 (CRS84)"));
+        return Err(format!(
+            "coordinate reference system {crs:?} is not WGS84 (CRS84)"
+        ));
     }
     let features: Vec<&Value> = match doc.get("type").and_then(Value::as_str) {
         Some("FeatureCollection") => doc
@@ -284,18 +309,27 @@ pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
         Some("Feature") => vec![&doc],
         other => return Err(format!("expected a FeatureCollection, found type {other:?}")),
     };
-    let mut out = Rows { fields: Vec::new(), rows: Vec::new(), errors: Vec::new() };
+    let mut out = Rows {
+        fields: Vec::new(),
+        rows: Vec::new(),
+        errors: Vec::new(),
+    };
     for (i, f) in features.into_iter().enumerate() {
         let row = i + 1;
         if row > MAX_FEATURES {
-            out.errors.push(RowError::new(row, None, format!("more than {MAX_FEATURES} features; the rest ignored")));
+            out.errors.push(RowError::new(
+                row,
+                None,
+                format!("more than {MAX_FEATURES} features; the rest ignored"),
+            ));
             break;
         }
         let props = match f.get("properties") {
             Some(Value::Object(m)) => m.clone(),
             None | Some(Value::Null) => Map::new(),
             Some(_) => {
-                out.errors.push(RowError::new(row, Some("properties"), "not an object"));
+                out.errors
+                    .push(RowError::new(row, Some("properties"), "not an object"));
                 continue;
             }
         };
@@ -315,14 +349,25 @@ pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
 /// A GeoJSON Point, Polygon or MultiPolygon, closed and validated.
 pub(crate) fn geojson_shape(g: &Value) -> Result<Shape, String> {
     let kind = g.get("type").and_then(Value::as_str).unwrap_or("(none)");
-    let coords = g.get("coordinates").ok_or_else(|| format!("{kind} without coordinates"))?;
+    let coords = g
+        .get("coordinates")
+        .ok_or_else(|| format!("{kind} without coordinates"))?;
     let mut shape = match kind {
         "Point" => Shape::Point(position(coords)?),
         "Polygon" => Shape::Polygons(vec![polygon(coords)?]),
         "MultiPolygon" => Shape::Polygons(
-            coords.as_array().ok_or("MultiPolygon coordinates are not a list")?.iter().map(polygon).collect::<Result<_, _>>()?,
+            coords
+                .as_array()
+                .ok_or("MultiPolygon coordinates are not a list")?
+                .iter()
+                .map(polygon)
+                .collect::<Result<_, _>>()?,
         ),
-        other => return Err(format!("unsupported geometry type {other} (Point, Polygon or MultiPolygon)")),
+        other => {
+            return Err(format!(
+                "unsupported geometry type {other} (Point, Polygon or MultiPolygon)"
+            ));
+        }
     };
     geo::close_rings(&mut shape);
     geo::validate(&shape).map_err(|e| e.to_string())?;
@@ -340,16 +385,25 @@ fn position(v: &Value) -> Result<LatLon, String> {
 }
 
 fn polygon(v: &Value) -> Result<Polygon, String> {
-    let rings = v.as_array().ok_or("polygon coordinates are not a list of rings")?;
+    let rings = v
+        .as_array()
+        .ok_or("polygon coordinates are not a list of rings")?;
     let mut rings = rings.iter().map(|r| {
         let pts = r.as_array().ok_or("a ring is not a list of positions")?;
         if pts.len() > geo::MAX_VERTICES {
-            return Err(format!("a ring has {} positions, more than {}", pts.len(), geo::MAX_VERTICES));
+            return Err(format!(
+                "a ring has {} positions, more than {}",
+                pts.len(),
+                geo::MAX_VERTICES
+            ));
         }
         pts.iter().map(position).collect::<Result<Vec<_>, _>>()
     });
     let exterior = rings.next().ok_or("polygon without rings (empty geometry)")??;
-    Ok(Polygon { exterior, holes: rings.collect::<Result<_, _>>()? })
+    Ok(Polygon {
+        exterior,
+        holes: rings.collect::<Result<_, _>>()?,
+    })
 }
 
 /// Rows of a CSV file with a header; each needs `lat`/`lon` or `latitude`/`longitude`.
@@ -362,29 +416,46 @@ pub(crate) fn csv_rows(bytes: &[u8]) -> Result<Rows, String> {
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let col = |names: &[&str]| names.iter().find_map(|n| header.iter().position(|h| h.eq_ignore_ascii_case(n)));
+    let col = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| header.iter().position(|h| h.eq_ignore_ascii_case(n)))
+    };
     let (lat_col, lon_col) = match (col(&["lat", "latitude"]), col(&["lon", "lng", "longitude"])) {
         (Some(a), Some(b)) => (a, b),
         _ => return Err("header has no lat/lon (or latitude/longitude) columns".to_string()),
     };
     let lat_name = header.get(lat_col).cloned().unwrap_or_default();
     let lon_name = header.get(lon_col).cloned().unwrap_or_default();
-    let mut out = Rows { fields: header.clone(), rows: Vec::new(), errors: Vec::new() };
+    let mut out = Rows {
+        fields: header.clone(),
+        rows: Vec::new(),
+        errors: Vec::new(),
+    };
     for (i, rec) in rdr.records().enumerate() {
         let row = i + 1;
         if row > MAX_FEATURES {
-            out.errors.push(RowError::new(row, None, format!("more than {MAX_FEATURES} rows; the rest ignored")));
+            out.errors.push(RowError::new(
+                row,
+                None,
+                format!("more than {MAX_FEATURES} rows; the rest ignored"),
+            ));
             break;
         }
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                out.errors.push(RowError::new(row, None, format!("unreadable row: {e}")));
+                out.errors
+                    .push(RowError::new(row, None, format!("unreadable row: {e}")));
                 continue;
             }
         };
         if rec.len() != header.len() {
-            out.errors.push(RowError::new(row, None, format!("{} fields, the header has {}", rec.len(), header.len())));
+            out.errors.push(RowError::new(
+                row,
+                None,
+                format!("{} fields, the header has {}", rec.len(), header.len()),
+            ));
             continue;
         }
         // Blank fields are left out (they read as absent anyway): wide files such as WRI's
@@ -396,11 +467,16 @@ pub(crate) fn csv_rows(bytes: &[u8]) -> Result<Rows, String> {
             .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
             .collect();
         let coord = |name: &str| -> Result<f64, RowError> {
-            let v = props.get(name).and_then(Value::as_str).map(str::trim).unwrap_or_default();
+            let v = props
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .unwrap_or_default();
             if v.is_empty() {
                 return Err(RowError::new(row, Some(name), "missing coordinate"));
             }
-            v.parse::<f64>().map_err(|_| RowError::new(row, Some(name), format!("not a number: {v:?}")))
+            v.parse::<f64>()
+                .map_err(|_| RowError::new(row, Some(name), format!("not a number: {v:?}")))
         };
         let shape = coord(&lat_name).and_then(|lat| {
             let lon = coord(&lon_name)?;
@@ -418,7 +494,12 @@ pub(crate) fn csv_rows(bytes: &[u8]) -> Result<Rows, String> {
 
 /// A field looked up exactly, then case-insensitively; null and blank strings are absent.
 pub(crate) fn field<'a>(props: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    let v = props.get(name).or_else(|| props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))?;
+    let v = props.get(name).or_else(|| {
+        props
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })?;
     match v {
         Value::Null => None,
         Value::String(s) if s.trim().is_empty() => None,
@@ -438,7 +519,9 @@ pub(crate) fn text(props: &Map<String, Value>, name: &str) -> Option<String> {
 
 /// A finite number (JSON number or numeric string); `Err` names the field.
 pub(crate) fn number(props: &Map<String, Value>, name: &str, row: usize) -> Result<Option<f64>, RowError> {
-    let Some(v) = field(props, name) else { return Ok(None) };
+    let Some(v) = field(props, name) else {
+        return Ok(None);
+    };
     let n = match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse::<f64>().ok(),
@@ -446,12 +529,20 @@ pub(crate) fn number(props: &Map<String, Value>, name: &str, row: usize) -> Resu
     };
     match n {
         Some(n) if n.is_finite() => Ok(Some(n)),
-        _ => Err(RowError::new(row, Some(name), format!("not a finite number: {v}"))),
+        _ => Err(RowError::new(
+            row,
+            Some(name),
+            format!("not a finite number: {v}"),
+        )),
     }
 }
 
 /// A number that must be finite and not negative.
-pub(crate) fn non_negative(props: &Map<String, Value>, name: &str, row: usize) -> Result<Option<f64>, RowError> {
+pub(crate) fn non_negative(
+    props: &Map<String, Value>,
+    name: &str,
+    row: usize,
+) -> Result<Option<f64>, RowError> {
     match number(props, name, row)? {
         Some(n) if n < 0.0 => Err(RowError::new(row, Some(name), format!("negative: {n}"))),
         n => Ok(n),
@@ -460,7 +551,9 @@ pub(crate) fn non_negative(props: &Map<String, Value>, name: &str, row: usize) -
 
 /// A boolean: JSON true/false, or true/false, yes/no, 1/0 in any case.
 pub(crate) fn boolean(props: &Map<String, Value>, name: &str, row: usize) -> Result<Option<bool>, RowError> {
-    let Some(v) = field(props, name) else { return Ok(None) };
+    let Some(v) = field(props, name) else {
+        return Ok(None);
+    };
     let b = match v {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
@@ -471,34 +564,91 @@ pub(crate) fn boolean(props: &Map<String, Value>, name: &str, row: usize) -> Res
         },
         _ => None,
     };
-    b.map(Some).ok_or_else(|| RowError::new(row, Some(name), format!("not a boolean: {v}")))
+    b.map(Some)
+        .ok_or_else(|| RowError::new(row, Some(name), format!("not a boolean: {v}")))
 }
 
 /// US states, DC and territories: name → two-letter code.
 const STATES: [(&str, &str); 56] = [
-    ("alabama", "AL"), ("alaska", "AK"), ("arizona", "AZ"), ("arkansas", "AR"), ("california", "CA"),
-    ("colorado", "CO"), ("connecticut", "CT"), ("delaware", "DE"), ("district of columbia", "DC"),
-    ("florida", "FL"), ("georgia", "GA"), ("hawaii", "HI"), ("idaho", "ID"), ("illinois", "IL"),
-    ("indiana", "IN"), ("iowa", "IA"), ("kansas", "KS"), ("kentucky", "KY"), ("louisiana", "LA"),
-    ("maine", "ME"), ("maryland", "MD"), ("massachusetts", "MA"), ("michigan", "MI"), ("minnesota", "MN"),
-    ("mississippi", "MS"), ("missouri", "MO"), ("montana", "MT"), ("nebraska", "NE"), ("nevada", "NV"),
-    ("new hampshire", "NH"), ("new jersey", "NJ"), ("new mexico", "NM"), ("new york", "NY"),
-    ("north carolina", "NC"), ("north dakota", "ND"), ("ohio", "OH"), ("oklahoma", "OK"), ("oregon", "OR"),
-    ("pennsylvania", "PA"), ("rhode island", "RI"), ("south carolina", "SC"), ("south dakota", "SD"),
-    ("tennessee", "TN"), ("texas", "TX"), ("utah", "UT"), ("vermont", "VT"), ("virginia", "VA"),
-    ("washington", "WA"), ("west virginia", "WV"), ("wisconsin", "WI"), ("wyoming", "WY"),
-    ("puerto rico", "PR"), ("guam", "GU"), ("american samoa", "AS"), ("u.s. virgin islands", "VI"),
+    ("alabama", "AL"),
+    ("alaska", "AK"),
+    ("arizona", "AZ"),
+    ("arkansas", "AR"),
+    ("california", "CA"),
+    ("colorado", "CO"),
+    ("connecticut", "CT"),
+    ("delaware", "DE"),
+    ("district of columbia", "DC"),
+    ("florida", "FL"),
+    ("georgia", "GA"),
+    ("hawaii", "HI"),
+    ("idaho", "ID"),
+    ("illinois", "IL"),
+    ("indiana", "IN"),
+    ("iowa", "IA"),
+    ("kansas", "KS"),
+    ("kentucky", "KY"),
+    ("louisiana", "LA"),
+    ("maine", "ME"),
+    ("maryland", "MD"),
+    ("massachusetts", "MA"),
+    ("michigan", "MI"),
+    ("minnesota", "MN"),
+    ("mississippi", "MS"),
+    ("missouri", "MO"),
+    ("montana", "MT"),
+    ("nebraska", "NE"),
+    ("nevada", "NV"),
+    ("new hampshire", "NH"),
+    ("new jersey", "NJ"),
+    ("new mexico", "NM"),
+    ("new york", "NY"),
+    ("north carolina", "NC"),
+    ("north dakota", "ND"),
+    ("ohio", "OH"),
+    ("oklahoma", "OK"),
+    ("oregon", "OR"),
+    ("pennsylvania", "PA"),
+    ("rhode island", "RI"),
+    ("south carolina", "SC"),
+    ("south dakota", "SD"),
+    ("tennessee", "TN"),
+    ("texas", "TX"),
+    ("utah", "UT"),
+    ("vermont", "VT"),
+    ("virginia", "VA"),
+    ("washington", "WA"),
+    ("west virginia", "WV"),
+    ("wisconsin", "WI"),
+    ("wyoming", "WY"),
+    ("puerto rico", "PR"),
+    ("guam", "GU"),
+    ("american samoa", "AS"),
+    ("u.s. virgin islands", "VI"),
     ("northern mariana islands", "MP"),
 ];
 
 /// A state as its two-letter code: codes are upper-cased, names mapped; anything else `Err`.
-pub(crate) fn state_code(props: &Map<String, Value>, name: &str, row: usize) -> Result<Option<String>, RowError> {
-    let Some(s) = text(props, name) else { return Ok(None) };
+pub(crate) fn state_code(
+    props: &Map<String, Value>,
+    name: &str,
+    row: usize,
+) -> Result<Option<String>, RowError> {
+    let Some(s) = text(props, name) else {
+        return Ok(None);
+    };
     let lower = s.to_ascii_lowercase();
-    if let Some((_, code)) = STATES.iter().find(|(n, c)| *n == lower || c.eq_ignore_ascii_case(&s)) {
+    if let Some((_, code)) = STATES
+        .iter()
+        .find(|(n, c)| *n == lower || c.eq_ignore_ascii_case(&s))
+    {
         return Ok(Some((*code).to_string()));
     }
-    Err(RowError::new(row, Some(name), format!("not a US state or territory: {s:?}")))
+    Err(RowError::new(
+        row,
+        Some(name),
+        format!("not a US state or territory: {s:?}"),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -541,14 +691,25 @@ impl Importer {
         let p = &props;
         let site = match self {
             Importer::Mirta => {
-                let id = format!("mirta-{}", text(p, "OBJECTID").ok_or_else(|| RowError::new(row, Some("OBJECTID"), "missing"))?);
+                let id = format!(
+                    "mirta-{}",
+                    text(p, "OBJECTID").ok_or_else(|| RowError::new(row, Some("OBJECTID"), "missing"))?
+                );
                 let listed = match text(p, "isFirrmaSite").map(|s| s.to_ascii_lowercase()).as_deref() {
                     Some("yes") => true,
                     Some("no") | None => false,
-                    Some(other) => return Err(RowError::new(row, Some("isFirrmaSite"), format!("not yes/no: {other:?}"))),
+                    Some(other) => {
+                        return Err(RowError::new(
+                            row,
+                            Some("isFirrmaSite"),
+                            format!("not yes/no: {other:?}"),
+                        ));
+                    }
                 };
                 Site {
-                    name: text(p, "siteName").or_else(|| text(p, "featureName")).unwrap_or_else(|| id.clone()),
+                    name: text(p, "siteName")
+                        .or_else(|| text(p, "featureName"))
+                        .unwrap_or_else(|| id.clone()),
                     id,
                     category: Category::MilitaryInstallation,
                     cfius_part: None,
@@ -562,7 +723,9 @@ impl Importer {
             Importer::Im3 => {
                 let id = format!("im3-{row}");
                 Site {
-                    name: text(p, "name").or_else(|| text(p, "operator")).unwrap_or_else(|| id.clone()),
+                    name: text(p, "name")
+                        .or_else(|| text(p, "operator"))
+                        .unwrap_or_else(|| id.clone()),
                     id,
                     category: Category::DataCenter,
                     cfius_part: None,
@@ -574,7 +737,8 @@ impl Importer {
                 }
             }
             Importer::Gppd => {
-                let id = text(p, "gppd_idnr").ok_or_else(|| RowError::new(row, Some("gppd_idnr"), "missing"))?;
+                let id =
+                    text(p, "gppd_idnr").ok_or_else(|| RowError::new(row, Some("gppd_idnr"), "missing"))?;
                 Site {
                     name: text(p, "name").unwrap_or_else(|| id.clone()),
                     id,
@@ -589,11 +753,18 @@ impl Importer {
             }
             Importer::Generic => {
                 let id = text(p, "id").ok_or_else(|| RowError::new(row, Some("id"), "missing"))?;
-                let category = text(p, "category").ok_or_else(|| RowError::new(row, Some("category"), "missing"))?;
+                let category =
+                    text(p, "category").ok_or_else(|| RowError::new(row, Some("category"), "missing"))?;
                 let cfius_part = match number(p, "cfius_part", row)? {
                     None => None,
                     Some(n) if [1.0, 2.0, 3.0, 4.0].contains(&n) => Some(n as u8),
-                    Some(n) => return Err(RowError::new(row, Some("cfius_part"), format!("not 1, 2, 3 or 4: {n}"))),
+                    Some(n) => {
+                        return Err(RowError::new(
+                            row,
+                            Some("cfius_part"),
+                            format!("not 1, 2, 3 or 4: {n}"),
+                        ));
+                    }
                 };
                 Site {
                     name: text(p, "name").unwrap_or_else(|| id.clone()),

@@ -30,13 +30,25 @@ fn mirta_points() {
     assert_eq!(l.sites.len(), 737);
     assert!(l.row_errors.is_empty(), "{:?}", l.row_errors);
     assert_eq!(l.sites.iter().filter(|s| s.cfius_listed).count(), 223);
-    assert!(l.sites.iter().all(|s| s.category == Category::MilitaryInstallation && s.cfius_part.is_none()));
-    let w = l.sites.iter().find(|s| s.id == "mirta-1077").expect("F.E. Warren");
+    assert!(
+        l.sites
+            .iter()
+            .all(|s| s.category == Category::MilitaryInstallation && s.cfius_part.is_none())
+    );
+    let w = l
+        .sites
+        .iter()
+        .find(|s| s.id == "mirta-1077")
+        .expect("F.E. Warren");
     assert_eq!(w.name, "Francis E. Warren Air Force Base");
     assert_eq!(w.state.as_deref(), Some("WY"));
     assert!(near(&w.shape, 41.164803, -104.863207), "{:?}", w.shape);
     // Lower-case state codes in the file come out upper-case.
-    assert!(l.sites.iter().all(|s| s.state.as_ref().is_some_and(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_uppercase()))));
+    assert!(l.sites.iter().all(|s| {
+        s.state
+            .as_ref()
+            .is_some_and(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_uppercase()))
+    }));
 }
 
 #[test]
@@ -45,7 +57,11 @@ fn im3_data_centers() {
     assert_eq!(l.format, "im3");
     assert_eq!(l.sites.len(), 1_165);
     assert!(l.row_errors.is_empty(), "{:?}", l.row_errors);
-    let m = l.sites.iter().find(|s| s.name == "MineOne Wyoming Data Center").expect("MineOne");
+    let m = l
+        .sites
+        .iter()
+        .find(|s| s.name == "MineOne Wyoming Data Center")
+        .expect("MineOne");
     assert!(near(&m.shape, 41.12512, -104.89498), "{:?}", m.shape);
     assert_eq!(m.category, Category::DataCenter);
     assert_eq!(m.state.as_deref(), Some("WY"));
@@ -65,13 +81,34 @@ fn wri_power_plants() {
     for e in &l.row_errors {
         assert_eq!(e.field.as_deref(), Some("latitude"), "{e}");
         assert!(e.row >= 1 && e.row <= 11_879);
-        assert!(e.to_string().starts_with(&format!("row {}, field latitude: ", e.row)));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("row {}, field latitude: ", e.row))
+        );
     }
-    assert_eq!(l.row_errors.iter().filter(|e| e.message == "missing coordinate").count(), 32);
-    let odd: Vec<String> = l.row_errors.iter().filter(|e| e.message != "missing coordinate").map(ToString::to_string).collect();
+    assert_eq!(
+        l.row_errors
+            .iter()
+            .filter(|e| e.message == "missing coordinate")
+            .count(),
+        32
+    );
+    let odd: Vec<String> = l
+        .row_errors
+        .iter()
+        .filter(|e| e.message != "missing coordinate")
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(odd.len(), 1);
-    assert!(odd[0].starts_with("row 8858, field latitude: coordinate out of range: lat 425.2461"), "{odd:?}");
-    assert!(l.sites.iter().all(|s| s.category == Category::PowerPlant && s.capacity_mw.is_some()));
+    assert!(
+        odd[0].starts_with("row 8858, field latitude: coordinate out of range: lat 425.2461"),
+        "{odd:?}"
+    );
+    assert!(
+        l.sites
+            .iter()
+            .all(|s| s.category == Category::PowerPlant && s.capacity_mw.is_some())
+    );
 }
 
 #[test]
@@ -93,20 +130,45 @@ fn generic_geojson_layer_with_bad_rows() {
     let ids: Vec<&str> = l.sites.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["a", "g"]);
     let a = &l.sites[0];
-    assert_eq!((a.cfius_part, a.cfius_listed, a.state.as_deref(), a.extent_m), (Some(2), true, Some("WY"), Some(3000.0)));
-    let Shape::Polygons(p) = &a.shape else { panic!("polygon expected") };
+    assert_eq!(
+        (a.cfius_part, a.cfius_listed, a.state.as_deref(), a.extent_m),
+        (Some(2), true, Some("WY"), Some(3000.0))
+    );
+    let Shape::Polygons(p) = &a.shape else {
+        panic!("polygon expected")
+    };
     assert_eq!(p[0].exterior.len(), 5, "the open ring is closed");
     assert_eq!(l.sites[1].category, Category::PowerPlant);
     assert_eq!(l.sites[1].capacity_mw, Some(12.5));
     let errs: Vec<(usize, Option<&str>)> = l.row_errors.iter().map(|e| (e.row, e.field.as_deref())).collect();
     assert_eq!(
         errs,
-        [(2, Some("geometry")), (3, Some("geometry")), (4, Some("geometry")), (5, Some("geometry")), (6, Some("cfius_part")), (7, Some("id")), (8, Some("id"))]
+        [
+            (2, Some("geometry")),
+            (3, Some("geometry")),
+            (4, Some("geometry")),
+            (5, Some("geometry")),
+            (6, Some("cfius_part")),
+            (7, Some("id")),
+            (8, Some("id"))
+        ]
     );
-    assert!(l.row_errors[0].message.contains("out of range"), "{}", l.row_errors[0]);
+    assert!(
+        l.row_errors[0].message.contains("out of range"),
+        "{}",
+        l.row_errors[0]
+    );
     assert!(l.row_errors[1].message.contains("empty"), "{}", l.row_errors[1]);
-    assert!(l.row_errors[2].message.contains("intersects itself"), "{}", l.row_errors[2]);
-    assert!(l.row_errors[6].message.contains("duplicate"), "{}", l.row_errors[6]);
+    assert!(
+        l.row_errors[2].message.contains("intersects itself"),
+        "{}",
+        l.row_errors[2]
+    );
+    assert!(
+        l.row_errors[6].message.contains("duplicate"),
+        "{}",
+        l.row_errors[6]
+    );
 }
 
 #[test]
@@ -120,18 +182,39 @@ fn generic_csv_layer() {
     assert_eq!(errs.len(), 3);
     assert!(errs[0].starts_with("row 2, field latitude: missing"), "{errs:?}");
     assert!(errs[1].starts_with("row 3, field state: "), "{errs:?}");
-    assert!(errs[2].starts_with("row 4, field latitude: not a number"), "{errs:?}");
+    assert!(
+        errs[2].starts_with("row 4, field latitude: not a number"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn unrecognised_and_oversized_inputs() {
-    assert!(matches!(read_layer("x", b""), Err(LayerError::Unrecognised { .. })));
-    assert!(matches!(read_layer("x", b"hello world\n"), Err(LayerError::Unrecognised { .. })));
-    assert!(matches!(read_layer("x", b"{not json"), Err(LayerError::Malformed { .. })));
-    assert!(matches!(read_layer("x", b"a,b\n1,2\n"), Err(LayerError::Malformed { .. })));
+    assert!(matches!(
+        read_layer("x", b""),
+        Err(LayerError::Unrecognised { .. })
+    ));
+    assert!(matches!(
+        read_layer("x", b"hello world\n"),
+        Err(LayerError::Unrecognised { .. })
+    ));
+    assert!(matches!(
+        read_layer("x", b"{not json"),
+        Err(LayerError::Malformed { .. })
+    ));
+    assert!(matches!(
+        read_layer("x", b"a,b\n1,2\n"),
+        Err(LayerError::Malformed { .. })
+    ));
     let other_crs = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:3857"}},"features":[]}"#;
-    assert!(matches!(read_layer("x", other_crs.as_bytes()), Err(LayerError::Malformed { .. })));
-    assert!(matches!(read_layer("x", b"fgb\x03fgb\x00\xff\xff\xff\xff"), Err(LayerError::Malformed { .. })));
+    assert!(matches!(
+        read_layer("x", other_crs.as_bytes()),
+        Err(LayerError::Malformed { .. })
+    ));
+    assert!(matches!(
+        read_layer("x", b"fgb\x03fgb\x00\xff\xff\xff\xff"),
+        Err(LayerError::Malformed { .. })
+    ));
 }
 
 /// A point for the FlatGeobuf writer.
@@ -150,13 +233,18 @@ fn fgb_fixture() -> Vec<u8> {
     w.add_column("category", ColumnType::String, |_, _| {});
     w.add_column("cfius_part", ColumnType::Int, |_, _| {});
     w.add_column("capacity_mw", ColumnType::Double, |_, _| {});
-    for (i, (lon, lat)) in [(-104.86, 41.16), (-100.0, 35.0), (-90.0, 95.0)].into_iter().enumerate() {
+    for (i, (lon, lat)) in [(-104.86, 41.16), (-100.0, 35.0), (-90.0, 95.0)]
+        .into_iter()
+        .enumerate()
+    {
         let id = format!("f{i}");
         w.add_feature_geom(Pt(lon, lat), |f| {
             f.property(0, "id", &ColumnValue::String(&id)).expect("id");
-            f.property(1, "category", &ColumnValue::String("military_installation")).expect("category");
+            f.property(1, "category", &ColumnValue::String("military_installation"))
+                .expect("category");
             f.property(2, "cfius_part", &ColumnValue::Int(1)).expect("part");
-            f.property(3, "capacity_mw", &ColumnValue::Double(1.5)).expect("mw");
+            f.property(3, "capacity_mw", &ColumnValue::Double(1.5))
+                .expect("mw");
         })
         .expect("feature");
     }
@@ -173,7 +261,11 @@ fn flatgeobuf_layer() {
     let mut ids: Vec<&str> = l.sites.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();
     assert_eq!(ids, ["f0", "f1"]);
-    assert!(l.sites.iter().all(|s| s.cfius_part == Some(1) && s.capacity_mw == Some(1.5)));
+    assert!(
+        l.sites
+            .iter()
+            .all(|s| s.cfius_part == Some(1) && s.capacity_mw == Some(1.5))
+    );
     assert_eq!(l.row_errors.len(), 1);
     assert_eq!(l.row_errors[0].field.as_deref(), Some("geometry"));
     // Every truncation reads or fails cleanly, never panics.
@@ -201,14 +293,30 @@ fn facilities_from_geojson() {
     assert_eq!(f.facilities.len(), 2);
     let m1 = &f.facilities[0];
     assert_eq!(m1.owner_country.as_deref(), Some("CN"));
-    assert_eq!(m1.load, Load::Fleet(vec![FleetEntry { model: "Antminer S21".into(), count: 16_000 }]));
-    assert_eq!((m1.urban, m1.colocated, m1.overhead), (Some(false), Some(false), Some(1.05)));
+    assert_eq!(
+        m1.load,
+        Load::Fleet(vec![FleetEntry {
+            model: "Antminer S21".into(),
+            count: 16_000
+        }])
+    );
+    assert_eq!(
+        (m1.urban, m1.colocated, m1.overhead),
+        (Some(false), Some(false), Some(1.05))
+    );
     assert_eq!(f.facilities[1].load, Load::Mw(80.0));
     assert_eq!(f.facilities[1].name, "m2");
     let errs: Vec<(usize, Option<&str>)> = f.row_errors.iter().map(|e| (e.row, e.field.as_deref())).collect();
     assert_eq!(
         errs,
-        [(3, Some("load_mw")), (4, Some("owner_country")), (5, Some("geometry")), (6, Some("id")), (7, Some("id")), (8, Some("fleet"))]
+        [
+            (3, Some("load_mw")),
+            (4, Some("owner_country")),
+            (5, Some("geometry")),
+            (6, Some("id")),
+            (7, Some("id")),
+            (8, Some("fleet"))
+        ]
     );
 }
 
@@ -221,7 +329,13 @@ fn facilities_from_csv() {
                d,D,,,41.2,-104.9,not json,\n";
     let f = read_facilities(csv.as_bytes()).expect("reads");
     assert_eq!(f.facilities.len(), 1);
-    assert_eq!(f.facilities[0].load, Load::Fleet(vec![FleetEntry { model: "Antminer S21".into(), count: 100 }]));
+    assert_eq!(
+        f.facilities[0].load,
+        Load::Fleet(vec![FleetEntry {
+            model: "Antminer S21".into(),
+            count: 100
+        }])
+    );
     assert_eq!(f.facilities[0].urban, Some(true));
     let errs: Vec<String> = f.row_errors.iter().map(ToString::to_string).collect();
     assert_eq!(errs.len(), 3, "{errs:?}");

@@ -38,54 +38,85 @@ fn index_size(features: u64, node_size: u16) -> Option<u64> {
 /// A little-endian u32 at `at`, if present.
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?]))
+    Some(u32::from_le_bytes([
+        *b.first()?,
+        *b.get(1)?,
+        *b.get(2)?,
+        *b.get(3)?,
+    ]))
 }
 
 /// The features of a FlatGeobuf file as rows.
 pub(super) fn rows(bytes: &[u8]) -> Result<Rows, String> {
     let header_len = u32_at(bytes, 8).ok_or("truncated before the header size")? as usize;
-    let header_end = 12usize.checked_add(header_len).filter(|e| *e <= bytes.len()).ok_or("header size beyond the end of the file")?;
+    let header_end = 12usize
+        .checked_add(header_len)
+        .filter(|e| *e <= bytes.len())
+        .ok_or("header size beyond the end of the file")?;
     let header_buf = bytes.get(8..header_end).ok_or("truncated header")?;
     let header = flatgeobuf::size_prefixed_root_as_header(header_buf).map_err(|e| format!("header: {e}"))?;
     if let Some(crs) = header.crs()
         && !matches!(crs.code(), 0 | 4326)
     {
-        return Err(format!("coordinate reference system EPSG:{} is not WGS84", crs.code()));
+        return Err(format!(
+            "coordinate reference system EPSG:{} is not WGS84",
+            crs.code()
+        ));
     }
-    let columns: Vec<(String, u8)> =
-        header.columns().map(|cs| cs.iter().map(|c| (c.name().to_string(), c.type_().0)).collect()).unwrap_or_default();
+    let columns: Vec<(String, u8)> = header
+        .columns()
+        .map(|cs| cs.iter().map(|c| (c.name().to_string(), c.type_().0)).collect())
+        .unwrap_or_default();
     let geometry_type = header.geometry_type().0;
     let skip = index_size(header.features_count(), header.index_node_size()).ok_or("index size overflows")?;
-    let mut at = usize::try_from(skip).ok().and_then(|s| header_end.checked_add(s)).ok_or("index beyond the end of the file")?;
+    let mut at = usize::try_from(skip)
+        .ok()
+        .and_then(|s| header_end.checked_add(s))
+        .ok_or("index beyond the end of the file")?;
     if at > bytes.len() {
         return Err("index beyond the end of the file".to_string());
     }
-    let mut out = Rows { fields: columns.iter().map(|(n, _)| n.clone()).collect(), rows: Vec::new(), errors: Vec::new() };
+    let mut out = Rows {
+        fields: columns.iter().map(|(n, _)| n.clone()).collect(),
+        rows: Vec::new(),
+        errors: Vec::new(),
+    };
     let mut row = 0usize;
     while at < bytes.len() {
         row += 1;
         if row > MAX_FEATURES {
-            out.errors.push(RowError::new(row, None, format!("more than {MAX_FEATURES} features; the rest ignored")));
+            out.errors.push(RowError::new(
+                row,
+                None,
+                format!("more than {MAX_FEATURES} features; the rest ignored"),
+            ));
             break;
         }
         let Some(len) = u32_at(bytes, at) else {
-            out.errors.push(RowError::new(row, None, "truncated feature size"));
+            out.errors
+                .push(RowError::new(row, None, "truncated feature size"));
             break;
         };
-        let Some(buf) = at.checked_add(4 + len as usize).and_then(|end| bytes.get(at..end)) else {
-            out.errors.push(RowError::new(row, None, "feature runs past the end of the file"));
+        let Some(buf) = at
+            .checked_add(4 + len as usize)
+            .and_then(|end| bytes.get(at..end))
+        else {
+            out.errors
+                .push(RowError::new(row, None, "feature runs past the end of the file"));
             break;
         };
         at += buf.len();
         let feature = match flatgeobuf::size_prefixed_root_as_feature(buf) {
             Ok(f) => f,
             Err(e) => {
-                out.errors.push(RowError::new(row, None, format!("invalid feature: {e}")));
+                out.errors
+                    .push(RowError::new(row, None, format!("invalid feature: {e}")));
                 continue;
             }
         };
-        let own: Option<Vec<(String, u8)>> =
-            feature.columns().map(|cs| cs.iter().map(|c| (c.name().to_string(), c.type_().0)).collect());
+        let own: Option<Vec<(String, u8)>> = feature
+            .columns()
+            .map(|cs| cs.iter().map(|c| (c.name().to_string(), c.type_().0)).collect());
         let cols = own.as_ref().unwrap_or(&columns);
         let props = match feature.properties() {
             Some(p) => match properties(p.bytes(), cols) {
@@ -112,14 +143,22 @@ fn properties(buf: &[u8], cols: &[(String, u8)]) -> Result<Map<String, Value>, S
     let mut m = Map::new();
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
-        let s = at.checked_add(n).and_then(|end| buf.get(*at..end)).ok_or("property value runs past its buffer")?;
+        let s = at
+            .checked_add(n)
+            .and_then(|end| buf.get(*at..end))
+            .ok_or("property value runs past its buffer")?;
         *at += n;
         Ok(s)
     };
     while at < buf.len() {
         let i = take(&mut at, 2)?;
-        let col = usize::from(u16::from_le_bytes([*i.first().unwrap_or(&0), *i.get(1).unwrap_or(&0)]));
-        let (name, ty) = cols.get(col).ok_or_else(|| format!("property for column {col}, which does not exist"))?;
+        let col = usize::from(u16::from_le_bytes([
+            *i.first().unwrap_or(&0),
+            *i.get(1).unwrap_or(&0),
+        ]));
+        let (name, ty) = cols
+            .get(col)
+            .ok_or_else(|| format!("property for column {col}, which does not exist"))?;
         let mut fixed = |n: usize| -> Result<[u8; 8], String> {
             let mut a = [0u8; 8];
             for (d, s) in a.iter_mut().zip(take(&mut at, n)?) {
@@ -156,17 +195,23 @@ fn properties(buf: &[u8], cols: &[(String, u8)]) -> Result<Map<String, Value>, S
     Ok(m)
 }
 
+/// The first bytes of a fixed array (constant indices into `[u8; 8]`, checked at compile time).
 fn first2(a: [u8; 8]) -> [u8; 2] {
     [a[0], a[1]]
 }
 
+/// See [`first2`].
 fn first4(a: [u8; 8]) -> [u8; 4] {
     [a[0], a[1], a[2], a[3]]
 }
 
 /// A Point, Polygon or MultiPolygon geometry, closed and validated.
 fn shape(g: &flatgeobuf::Geometry<'_>, header_type: u8) -> Result<Shape, String> {
-    let ty = if header_type == 0 { g.type_().0 } else { header_type };
+    let ty = if header_type == 0 {
+        g.type_().0
+    } else {
+        header_type
+    };
     let mut s = match ty {
         POINT => {
             let xy = g.xy().ok_or("point without coordinates")?;
@@ -181,7 +226,11 @@ fn shape(g: &flatgeobuf::Geometry<'_>, header_type: u8) -> Result<Shape, String>
             let parts = g.parts().ok_or("multipolygon without parts")?;
             Shape::Polygons(parts.iter().map(|p| polygon(&p)).collect::<Result<_, _>>()?)
         }
-        other => return Err(format!("unsupported geometry type {other} (Point, Polygon or MultiPolygon)")),
+        other => {
+            return Err(format!(
+                "unsupported geometry type {other} (Point, Polygon or MultiPolygon)"
+            ));
+        }
     };
     geo::close_rings(&mut s);
     geo::validate(&s).map_err(|e| e.to_string())?;
@@ -197,7 +246,10 @@ fn polygon(g: &flatgeobuf::Geometry<'_>) -> Result<Polygon, String> {
     }
     let pts: Vec<LatLon> = {
         let v: Vec<f64> = xy.iter().collect();
-        v.chunks_exact(2).map(|c| LatLon { lat: c[1], lon: c[0] }).collect()
+        v.chunks_exact(2)
+            // chunks_exact(2) yields slices of exactly two values, so c[0] and c[1] exist.
+            .map(|c| LatLon { lat: c[1], lon: c[0] })
+            .collect()
     };
     let ends: Vec<usize> = match g.ends() {
         Some(e) => e.iter().map(|x| x as usize).collect(),
@@ -206,13 +258,18 @@ fn polygon(g: &flatgeobuf::Geometry<'_>) -> Result<Polygon, String> {
     let mut rings = Vec::with_capacity(ends.len());
     let mut start = 0usize;
     for end in ends {
-        let ring = pts.get(start..end).ok_or("ring ends out of order or past the coordinates")?;
+        let ring = pts
+            .get(start..end)
+            .ok_or("ring ends out of order or past the coordinates")?;
         rings.push(ring.to_vec());
         start = end;
     }
     let mut rings = rings.into_iter();
     let exterior = rings.next().ok_or("polygon without rings (empty geometry)")?;
-    Ok(Polygon { exterior, holes: rings.collect() })
+    Ok(Polygon {
+        exterior,
+        holes: rings.collect(),
+    })
 }
 
 #[cfg(test)]
