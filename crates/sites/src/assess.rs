@@ -245,6 +245,9 @@ struct Judged<'a> {
     site_idx: usize,
     site: &'a Site,
     distance_m: f64,
+    /// `distance_m` is already the geodesic one.
+    exact: bool,
+    measured_from: Measured,
 }
 
 impl<'a> Ctx<'a> {
@@ -358,12 +361,14 @@ impl<'c, 'a> Work<'c, 'a> {
                 for h in g.index.within(&self.f.shape, radius(g)) {
                     let Some(&si) = g.site_ids.get(h.site) else { continue };
                     let Some(site) = p.layer.sites.get(si) else { continue };
-                    let distance_m = self.exact_if_near(&h, site, &thresholds(site));
+                    let (distance_m, exact, measured_from) = self.exact_if_near(&h, site, &thresholds(site));
                     out.push(Judged {
                         layer: li,
                         site_idx: si,
                         site,
                         distance_m,
+                        exact,
+                        measured_from,
                     });
                 }
             }
@@ -372,19 +377,23 @@ impl<'c, 'a> Work<'c, 'a> {
         out
     }
 
-    fn exact_if_near(&self, h: &Hit, site: &Site, thresholds: &[f64]) -> f64 {
+    fn exact_if_near(&self, h: &Hit, site: &Site, thresholds: &[f64]) -> (f64, bool, Measured) {
         let near = thresholds
             .iter()
             .any(|t| (h.distance_m - t).abs() <= t * APPROX_BAND + 1.0);
         if h.refined || !near {
-            h.distance_m
+            (h.distance_m, h.refined, h.measured_from)
         } else {
-            geo::distance(&self.f.shape, &site.shape).meters
+            let d = geo::distance(&self.f.shape, &site.shape);
+            (d.meters, true, d.measured_from)
         }
     }
 
     /// The exact distance of a candidate about to be reported.
     fn exact(&self, j: &Judged<'_>) -> (f64, Measured) {
+        if j.exact {
+            return (j.distance_m, j.measured_from);
+        }
         let d = geo::distance(&self.f.shape, &j.site.shape);
         (d.meters, d.measured_from)
     }
