@@ -388,6 +388,11 @@ pub(crate) struct V3 {
 }
 
 impl V3 {
+    const ZERO: V3 = V3 {
+        x: 0.0,
+        y: 0.0,
+        z: 0.0,
+    };
     pub(crate) fn from_latlon(p: LatLon) -> V3 {
         let (sl, cl) = p.lat.to_radians().sin_cos();
         let (so, co) = p.lon.to_radians().sin_cos();
@@ -542,14 +547,7 @@ impl PPoly {
             })
             .collect();
         let ext = rings.first().map(Vec::as_slice).unwrap_or_default();
-        let sum = ext.iter().fold(
-            V3 {
-                x: 0.0,
-                y: 0.0,
-                z: 0.0,
-            },
-            |s, v| s.add(v.v),
-        );
+        let sum = ext.iter().fold(V3::ZERO, |s, v| s.add(v.v));
         let center = sum
             .normalized()
             .or_else(|| ext.first().map(|v| v.v))
@@ -639,14 +637,7 @@ impl Prepared {
             }
             Shape::Polygons(ps) => {
                 let polys: Vec<PPoly> = ps.iter().map(PPoly::new).collect();
-                let sum = polys.iter().fold(
-                    V3 {
-                        x: 0.0,
-                        y: 0.0,
-                        z: 0.0,
-                    },
-                    |s, p| s.add(p.center),
-                );
+                let sum = polys.iter().fold(V3::ZERO, |s, p| s.add(p.center));
                 let center = sum.normalized().unwrap_or(V3 {
                     x: 0.0,
                     y: 0.0,

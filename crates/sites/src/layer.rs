@@ -352,7 +352,7 @@ pub(crate) fn geojson_shape(g: &Value) -> Result<Shape, String> {
     let coords = g
         .get("coordinates")
         .ok_or_else(|| format!("{kind} without coordinates"))?;
-    let mut shape = match kind {
+    let shape = match kind {
         "Point" => Shape::Point(position(coords)?),
         "Polygon" => Shape::Polygons(vec![polygon(coords)?]),
         "MultiPolygon" => Shape::Polygons(
@@ -363,12 +363,18 @@ pub(crate) fn geojson_shape(g: &Value) -> Result<Shape, String> {
                 .map(polygon)
                 .collect::<Result<_, _>>()?,
         ),
-        other => {
-            return Err(format!(
-                "unsupported geometry type {other} (Point, Polygon or MultiPolygon)"
-            ));
-        }
+        other => return Err(unsupported(other)),
     };
+    finish(shape)
+}
+
+/// The error for a geometry type other than Point, Polygon or MultiPolygon.
+pub(crate) fn unsupported(kind: impl std::fmt::Display) -> String {
+    format!("unsupported geometry type {kind} (Point, Polygon or MultiPolygon)")
+}
+
+/// Closes open rings and validates: the last step of every geometry reader.
+pub(crate) fn finish(mut shape: Shape) -> Result<Shape, String> {
     geo::close_rings(&mut shape);
     geo::validate(&shape).map_err(|e| e.to_string())?;
     Ok(shape)

@@ -212,7 +212,7 @@ fn shape(g: &flatgeobuf::Geometry<'_>, header_type: u8) -> Result<Shape, String>
     } else {
         header_type
     };
-    let mut s = match ty {
+    let s = match ty {
         POINT => {
             let xy = g.xy().ok_or("point without coordinates")?;
             let mut it = xy.iter();
@@ -226,15 +226,9 @@ fn shape(g: &flatgeobuf::Geometry<'_>, header_type: u8) -> Result<Shape, String>
             let parts = g.parts().ok_or("multipolygon without parts")?;
             Shape::Polygons(parts.iter().map(|p| polygon(&p)).collect::<Result<_, _>>()?)
         }
-        other => {
-            return Err(format!(
-                "unsupported geometry type {other} (Point, Polygon or MultiPolygon)"
-            ));
-        }
+        other => return Err(super::unsupported(other)),
     };
-    geo::close_rings(&mut s);
-    geo::validate(&s).map_err(|e| e.to_string())?;
-    Ok(s)
+    super::finish(s)
 }
 
 /// One polygon: `xy` holds every ring's positions, `ends` where each ring stops.
