@@ -18,7 +18,16 @@ fn sample(dir: &Path) -> std::path::PathBuf {
 
 fn assess(format: &str, facilities: &Path, extra: &[&str]) -> Output {
     hashward()
-        .args(["--no-store", "--format", format, "sites", "assess", "--date", "2026-01-01", "--facilities"])
+        .args([
+            "--no-store",
+            "--format",
+            format,
+            "sites",
+            "assess",
+            "--date",
+            "2026-01-01",
+            "--facilities",
+        ])
         .arg(facilities)
         .args(extra)
         .output()
@@ -67,7 +76,16 @@ fn the_sample_facilities_give_the_documented_result() {
         }
         for h in f["rules"].as_array().unwrap() {
             for key in [
-                "rule", "finding", "cite", "site", "site_name", "layer", "distance_m", "limit_m", "margin_m", "screening",
+                "rule",
+                "finding",
+                "cite",
+                "site",
+                "site_name",
+                "layer",
+                "distance_m",
+                "limit_m",
+                "margin_m",
+                "screening",
             ] {
                 assert!(h.get(key).is_some(), "rules.{key} in {h}");
             }
@@ -118,7 +136,10 @@ fn geojson_is_a_map_of_facilities_hits_and_zones() {
         assert!(ring.len() > 10 && ring.first() == ring.last(), "a closed ring");
     }
     // Other commands refuse the format, as a usage error.
-    let out = hashward().args(["--format", "geojson", "rules"]).output().unwrap();
+    let out = hashward()
+        .args(["--format", "geojson", "rules"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("only available for `hashward sites assess`"));
 }
@@ -159,13 +180,21 @@ fn unreadable_inputs_and_bad_rules_exit_2() {
     assert!(stderr(&out).contains("missing.geojson"), "{}", stderr(&out));
 
     let f = sample(dir.path());
-    let out = assess("json", &f, &["--layer", dir.path().join("nope.csv").to_str().unwrap()]);
+    let out = assess(
+        "json",
+        &f,
+        &["--layer", dir.path().join("nope.csv").to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("nope.csv"));
 
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
-    std::fs::write(rules.join("grid.toml"), "[[threshold]]\nid = \"x\"\nregion = \"ERCOT\"\nthreshold_mw = 75.0\nlimit = 3\n").unwrap();
+    std::fs::write(
+        rules.join("grid.toml"),
+        "[[threshold]]\nid = \"x\"\nregion = \"ERCOT\"\nthreshold_mw = 75.0\nlimit = 3\n",
+    )
+    .unwrap();
     let out = assess("json", &f, &["--rules", rules.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -200,11 +229,13 @@ fn a_rules_directory_changes_the_verdict_and_the_run_is_recorded() {
         .unwrap();
     assert!(out.status.code() == Some(1), "{}", stderr(&out));
     let env: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(!env["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f["rule"] == "SITE-006"));
+    assert!(
+        !env["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "SITE-006")
+    );
     let grid = env["result"]["rule_files"]
         .as_array()
         .unwrap()

@@ -115,7 +115,11 @@ pub fn assess(facilities: &Facilities, layers: &[Layer], rules: &Rules, opts: &O
         zones,
         opts,
     };
-    let outcomes: Vec<Outcome> = facilities.facilities.par_iter().map(|f| ctx.facility(f)).collect();
+    let outcomes: Vec<Outcome> = facilities
+        .facilities
+        .par_iter()
+        .map(|f| ctx.facility(f))
+        .collect();
     let mut row_errors: Vec<String> = facilities.row_errors.iter().map(ToString::to_string).collect();
     let mut findings = Vec::new();
     let mut results = Vec::with_capacity(outcomes.len());
@@ -152,7 +156,8 @@ fn prepare(layer: &Layer, default_margin: f64) -> Prepared<'_> {
     };
     for (i, s) in layer.sites.iter().enumerate() {
         push(s.category.as_str(), i);
-        if matches!(s.category, Category::MilitaryInstallation) && (s.cfius_part.is_some() || s.cfius_listed) {
+        if matches!(s.category, Category::MilitaryInstallation) && (s.cfius_part.is_some() || s.cfius_listed)
+        {
             push("cfius", i);
         }
     }
@@ -182,7 +187,10 @@ fn prepare(layer: &Layer, default_margin: f64) -> Prepared<'_> {
 /// How far beyond the point a site's boundary may reach: 0 for polygons.
 fn margin(site: &Site, default_margin: f64) -> f64 {
     match site.shape {
-        Shape::Point(_) => site.extent_m.filter(|e| e.is_finite() && *e >= 0.0).unwrap_or(default_margin),
+        Shape::Point(_) => site
+            .extent_m
+            .filter(|e| e.is_finite() && *e >= 0.0)
+            .unwrap_or(default_margin),
         Shape::Polygons(_) => 0.0,
     }
 }
@@ -208,7 +216,10 @@ fn country(code: &Option<String>) -> Option<String> {
 /// of the first ring's vertices.
 pub fn anchor(shape: &Shape) -> Option<LatLon> {
     match shape {
-        Shape::Point(p) => Some(LatLon { lat: p.lat, lon: p.lon }),
+        Shape::Point(p) => Some(LatLon {
+            lat: p.lat,
+            lon: p.lon,
+        }),
         Shape::Polygons(polys) => {
             let ring = &polys.first()?.exterior;
             let n = ring.len().max(1) as f64;
@@ -316,7 +327,10 @@ impl<'c, 'a> Work<'c, 'a> {
     }
 
     fn layer_name(&self, layer: usize) -> String {
-        self.ctx.layers.get(layer).map_or_else(String::new, |p| p.layer.name.clone())
+        self.ctx
+            .layers
+            .get(layer)
+            .map_or_else(String::new, |p| p.layer.name.clone())
     }
 
     /// The nearest site of each layer (over its category indexes).
@@ -359,8 +373,12 @@ impl<'c, 'a> Work<'c, 'a> {
         for (li, p) in self.ctx.layers.iter().enumerate() {
             for g in p.groups.iter().filter(|g| g.key == key) {
                 for h in g.index.within(&self.f.shape, radius(g)) {
-                    let Some(&si) = g.site_ids.get(h.site) else { continue };
-                    let Some(site) = p.layer.sites.get(si) else { continue };
+                    let Some(&si) = g.site_ids.get(h.site) else {
+                        continue;
+                    };
+                    let Some(site) = p.layer.sites.get(si) else {
+                        continue;
+                    };
                     let (distance_m, exact, measured_from) = self.exact_if_near(&h, site, &thresholds(site));
                     out.push(Judged {
                         layer: li,
@@ -495,9 +513,18 @@ impl<'c, 'a> Work<'c, 'a> {
                 if *n > MAX_HITS_PER_RULE {
                     continue;
                 }
-                let finding = if certain { rule_id(&z.finding) } else { RuleId::SITE_SCREENING };
+                let finding = if certain {
+                    rule_id(&z.finding)
+                } else {
+                    RuleId::SITE_SCREENING
+                };
                 let what = if certain {
-                    format!("within {} of the boundary of {} ({})", miles(z.distance_m), j.site.name, z.id)
+                    format!(
+                        "within {} of the boundary of {} ({})",
+                        miles(z.distance_m),
+                        j.site.name,
+                        z.id
+                    )
                 } else {
                     format!(
                         "may be within {} of the boundary of {} ({}): the site is known only as a point; needs the installation's polygon",
@@ -532,7 +559,10 @@ impl<'c, 'a> Work<'c, 'a> {
         }
         for (zone, n) in per_zone {
             if n > MAX_HITS_PER_RULE {
-                self.notes.push(format!("{zone}: {} more installations not listed", n - MAX_HITS_PER_RULE));
+                self.notes.push(format!(
+                    "{zone}: {} more installations not listed",
+                    n - MAX_HITS_PER_RULE
+                ));
             }
         }
         if let Some((name, d)) = unknown_part_near {
@@ -579,13 +609,20 @@ impl<'c, 'a> Work<'c, 'a> {
                     inputs.insert("county".into(), json!(county));
                     inputs.insert("missile_field".into(), json!(field.id));
                     inputs.insert("county_list_verified".into(), json!(field.verified));
-                    self.rule_inputs(&mut inputs, &field.id, &area.part3_cite, "cfius-part3-counties.toml");
+                    self.rule_inputs(
+                        &mut inputs,
+                        &field.id,
+                        &area.part3_cite,
+                        "cfius-part3-counties.toml",
+                    );
                     self.findings.push(
-                        Finding::new(rule_id(&area.finding), self.subject(), message).with_evidence(Evidence::Calculation {
-                            inputs,
-                            formula: "(state, county) in 31 CFR 802 App. A part 3".into(),
-                            result: json!(true),
-                        }),
+                        Finding::new(rule_id(&area.finding), self.subject(), message).with_evidence(
+                            Evidence::Calculation {
+                                inputs,
+                                formula: "(state, county) in 31 CFR 802 App. A part 3".into(),
+                                result: json!(true),
+                            },
+                        ),
                     );
                     self.hits.push(RuleHit {
                         rule: field.id.clone(),
@@ -643,11 +680,19 @@ impl<'c, 'a> Work<'c, 'a> {
         let owner = country(&self.f.owner_country);
         let default_margin = self.ctx.rules.infrastructure.screening.default_margin_m;
         let date = self.ctx.opts.date;
-        for law in self.ctx.rules.states.laws.iter().filter(|l| l.jurisdiction == state) {
+        for law in self
+            .ctx
+            .rules
+            .states
+            .laws
+            .iter()
+            .filter(|l| l.jurisdiction == state)
+        {
             match law.status {
                 Status::InForce => {}
                 Status::Enjoined => {
-                    self.notes.push(format!("{} ({}) is enjoined: not applied", law.name, law.cite));
+                    self.notes
+                        .push(format!("{} ({}) is enjoined: not applied", law.name, law.cite));
                     continue;
                 }
                 Status::Failed | Status::Vetoed | Status::Proposed => continue,
@@ -655,7 +700,10 @@ impl<'c, 'a> Work<'c, 'a> {
             if let Some(eff) = law.effective
                 && eff > date
             {
-                self.notes.push(format!("{} ({}) takes effect on {eff}: not applied on {date}", law.name, law.cite));
+                self.notes.push(format!(
+                    "{} ({}) takes effect on {eff}: not applied on {date}",
+                    law.name, law.cite
+                ));
                 continue;
             }
             let owner_applies = match (law.owners, &owner) {
@@ -668,7 +716,9 @@ impl<'c, 'a> Work<'c, 'a> {
                     "{} ({}): owners restricted by {}; check the owner against that list",
                     law.name,
                     law.cite,
-                    law.owner_countries_source.as_deref().unwrap_or("a list not encoded here")
+                    law.owner_countries_source
+                        .as_deref()
+                        .unwrap_or("a list not encoded here")
                 ));
                 continue;
             }
@@ -685,7 +735,11 @@ impl<'c, 'a> Work<'c, 'a> {
                         Some(ref c) => format!("owners from {c}"),
                         None => "owners from listed countries (owner country unknown)".to_owned(),
                     },
-                    if law.kind == LawKind::Statewide { " statewide" } else { " (ownership rule)" },
+                    if law.kind == LawKind::Statewide {
+                        " statewide"
+                    } else {
+                        " (ownership rule)"
+                    },
                     law.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
                 )),
             }
@@ -701,10 +755,19 @@ impl<'c, 'a> Work<'c, 'a> {
             let cands = self.candidates(
                 cat,
                 |g| limit + if military { g.max_margin } else { 0.0 },
-                |s| vec![limit, limit + if military { margin(s, default_margin) } else { 0.0 }],
+                |s| {
+                    vec![
+                        limit,
+                        limit + if military { margin(s, default_margin) } else { 0.0 },
+                    ]
+                },
             );
             for j in cands {
-                let m = if military { margin(j.site, default_margin) } else { 0.0 };
+                let m = if military {
+                    margin(j.site, default_margin)
+                } else {
+                    0.0
+                };
                 let certain = j.distance_m <= limit;
                 let screening = !certain && m > 0.0 && j.distance_m <= limit + m;
                 if certain {
@@ -712,7 +775,9 @@ impl<'c, 'a> Work<'c, 'a> {
                 }
                 let better = match &best {
                     None => certain || screening,
-                    Some((b, b_certain)) => (certain && !b_certain) || (certain == *b_certain && j.distance_m < b.distance_m),
+                    Some((b, b_certain)) => {
+                        (certain && !b_certain) || (certain == *b_certain && j.distance_m < b.distance_m)
+                    }
                 };
                 if (certain || screening) && better {
                     best = Some((j, certain));
@@ -725,14 +790,22 @@ impl<'c, 'a> Work<'c, 'a> {
         } else {
             0.0
         };
-        let scope = law.land_use.as_deref().map(|u| format!(" (applies to {u} land)")).unwrap_or_default();
+        let scope = law
+            .land_use
+            .as_deref()
+            .map(|u| format!(" (applies to {u} land)"))
+            .unwrap_or_default();
         let what = if certain {
             format!(
                 "within {} of {} under {}{scope}{}",
                 miles(limit),
                 j.site.name,
                 law.name,
-                if count > 1 { format!(" ({count} sites in range)") } else { String::new() }
+                if count > 1 {
+                    format!(" ({count} sites in range)")
+                } else {
+                    String::new()
+                }
             )
         } else {
             format!(
@@ -746,7 +819,11 @@ impl<'c, 'a> Work<'c, 'a> {
             &j,
             &HitSpec {
                 rule: &law.id,
-                finding: if certain { RuleId::SITE_STATE_LAW } else { RuleId::SITE_SCREENING },
+                finding: if certain {
+                    RuleId::SITE_STATE_LAW
+                } else {
+                    RuleId::SITE_SCREENING
+                },
                 cite: &law.cite,
                 file: "states.toml",
                 limit_m: limit,
@@ -806,7 +883,8 @@ impl<'c, 'a> Work<'c, 'a> {
             return;
         };
         let Some(mw) = load.load_mw else {
-            self.notes.push(format!("load unknown: grid thresholds of {region} not evaluated"));
+            self.notes
+                .push(format!("load unknown: grid thresholds of {region} not evaluated"));
             return;
         };
         let colocated = self.f.colocated == Some(true);
@@ -817,7 +895,11 @@ impl<'c, 'a> Work<'c, 'a> {
                 self.label(),
                 t.region,
                 h.threshold_mw,
-                if h.colocated { " for a load co-located with generation" } else { "" },
+                if h.colocated {
+                    " for a load co-located with generation"
+                } else {
+                    ""
+                },
                 t.cite,
                 t.effect
             );
@@ -833,11 +915,13 @@ impl<'c, 'a> Work<'c, 'a> {
                 None => "load_mw >= threshold_mw".to_owned(),
             };
             self.findings.push(
-                Finding::new(RuleId::SITE_GRID_LOAD, self.subject(), message).with_evidence(Evidence::Calculation {
-                    inputs,
-                    formula,
-                    result: json!({"load_mw": mw, "reached": true}),
-                }),
+                Finding::new(RuleId::SITE_GRID_LOAD, self.subject(), message).with_evidence(
+                    Evidence::Calculation {
+                        inputs,
+                        formula,
+                        result: json!({"load_mw": mw, "reached": true}),
+                    },
+                ),
             );
             self.hits.push(RuleHit {
                 rule: t.id.clone(),
@@ -859,7 +943,9 @@ impl<'c, 'a> Work<'c, 'a> {
     }
 
     fn subject(&self) -> Subject {
-        Subject::Facility { id: self.f.id.clone() }
+        Subject::Facility {
+            id: self.f.id.clone(),
+        }
     }
 
     fn base_inputs(&self) -> Map<String, Value> {
@@ -884,7 +970,10 @@ impl<'c, 'a> Work<'c, 'a> {
     fn site_hit(&mut self, j: &Judged<'_>, spec: &HitSpec<'_>) {
         let (d, measured) = self.exact(j);
         let layer = self.layer_name(j.layer);
-        let margin = spec.margin_m.map(|m| format!(" + {} screening margin", miles(m))).unwrap_or_default();
+        let margin = spec
+            .margin_m
+            .map(|m| format!(" + {} screening margin", miles(m)))
+            .unwrap_or_default();
         let message = format!(
             "{} ({}) is {:.0} m ({}) from the {} of {} [{}], {}; limit {:.0} m ({}){margin}, {}",
             self.label(),
@@ -923,13 +1012,14 @@ impl<'c, 'a> Work<'c, 'a> {
         } else {
             ("distance_m <= limit_m", json!(true))
         };
-        self.findings.push(
-            Finding::new(spec.finding, self.subject(), message).with_evidence(Evidence::Calculation {
-                inputs,
-                formula: formula.into(),
-                result,
-            }),
-        );
+        self.findings
+            .push(
+                Finding::new(spec.finding, self.subject(), message).with_evidence(Evidence::Calculation {
+                    inputs,
+                    formula: formula.into(),
+                    result,
+                }),
+            );
         self.hits.push(RuleHit {
             rule: spec.rule.to_owned(),
             finding: spec.finding.as_str().to_owned(),

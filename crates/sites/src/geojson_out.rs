@@ -26,7 +26,11 @@ pub fn geometry(shape: &Shape) -> Value {
         Shape::Polygons(polys) => {
             let coords: Vec<Vec<Vec<[f64; 2]>>> = polys
                 .iter()
-                .map(|p| std::iter::once(ring(&p.exterior)).chain(p.holes.iter().map(|h| ring(h))).collect())
+                .map(|p| {
+                    std::iter::once(ring(&p.exterior))
+                        .chain(p.holes.iter().map(|h| ring(h)))
+                        .collect()
+                })
                 .collect();
             if let [one] = coords.as_slice() {
                 json!({"type": "Polygon", "coordinates": one})
@@ -59,7 +63,9 @@ pub fn feature_collection(facilities: &Facilities, layers: &[Layer], result: &Si
         let Some(from) = anchor(&f.shape) else { continue };
         for h in &r.rules {
             let Some((li, si)) = h.site_ref else { continue };
-            let Some(site) = layers.get(li).and_then(|l| l.sites.get(si)) else { continue };
+            let Some(site) = layers.get(li).and_then(|l| l.sites.get(si)) else {
+                continue;
+            };
             let Some(to) = anchor(&site.shape) else { continue };
             features.push(json!({
                 "type": "Feature",
@@ -75,7 +81,9 @@ pub fn feature_collection(facilities: &Facilities, layers: &[Layer], result: &Si
                     "screening": h.screening,
                 }
             }));
-            let (Shape::Point(center), Some(limit)) = (&site.shape, h.limit_m) else { continue };
+            let (Shape::Point(center), Some(limit)) = (&site.shape, h.limit_m) else {
+                continue;
+            };
             let mut radii = vec![(limit, false)];
             if let Some(m) = h.margin_m.filter(|m| *m > 0.0) {
                 radii.push((limit + m, true));
@@ -84,8 +92,18 @@ pub fn feature_collection(facilities: &Facilities, layers: &[Layer], result: &Si
                 if radius <= 0.0 || !zones_done.insert((li, si, h.rule.clone(), screening)) {
                     continue;
                 }
-                let mut pts = geo::circle(LatLon { lat: center.lat, lon: center.lon }, radius, CIRCLE_VERTICES);
-                if let Some(first) = pts.first().map(|p| LatLon { lat: p.lat, lon: p.lon }) {
+                let mut pts = geo::circle(
+                    LatLon {
+                        lat: center.lat,
+                        lon: center.lon,
+                    },
+                    radius,
+                    CIRCLE_VERTICES,
+                );
+                if let Some(first) = pts.first().map(|p| LatLon {
+                    lat: p.lat,
+                    lon: p.lon,
+                }) {
                     pts.push(first);
                 }
                 features.push(json!({

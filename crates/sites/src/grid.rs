@@ -18,7 +18,13 @@ pub struct GridHit<'a> {
 }
 
 /// Thresholds of `grid` in `region` in force on `date` that `load_mw` reaches (>=).
-pub fn hits<'a>(grid: &'a Grid, region: &str, colocated: bool, load_mw: f64, date: NaiveDate) -> Vec<GridHit<'a>> {
+pub fn hits<'a>(
+    grid: &'a Grid,
+    region: &str,
+    colocated: bool,
+    load_mw: f64,
+    date: NaiveDate,
+) -> Vec<GridHit<'a>> {
     grid.thresholds
         .iter()
         .filter(|t| t.region.eq_ignore_ascii_case(region.trim()))
@@ -51,7 +57,10 @@ mod tests {
         let r = Rules::builtin().unwrap();
         let today = day("2026-01-01");
         assert!(hits(&r.grid, "ERCOT", false, 74.99, today).is_empty());
-        let ids: Vec<_> = hits(&r.grid, "ercot", false, 75.0, today).iter().map(|h| h.rule.id.as_str()).collect();
+        let ids: Vec<_> = hits(&r.grid, "ercot", false, 75.0, today)
+            .iter()
+            .map(|h| h.rule.id.as_str())
+            .collect();
         assert_eq!(ids, ["ercot-ll-interim-2022", "tx-sb6-2025-large-load"]);
         assert!(hits(&r.grid, "ERCOT", true, 19.9, today).is_empty());
         let h = hits(&r.grid, "ERCOT", true, 20.0, today);
@@ -62,7 +71,10 @@ mod tests {
     #[test]
     fn rules_not_yet_effective_do_not_fire() {
         let r = Rules::builtin().unwrap();
-        let ids: Vec<_> = hits(&r.grid, "ERCOT", false, 80.0, day("2025-06-19")).iter().map(|h| h.rule.id.clone()).collect();
+        let ids: Vec<_> = hits(&r.grid, "ERCOT", false, 80.0, day("2025-06-19"))
+            .iter()
+            .map(|h| h.rule.id.clone())
+            .collect();
         assert_eq!(ids, ["ercot-ll-interim-2022"]);
         assert!(hits(&r.grid, "ERCOT", false, 80.0, day("2022-03-24")).is_empty());
     }

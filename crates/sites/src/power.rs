@@ -148,11 +148,17 @@ impl<'a> ModelTable<'a> {
                 let mut lines = Vec::with_capacity(entries.len());
                 let mut total_units: u64 = 0;
                 for (i, e) in entries.iter().enumerate() {
-                    let Some(m) = self.by_key.get(&model_key(&e.model)).and_then(|&i| self.models.models.get(i))
+                    let Some(m) = self
+                        .by_key
+                        .get(&model_key(&e.model))
+                        .and_then(|&i| self.models.models.get(i))
                     else {
                         errors.push(FleetError {
                             field: format!("fleet[{i}].model"),
-                            message: format!("unknown model {:?} (models.toml has no power figure for it)", e.model),
+                            message: format!(
+                                "unknown model {:?} (models.toml has no power figure for it)",
+                                e.model
+                            ),
                         });
                         continue;
                     };

@@ -12,12 +12,21 @@ use sha2::{Digest as _, Sha256};
 /// The rules files, by name, with their built-in text.
 pub const BUILTIN: [(&str, &str); 7] = [
     (CFIUS, include_str!("../../../rules/siting/cfius.toml")),
-    (PART3, include_str!("../../../rules/siting/cfius-part3-counties.toml")),
+    (
+        PART3,
+        include_str!("../../../rules/siting/cfius-part3-counties.toml"),
+    ),
     (STATES, include_str!("../../../rules/siting/states.toml")),
     (GRID, include_str!("../../../rules/siting/grid.toml")),
-    (INFRASTRUCTURE, include_str!("../../../rules/siting/infrastructure.toml")),
+    (
+        INFRASTRUCTURE,
+        include_str!("../../../rules/siting/infrastructure.toml"),
+    ),
     (MODELS, include_str!("../../../rules/siting/models.toml")),
-    (INSTALLATIONS, include_str!("../../../rules/siting/installations.toml")),
+    (
+        INSTALLATIONS,
+        include_str!("../../../rules/siting/installations.toml"),
+    ),
 ];
 
 const CFIUS: &str = "cfius.toml";
@@ -597,21 +606,31 @@ impl Rules {
         };
         let c = &self.cfius;
         for (i, code) in c.foreign_person.domestic_countries.iter().enumerate() {
-            check_country(code).map_err(|m| bad(CFIUS, format!("foreign_person.domestic_countries[{i}]"), m))?;
+            check_country(code)
+                .map_err(|m| bad(CFIUS, format!("foreign_person.domestic_countries[{i}]"), m))?;
         }
         for (i, e) in c.excepted_countries.iter().enumerate() {
             check_country(&e.code).map_err(|m| bad(CFIUS, format!("excepted_country[{i}].code"), m))?;
-            check_partial_date(&e.since).map_err(|m| bad(CFIUS, format!("excepted_country[{i}].since"), m))?;
+            check_partial_date(&e.since)
+                .map_err(|m| bad(CFIUS, format!("excepted_country[{i}].since"), m))?;
         }
         unique(c.zones.iter().map(|z| z.id.as_str())).map_err(|m| bad(CFIUS, "zone.id".into(), &m))?;
         for (i, z) in c.zones.iter().enumerate() {
             check_distance(z.distance_m).map_err(|m| bad(CFIUS, format!("zone[{i}].distance_m"), m))?;
             check_finding(&z.finding).map_err(|m| bad(CFIUS, format!("zone[{i}].finding"), m))?;
             if z.parts.is_empty() || z.parts.iter().any(|p| !(1..=4).contains(p)) {
-                return Err(bad(CFIUS, format!("zone[{i}].parts"), "parts are 1 to 4, at least one"));
+                return Err(bad(
+                    CFIUS,
+                    format!("zone[{i}].parts"),
+                    "parts are 1 to 4, at least one",
+                ));
             }
             if z.measure_from != "boundary" {
-                return Err(bad(CFIUS, format!("zone[{i}].measure_from"), "CFIUS measures from the boundary"));
+                return Err(bad(
+                    CFIUS,
+                    format!("zone[{i}].measure_from"),
+                    "CFIUS measures from the boundary",
+                ));
             }
             for (j, a) in z.amended.iter().enumerate() {
                 check_partial_date(a).map_err(|m| bad(CFIUS, format!("zone[{i}].amended[{j}]"), m))?;
@@ -624,11 +643,16 @@ impl Rules {
                     .split_once(':')
                     .is_some_and(|(st, name)| check_country(st).is_ok() && !name.trim().is_empty());
                 if !ok {
-                    return Err(bad(PART3, format!("field[{i}].counties[{j}]"), "expected \"ST:County\""));
+                    return Err(bad(
+                        PART3,
+                        format!("field[{i}].counties[{j}]"),
+                        "expected \"ST:County\"",
+                    ));
                 }
             }
         }
-        unique(self.states.laws.iter().map(|l| l.id.as_str())).map_err(|m| bad(STATES, "law.id".into(), &m))?;
+        unique(self.states.laws.iter().map(|l| l.id.as_str()))
+            .map_err(|m| bad(STATES, "law.id".into(), &m))?;
         for (i, l) in self.states.laws.iter().enumerate() {
             check_country(&l.jurisdiction).map_err(|m| bad(STATES, format!("law[{i}].jurisdiction"), m))?;
             for (j, code) in l.owner_countries.iter().enumerate() {
@@ -638,49 +662,81 @@ impl Rules {
                 (LawKind::Distance, Some(d)) => {
                     check_distance(d).map_err(|m| bad(STATES, format!("law[{i}].distance_m"), m))?;
                     if l.site_categories.is_empty() {
-                        return Err(bad(STATES, format!("law[{i}].site_categories"), "a distance law names the categories it measures to"));
+                        return Err(bad(
+                            STATES,
+                            format!("law[{i}].site_categories"),
+                            "a distance law names the categories it measures to",
+                        ));
                     }
                 }
                 (LawKind::Distance, None) => {
-                    return Err(bad(STATES, format!("law[{i}].distance_m"), "a distance law needs distance_m"));
+                    return Err(bad(
+                        STATES,
+                        format!("law[{i}].distance_m"),
+                        "a distance law needs distance_m",
+                    ));
                 }
                 (_, Some(_)) => {
-                    return Err(bad(STATES, format!("law[{i}].distance_m"), "only a distance law has a distance"));
+                    return Err(bad(
+                        STATES,
+                        format!("law[{i}].distance_m"),
+                        "only a distance law has a distance",
+                    ));
                 }
                 (_, None) => {}
             }
         }
-        unique(self.grid.thresholds.iter().map(|t| t.id.as_str())).map_err(|m| bad(GRID, "threshold.id".into(), &m))?;
+        unique(self.grid.thresholds.iter().map(|t| t.id.as_str()))
+            .map_err(|m| bad(GRID, "threshold.id".into(), &m))?;
         for (i, t) in self.grid.thresholds.iter().enumerate() {
-            check_distance(t.threshold_mw).map_err(|m| bad(GRID, format!("threshold[{i}].threshold_mw"), m))?;
+            check_distance(t.threshold_mw)
+                .map_err(|m| bad(GRID, format!("threshold[{i}].threshold_mw"), m))?;
             if let Some(c) = t.colocated_threshold_mw {
-                check_distance(c).map_err(|m| bad(GRID, format!("threshold[{i}].colocated_threshold_mw"), m))?;
+                check_distance(c)
+                    .map_err(|m| bad(GRID, format!("threshold[{i}].colocated_threshold_mw"), m))?;
             }
         }
         unique(self.infrastructure.categories.iter().map(|c| c.name.as_str()))
             .map_err(|m| bad(INFRASTRUCTURE, "category.name".into(), &m))?;
         for (i, c) in self.infrastructure.categories.iter().enumerate() {
-            check_distance(c.distance_m).map_err(|m| bad(INFRASTRUCTURE, format!("category[{i}].distance_m"), m))?;
+            check_distance(c.distance_m)
+                .map_err(|m| bad(INFRASTRUCTURE, format!("category[{i}].distance_m"), m))?;
         }
         let margin = self.infrastructure.screening.default_margin_m;
         if !(margin.is_finite() && (0.0..=1_000_000.0).contains(&margin)) {
-            return Err(bad(INFRASTRUCTURE, "screening.default_margin_m".into(), "0 to 1,000 km"));
+            return Err(bad(
+                INFRASTRUCTURE,
+                "screening.default_margin_m".into(),
+                "0 to 1,000 km",
+            ));
         }
         let k = self.models.overhead.default;
         if !(k.is_finite() && (1.0..=3.0).contains(&k)) {
-            return Err(bad(MODELS, "overhead.default".into(), "an overhead factor is 1 to 3"));
+            return Err(bad(
+                MODELS,
+                "overhead.default".into(),
+                "an overhead factor is 1 to 3",
+            ));
         }
         let mut keys = HashSet::new();
         for (i, m) in self.models.models.iter().enumerate() {
             if !(m.watts.is_finite() && m.watts > 0.0 && m.watts < 1_000_000.0) {
-                return Err(bad(MODELS, format!("model[{i}].watts"), "watts are positive and below 1 MW"));
+                return Err(bad(
+                    MODELS,
+                    format!("model[{i}].watts"),
+                    "watts are positive and below 1 MW",
+                ));
             }
             if !(m.hashrate_ths.is_finite() && m.hashrate_ths >= 0.0) {
                 return Err(bad(MODELS, format!("model[{i}].hashrate_ths"), "not a hashrate"));
             }
             for name in std::iter::once(&m.name).chain(&m.aliases) {
                 if !keys.insert(crate::power::model_key(name)) {
-                    return Err(bad(MODELS, format!("model[{i}]"), &format!("{name:?} names two models")));
+                    return Err(bad(
+                        MODELS,
+                        format!("model[{i}]"),
+                        &format!("{name:?} names two models"),
+                    ));
                 }
             }
         }
@@ -688,16 +744,29 @@ impl Rules {
             .map_err(|m| bad(INSTALLATIONS, "installation.id".into(), &m))?;
         for (i, s) in self.installations.installations.iter().enumerate() {
             if !(s.lat.is_finite() && (-90.0..=90.0).contains(&s.lat)) {
-                return Err(bad(INSTALLATIONS, format!("installation[{i}].lat"), "latitude is -90 to 90"));
+                return Err(bad(
+                    INSTALLATIONS,
+                    format!("installation[{i}].lat"),
+                    "latitude is -90 to 90",
+                ));
             }
             if !(s.lon.is_finite() && (-180.0..=180.0).contains(&s.lon)) {
-                return Err(bad(INSTALLATIONS, format!("installation[{i}].lon"), "longitude is -180 to 180"));
+                return Err(bad(
+                    INSTALLATIONS,
+                    format!("installation[{i}].lon"),
+                    "longitude is -180 to 180",
+                ));
             }
             if !(1..=4).contains(&s.cfius_part) {
-                return Err(bad(INSTALLATIONS, format!("installation[{i}].cfius_part"), "parts are 1 to 4"));
+                return Err(bad(
+                    INSTALLATIONS,
+                    format!("installation[{i}].cfius_part"),
+                    "parts are 1 to 4",
+                ));
             }
             if let Some(e) = s.extent_m {
-                check_distance(e).map_err(|m| bad(INSTALLATIONS, format!("installation[{i}].extent_m"), m))?;
+                check_distance(e)
+                    .map_err(|m| bad(INSTALLATIONS, format!("installation[{i}].extent_m"), m))?;
             }
         }
         Ok(())
@@ -776,18 +845,37 @@ mod tests {
     fn builtin_rules_parse_and_carry_sources() {
         let r = Rules::builtin().unwrap();
         assert_eq!(r.files.len(), 7);
-        assert!(r.files.iter().all(|f| f.sha256.len() == 64 && f.origin == "built-in"));
+        assert!(
+            r.files
+                .iter()
+                .all(|f| f.sha256.len() == 64 && f.origin == "built-in")
+        );
         let close = r.cfius.zones.iter().find(|z| z.finding == "SITE-001").unwrap();
         assert_eq!(close.distance_m, 1609.344);
         let ext = r.cfius.zones.iter().find(|z| z.finding == "SITE-002").unwrap();
         assert_eq!(ext.distance_m, 160934.4);
         assert!(ext.urban_exception && !close.urban_exception);
-        let codes: Vec<_> = r.cfius.excepted_countries.iter().map(|e| e.code.as_str()).collect();
+        let codes: Vec<_> = r
+            .cfius
+            .excepted_countries
+            .iter()
+            .map(|e| e.code.as_str())
+            .collect();
         assert_eq!(codes, ["AU", "CA", "NZ", "GB"]);
-        assert!(r.states.laws.iter().all(|l| !l.source.is_empty() && !l.cite.is_empty()));
+        assert!(
+            r.states
+                .laws
+                .iter()
+                .all(|l| !l.source.is_empty() && !l.cite.is_empty())
+        );
         let sb60 = r.states.laws.iter().find(|l| l.id == "us-ar-sb60-2025").unwrap();
         assert_eq!(sb60.status, Status::Failed);
-        assert!(r.installations.installations.iter().any(|i| i.name.contains("Warren")));
+        assert!(
+            r.installations
+                .installations
+                .iter()
+                .any(|i| i.name.contains("Warren"))
+        );
         assert!((10..=20).contains(&r.installations.installations.len()));
     }
 
@@ -812,18 +900,29 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_name_file_and_key() {
         let grid = "[[threshold]]\nid = \"x\"\nregion = \"PJM\"\nthreshold_mw = 50.0\nthreshhold = 1\ncite = \"c\"\neffect = \"e\"\nstatus = \"in_force\"\neffective = \"2020-01-01\"\nsource = \"s\"\n";
-        let err = Rules::from_dir(dir_with("grid.toml", grid).path()).unwrap_err().to_string();
+        let err = Rules::from_dir(dir_with("grid.toml", grid).path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("grid.toml") && err.contains("threshhold"), "{err}");
 
         let grid = "[[threshold]]\nid = \"x\"\nregion = \"PJM\"\nthreshold_mw = -5.0\ncite = \"c\"\neffect = \"e\"\nstatus = \"in_force\"\neffective = \"2020-01-01\"\nsource = \"s\"\n";
-        let err = Rules::from_dir(dir_with("grid.toml", grid).path()).unwrap_err().to_string();
-        assert!(err.contains("grid.toml") && err.contains("threshold[0].threshold_mw"), "{err}");
+        let err = Rules::from_dir(dir_with("grid.toml", grid).path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("grid.toml") && err.contains("threshold[0].threshold_mw"),
+            "{err}"
+        );
 
         let grid = "[[threshold]]\nid = \"x\"\nregion = \"PJM\"\nthreshold_mw = 5.0\ncite = \"c\"\neffect = \"e\"\nstatus = \"maybe\"\neffective = \"2020-01-01\"\nsource = \"s\"\n";
-        let err = Rules::from_dir(dir_with("grid.toml", grid).path()).unwrap_err().to_string();
+        let err = Rules::from_dir(dir_with("grid.toml", grid).path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("grid.toml") && err.contains("maybe"), "{err}");
 
-        let err = Rules::from_dir(dir_with("state.toml", "").path()).unwrap_err().to_string();
+        let err = Rules::from_dir(dir_with("state.toml", "").path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown rules file state.toml"), "{err}");
     }
 }

@@ -25,7 +25,10 @@ pub fn builtin_layer(rules: &Rules) -> Layer {
             state: Some(i.state.clone()),
             extent_m: i.extent_m,
             capacity_mw: None,
-            shape: Shape::Point(LatLon { lat: i.lat, lon: i.lon }),
+            shape: Shape::Point(LatLon {
+                lat: i.lat,
+                lon: i.lon,
+            }),
         })
         .collect();
     Layer {

@@ -110,7 +110,10 @@ fn mineone_placement_is_screened_not_cleared() {
     let ids = findings_of(&a, "mineone");
     assert!(!ids.contains(&"SITE-001"), "{ids:?}");
     assert!(ids.contains(&"SITE-007"), "{ids:?}");
-    assert!(ids.contains(&"SITE-003"), "Laramie County is a part 3 county: {ids:?}");
+    assert!(
+        ids.contains(&"SITE-003"),
+        "Laramie County is a part 3 county: {ids:?}"
+    );
     let r = result(&a, "mineone");
     let hit = r.rules.iter().find(|h| h.finding == "SITE-007").unwrap();
     assert_eq!(hit.site.as_deref(), Some("fe-warren"));
@@ -118,14 +121,26 @@ fn mineone_placement_is_screened_not_cleared() {
     assert!(hit.screening && hit.margin_m.unwrap() > 0.0);
     let d = hit.distance_m.unwrap();
     assert!((d / MILE - 3.20).abs() < 0.005, "{d}");
-    let msg = &a.findings.iter().find(|f| f.rule.as_str() == "SITE-007").unwrap().message;
-    assert!(msg.contains("needs the installation's polygon") && msg.contains("3.20 mi"), "{msg}");
+    let msg = &a
+        .findings
+        .iter()
+        .find(|f| f.rule.as_str() == "SITE-007")
+        .unwrap()
+        .message;
+    assert!(
+        msg.contains("needs the installation's polygon") && msg.contains("3.20 mi"),
+        "{msg}"
+    );
     assert_eq!(r.nearest[0].site, "fe-warren");
 }
 
 #[test]
 fn half_a_mile_from_the_point_is_close_proximity() {
-    let a = run(vec![facility("near", offset(WARREN, 200.0, 0.5 * MILE), Some("CN"))]);
+    let a = run(vec![facility(
+        "near",
+        offset(WARREN, 200.0, 0.5 * MILE),
+        Some("CN"),
+    )]);
     assert!(findings_of(&a, "near").contains(&"SITE-001"));
     let r = result(&a, "near");
     let hit = r.rules.iter().find(|h| h.finding == "SITE-001").unwrap();
@@ -143,9 +158,16 @@ fn half_a_mile_from_the_point_is_close_proximity() {
 
 #[test]
 fn far_beyond_the_margin_is_clear() {
-    let a = run(vec![facility("far", offset(WARREN, 90.0, 10.0 * MILE), Some("CN"))]);
+    let a = run(vec![facility(
+        "far",
+        offset(WARREN, 90.0, 10.0 * MILE),
+        Some("CN"),
+    )]);
     let ids = findings_of(&a, "far");
-    assert!(!ids.contains(&"SITE-001") && !ids.contains(&"SITE-007"), "{ids:?}");
+    assert!(
+        !ids.contains(&"SITE-001") && !ids.contains(&"SITE-007"),
+        "{ids:?}"
+    );
 }
 
 #[test]
@@ -160,8 +182,18 @@ fn us_owners_and_excepted_countries_are_not_cfius_cases_unknown_owners_are() {
     for id in ["us", "gb", "au"] {
         assert!(findings_of(&a, id).is_empty(), "{id}: {:?}", findings_of(&a, id));
     }
-    assert!(result(&a, "us").notes.iter().any(|n| n.contains("not a foreign person")));
-    assert!(result(&a, "gb").notes.iter().any(|n| n.contains("excepted real-estate foreign state")));
+    assert!(
+        result(&a, "us")
+            .notes
+            .iter()
+            .any(|n| n.contains("not a foreign person"))
+    );
+    assert!(
+        result(&a, "gb")
+            .notes
+            .iter()
+            .any(|n| n.contains("excepted real-estate foreign state"))
+    );
     assert!(findings_of(&a, "unknown").contains(&"SITE-001"));
     let f = a.findings.iter().find(|f| f.rule.as_str() == "SITE-001").unwrap();
     assert!(f.message.contains("owner country unknown"), "{}", f.message);
@@ -173,13 +205,25 @@ fn part_2_extended_range_and_the_urban_exception() {
     let rural = facility("rural", at, Some("CN"));
     let mut urban = facility("urban", at, Some("CN"));
     urban.urban = Some(true);
-    let a = run(vec![rural, urban, facility("beyond", offset(GRAND_FORKS, 45.0, 105.0 * MILE), Some("CN"))]);
+    let a = run(vec![
+        rural,
+        urban,
+        facility("beyond", offset(GRAND_FORKS, 45.0, 105.0 * MILE), Some("CN")),
+    ]);
     assert!(findings_of(&a, "rural").contains(&"SITE-002"));
     assert!(!findings_of(&a, "urban").contains(&"SITE-002"));
     assert!(result(&a, "urban").notes.iter().any(|n| n.contains("802.216(c)")));
-    assert!(findings_of(&a, "beyond").is_empty(), "{:?}", findings_of(&a, "beyond"));
+    assert!(
+        findings_of(&a, "beyond").is_empty(),
+        "{:?}",
+        findings_of(&a, "beyond")
+    );
     // Within 1 mi of a part 2 installation: close proximity, not also the extended range.
-    let a = run(vec![facility("close2", offset(GRAND_FORKS, 0.0, 0.5 * MILE), Some("RU"))]);
+    let a = run(vec![facility(
+        "close2",
+        offset(GRAND_FORKS, 0.0, 0.5 * MILE),
+        Some("RU"),
+    )]);
     let ids = findings_of(&a, "close2");
     assert!(ids.contains(&"SITE-001") && !ids.contains(&"SITE-002"), "{ids:?}");
 }
@@ -226,7 +270,10 @@ fn polygon_sites_are_measured_from_the_boundary_exactly() {
     assert_eq!(hit.measured_from, Some(hashward_sites::geo::Measured::Boundary));
     assert!((hit.distance_m.unwrap() - 1000.0).abs() < 5.0, "{hit:?}");
     let ids = findings_of(&a, "outside-mile");
-    assert!(!ids.contains(&"SITE-001") && !ids.contains(&"SITE-007"), "a polygon is not screened: {ids:?}");
+    assert!(
+        !ids.contains(&"SITE-001") && !ids.contains(&"SITE-007"),
+        "a polygon is not screened: {ids:?}"
+    );
 }
 
 #[test]
@@ -258,7 +305,11 @@ fn part_3_counties_and_part_4_ranges() {
     let mut us = facility("us-owner", (-103.7, 41.2), Some("US"));
     us.state = Some("NE".into());
     us.county = Some("Kimball".into());
-    let range = site("range-1", Category::Other("cfius_part4_range".into()), square((-70.0, 40.0), 0.5));
+    let range = site(
+        "range-1",
+        Category::Other("cfius_part4_range".into()),
+        square((-70.0, 40.0), 0.5),
+    );
     let layers = [layer("ranges", vec![range])];
     let a = run_with(
         vec![
@@ -276,8 +327,16 @@ fn part_3_counties_and_part_4_ranges() {
     assert!(findings_of(&a, "us-owner").is_empty());
     assert!(findings_of(&a, "offshore").contains(&"SITE-003"));
     assert!(findings_of(&a, "ashore").is_empty());
-    let msg = &a.findings.iter().find(|f| f.rule.as_str() == "SITE-003").unwrap().message;
-    assert!(msg.contains("not verified"), "the county list is from memory: {msg}");
+    let msg = &a
+        .findings
+        .iter()
+        .find(|f| f.rule.as_str() == "SITE-003")
+        .unwrap()
+        .message;
+    assert!(
+        msg.contains("not verified"),
+        "the county list is from memory: {msg}"
+    );
 }
 
 #[test]
@@ -290,17 +349,29 @@ fn state_law_by_owner_country_status_and_date() {
     };
     let a = run(vec![fl("cn", "CN"), fl("de", "DE"), fl("far", "CN")]);
     assert!(findings_of(&a, "cn").contains(&"SITE-004"));
-    let hit = result(&a, "cn").rules.iter().find(|h| h.finding == "SITE-004").unwrap();
+    let hit = result(&a, "cn")
+        .rules
+        .iter()
+        .find(|h| h.finding == "SITE-004")
+        .unwrap();
     assert_eq!(hit.rule, "us-fl-692-203");
     assert_eq!(hit.limit_m, Some(16093.44));
-    assert!(result(&a, "cn").notes.iter().any(|n| n.contains("692.204")), "statewide rule as a note");
+    assert!(
+        result(&a, "cn").notes.iter().any(|n| n.contains("692.204")),
+        "statewide rule as a note"
+    );
     assert!(findings_of(&a, "de").is_empty(), "{:?}", findings_of(&a, "de"));
 
     // Before Florida SB 264 took effect.
     let rules = Rules::builtin().unwrap();
     let a = run_with(vec![fl("cn", "CN")], &[builtin_layer(&rules)], "2023-06-30");
     assert!(!findings_of(&a, "cn").contains(&"SITE-004"));
-    assert!(result(&a, "cn").notes.iter().any(|n| n.contains("takes effect on 2023-07-01")));
+    assert!(
+        result(&a, "cn")
+            .notes
+            .iter()
+            .any(|n| n.contains("takes effect on 2023-07-01"))
+    );
 
     // Twelve miles out: beyond 10 mi (and beyond the point margin).
     let mut far = fl("far", "CN");
@@ -312,23 +383,42 @@ fn state_law_by_owner_country_status_and_date() {
 #[test]
 fn failed_and_vetoed_bills_never_fire() {
     // Arkansas SB 60 (30 mi, any owner) failed; Kansas SB 172 (100 mi) was vetoed.
-    let mut little_rock = site("little-rock-afb", Category::MilitaryInstallation, point((-92.138483, 34.903991)));
+    let mut little_rock = site(
+        "little-rock-afb",
+        Category::MilitaryInstallation,
+        point((-92.138483, 34.903991)),
+    );
     little_rock.cfius_listed = false;
     let layers = [layer("bases", vec![little_rock])];
-    let mut ar = facility("ar", offset((-92.138483, 34.903991), 90.0, 10.0 * MILE), Some("US"));
+    let mut ar = facility(
+        "ar",
+        offset((-92.138483, 34.903991), 90.0, 10.0 * MILE),
+        Some("US"),
+    );
     ar.state = Some("AR".into());
     let a = run_with(vec![ar], &layers, "2026-01-01");
     assert!(findings_of(&a, "ar").is_empty(), "{:?}", findings_of(&a, "ar"));
     assert!(result(&a, "ar").rules.iter().all(|h| h.rule != "us-ar-sb60-2025"));
 
-    let riley = site("fort-riley", Category::MilitaryInstallation, point((-96.820898, 39.186768)));
+    let riley = site(
+        "fort-riley",
+        Category::MilitaryInstallation,
+        point((-96.820898, 39.186768)),
+    );
     let layers = [layer("bases", vec![riley])];
-    let mut ks = facility("ks", offset((-96.820898, 39.186768), 90.0, 50.0 * MILE), Some("CN"));
+    let mut ks = facility(
+        "ks",
+        offset((-96.820898, 39.186768), 90.0, 50.0 * MILE),
+        Some("CN"),
+    );
     ks.state = Some("KS".into());
     let a = run_with(vec![ks], &layers, "2026-01-01");
     let rules: Vec<&str> = result(&a, "ks").rules.iter().map(|h| h.rule.as_str()).collect();
     assert!(!rules.contains(&"us-ks-sb172-2024"), "{rules:?}");
-    assert!(rules.contains(&"us-ks-sb9-2025"), "the signed 2025 law applies: {rules:?}");
+    assert!(
+        rules.contains(&"us-ks-sb9-2025"),
+        "the signed 2025 law applies: {rules:?}"
+    );
 }
 
 #[test]
@@ -337,9 +427,21 @@ fn infrastructure_within_the_configured_distance() {
     let plants = layer(
         "plants",
         vec![
-            site("p-5mi", Category::PowerPlant, point(offset(origin, 0.0, 5.0 * MILE))),
-            site("p-9mi", Category::PowerPlant, point(offset(origin, 180.0, 9.0 * MILE))),
-            site("p-20mi", Category::PowerPlant, point(offset(origin, 90.0, 20.0 * MILE))),
+            site(
+                "p-5mi",
+                Category::PowerPlant,
+                point(offset(origin, 0.0, 5.0 * MILE)),
+            ),
+            site(
+                "p-9mi",
+                Category::PowerPlant,
+                point(offset(origin, 180.0, 9.0 * MILE)),
+            ),
+            site(
+                "p-20mi",
+                Category::PowerPlant,
+                point(offset(origin, 90.0, 20.0 * MILE)),
+            ),
         ],
     );
     let a = run_with(
@@ -350,10 +452,18 @@ fn infrastructure_within_the_configured_distance() {
         &[plants],
         "2026-01-01",
     );
-    let hit = result(&a, "near").rules.iter().find(|h| h.finding == "SITE-005").unwrap();
+    let hit = result(&a, "near")
+        .rules
+        .iter()
+        .find(|h| h.finding == "SITE-005")
+        .unwrap();
     assert_eq!((hit.count, hit.site.as_deref()), (Some(2), Some("p-5mi")));
     assert!((hit.distance_m.unwrap() - 5.0 * MILE).abs() < 0.01);
-    assert!(findings_of(&a, "away").is_empty(), "{:?}", findings_of(&a, "away"));
+    assert!(
+        findings_of(&a, "away").is_empty(),
+        "{:?}",
+        findings_of(&a, "away")
+    );
     let near = result(&a, "near");
     assert_eq!(near.nearest[0].site, "p-5mi");
 }
@@ -378,7 +488,10 @@ fn grid_thresholds_just_under_and_over() {
     assert!(findings_of(&a, "co-19.9").is_empty());
     assert_eq!(findings_of(&a, "co-20"), ["SITE-006"]);
     let hit = &result(&a, "co-20").rules[0];
-    assert_eq!((hit.rule.as_str(), hit.threshold_mw), ("ercot-ll-interim-2022", Some(20.0)));
+    assert_eq!(
+        (hit.rule.as_str(), hit.threshold_mw),
+        ("ercot-ll-interim-2022", Some(20.0))
+    );
 }
 
 #[test]
@@ -406,13 +519,23 @@ fn fleet_load_16000_s21_is_58_8_mw_and_crosses_nothing_under_75() {
     assert!((r.load_mw.unwrap() - 58.8).abs() < 1e-9);
     assert!((r.load.miners_mw.unwrap() - 56.0).abs() < 1e-9);
     assert!(findings_of(&a, "fleet").is_empty());
-    assert!(findings_of(&a, "big").contains(&"SITE-006"), "20,409 S21 x 1.05 > 75 MW");
+    assert!(
+        findings_of(&a, "big").contains(&"SITE-006"),
+        "20,409 S21 x 1.05 > 75 MW"
+    );
     let bad = result(&a, "bad");
     assert_eq!(bad.load_mw, None);
-    assert!(a.result.row_errors.iter().any(|e| e.contains("\"bad\"") && e.contains("fleet[0].model")));
+    assert!(
+        a.result
+            .row_errors
+            .iter()
+            .any(|e| e.contains("\"bad\"") && e.contains("fleet[0].model"))
+    );
     assert!(bad.notes.iter().any(|n| n.contains("load unknown")));
     let f = a.findings.iter().find(|f| f.rule.as_str() == "SITE-006").unwrap();
-    let hashward_model::Evidence::Calculation { formula, .. } = &f.evidence[0] else { panic!() };
+    let hashward_model::Evidence::Calculation { formula, .. } = &f.evidence[0] else {
+        panic!()
+    };
     assert!(formula.contains("overhead"), "{formula}");
 }
 
@@ -478,7 +601,9 @@ fn mineone_anchor_on_the_shared_mirta_and_im3_files() {
     let hit = result(&a, "mineone")
         .rules
         .iter()
-        .find(|h| h.finding == "SITE-007" && h.site_name.as_deref() == Some("Francis E. Warren Air Force Base"))
+        .find(|h| {
+            h.finding == "SITE-007" && h.site_name.as_deref() == Some("Francis E. Warren Air Force Base")
+        })
         .expect("SITE-007 for F.E. Warren");
     assert!((hit.distance_m.unwrap() / MILE - 3.20).abs() < 0.005);
     assert!(!findings_of(&a, "mineone").contains(&"SITE-001"));
@@ -489,5 +614,9 @@ fn mineone_anchor_on_the_shared_mirta_and_im3_files() {
         .find(|n| n.layer == "im3")
         .unwrap();
     assert_eq!(n.site_name, "NCAR-Wyoming Supercomputing Center");
-    assert!((n.distance_m / MILE - 3.06).abs() < 0.005, "{}", n.distance_m / MILE);
+    assert!(
+        (n.distance_m / MILE - 3.06).abs() < 0.005,
+        "{}",
+        n.distance_m / MILE
+    );
 }

@@ -117,7 +117,14 @@ pub fn write_summary(w: &mut dyn Write, r: &SitesResult) -> io::Result<()> {
         writeln!(w, "  {} ({}, sha256 {:.12})", f.name, f.origin, f.sha256)?;
     }
     for l in &r.layers {
-        writeln!(w, "layer {} ({}, {} sites, {} row errors)", l.name, l.format, l.sites, l.row_errors.len())?;
+        writeln!(
+            w,
+            "layer {} ({}, {} sites, {} row errors)",
+            l.name,
+            l.format,
+            l.sites,
+            l.row_errors.len()
+        )?;
         for e in l.row_errors.iter().take(10) {
             writeln!(w, "    {e}")?;
         }
@@ -129,7 +136,10 @@ pub fn write_summary(w: &mut dyn Write, r: &SitesResult) -> io::Result<()> {
         writeln!(w, "facilities: … {} more row errors", r.row_errors.len() - 20)?;
     }
     for f in r.facilities.iter().take(200) {
-        let load = f.load_mw.map_or_else(|| "load unknown".to_owned(), |mw| format!("{mw:.1} MW ({})", f.load.method));
+        let load = f.load_mw.map_or_else(
+            || "load unknown".to_owned(),
+            |mw| format!("{mw:.1} MW ({})", f.load.method),
+        );
         writeln!(w, "\n{} {}: {load}", f.id, f.name)?;
         for n in &f.nearest {
             writeln!(
@@ -138,20 +148,29 @@ pub fn write_summary(w: &mut dyn Write, r: &SitesResult) -> io::Result<()> {
                 n.layer,
                 n.site_name,
                 n.distance_m / MILE,
-                serde_json::to_value(n.measured_from).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                serde_json::to_value(n.measured_from)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
             )?;
         }
         for h in &f.rules {
             let at = match (h.distance_m, h.limit_m) {
                 (Some(d), Some(l)) => format!(" {:.2} mi (limit {:.2} mi)", d / MILE, l / MILE),
-                _ => h.threshold_mw.map(|t| format!(" threshold {t} MW")).unwrap_or_default(),
+                _ => h
+                    .threshold_mw
+                    .map(|t| format!(" threshold {t} MW"))
+                    .unwrap_or_default(),
             };
             writeln!(
                 w,
                 "  {} {}{}{at} [{}]{}",
                 h.finding,
                 h.rule,
-                h.site_name.as_deref().map(|s| format!(" {s}")).unwrap_or_default(),
+                h.site_name
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
                 h.cite,
                 if h.screening { " screening" } else { "" }
             )?;
@@ -161,7 +180,11 @@ pub fn write_summary(w: &mut dyn Write, r: &SitesResult) -> io::Result<()> {
         }
     }
     if r.facilities.len() > 200 {
-        writeln!(w, "\n… {} more facilities (use --format json)", r.facilities.len() - 200)?;
+        writeln!(
+            w,
+            "\n… {} more facilities (use --format json)",
+            r.facilities.len() - 200
+        )?;
     }
     Ok(())
 }
