@@ -625,20 +625,8 @@ impl<'c, 'a> Work<'c, 'a> {
                         ),
                     );
                     self.hits.push(RuleHit {
-                        rule: field.id.clone(),
-                        finding: area.finding.clone(),
-                        cite: area.part3_cite.clone(),
-                        site: None,
                         site_name: Some(field.name.clone()),
-                        layer: None,
-                        distance_m: None,
-                        measured_from: None,
-                        limit_m: None,
-                        margin_m: None,
-                        screening: false,
-                        count: None,
-                        threshold_mw: None,
-                        site_ref: None,
+                        ..RuleHit::facility_only(&field.id, &area.finding, &area.part3_cite)
                     });
                 }
             }
@@ -924,20 +912,8 @@ impl<'c, 'a> Work<'c, 'a> {
                 ),
             );
             self.hits.push(RuleHit {
-                rule: t.id.clone(),
-                finding: RuleId::SITE_GRID_LOAD.as_str().to_owned(),
-                cite: t.cite.clone(),
-                site: None,
-                site_name: None,
-                layer: None,
-                distance_m: None,
-                measured_from: None,
-                limit_m: None,
-                margin_m: None,
-                screening: false,
-                count: None,
                 threshold_mw: Some(h.threshold_mw),
-                site_ref: None,
+                ..RuleHit::facility_only(&t.id, RuleId::SITE_GRID_LOAD.as_str(), &t.cite)
             });
         }
     }

@@ -107,6 +107,28 @@ pub struct RuleHit {
     pub site_ref: Option<(usize, usize)>,
 }
 
+impl RuleHit {
+    /// A hit about the facility alone (a county, a load): no site, no distance.
+    pub fn facility_only(rule: &str, finding: &str, cite: &str) -> RuleHit {
+        RuleHit {
+            rule: rule.to_owned(),
+            finding: finding.to_owned(),
+            cite: cite.to_owned(),
+            site: None,
+            site_name: None,
+            layer: None,
+            distance_m: None,
+            measured_from: None,
+            limit_m: None,
+            margin_m: None,
+            screening: false,
+            count: None,
+            threshold_mw: None,
+            site_ref: None,
+        }
+    }
+}
+
 impl hashward_model::ResultParts for SitesResult {
     fn each_item(&self, f: &mut dyn FnMut(&str, Value)) {
         fn each<T: Serialize>(key: &str, items: &[T], f: &mut dyn FnMut(&str, Value)) {
