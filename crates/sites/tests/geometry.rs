@@ -454,3 +454,34 @@ fn circle_points_are_on_the_radius() {
         assert!((d - MILE_M).abs() < 1e-6, "{d}");
     }
 }
+
+#[test]
+fn polygon_round_a_pole() {
+    let ring = vec![
+        ll(85.0, 0.0),
+        ll(85.0, 90.0),
+        ll(85.0, 180.0),
+        ll(85.0, -90.0),
+        ll(85.0, 0.0),
+    ];
+    let p = poly(ring, vec![]);
+    assert_eq!(geo::validate(&p), Ok(()));
+    assert_eq!(geo::distance(&pt(90.0, 0.0), &p).measured_from, Measured::Inside);
+    // Edges are great circles, not parallels: the edge from 0° to 90° E passes 86.46° N at
+    // 45° E, so 86° N there is outside and 87° N inside.
+    assert_eq!(geo::distance(&pt(87.0, 45.0), &p).measured_from, Measured::Inside);
+    assert_eq!(
+        geo::distance(&pt(86.0, 45.0), &p).measured_from,
+        Measured::Boundary
+    );
+    assert_eq!(
+        geo::distance(&pt(80.0, 45.0), &p).measured_from,
+        Measured::Boundary
+    );
+    let idx = SiteIndex::build(&[p]);
+    assert_eq!(
+        idx.within(&pt(89.0, -135.0), 0.0).len(),
+        1,
+        "inside counts at radius 0"
+    );
+}
