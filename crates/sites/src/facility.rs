@@ -9,6 +9,10 @@ use serde_json::{Map, Value};
 use crate::geo::Shape;
 use crate::layer::{self, Container, RawRow, RowError, boolean, non_negative, number, state_code, text};
 
+/// Most vertices in one facility's geometry. A facility is a site plan, not a county: the cap
+/// bounds the cost of polygon-to-polygon distances (vertex × edge) against site layers.
+pub const MAX_FACILITY_VERTICES: usize = 10_000;
+
 /// Most fleet entries accepted for one facility.
 pub const MAX_FLEET_ENTRIES: usize = 10_000;
 
@@ -175,6 +179,15 @@ fn facility(raw: RawRow) -> Result<Facility, RowError> {
         }
         k => k,
     };
+    let shape = shape?;
+    let vertices = crate::geo::vertex_count(&shape);
+    if vertices > MAX_FACILITY_VERTICES {
+        return Err(RowError::new(
+            row,
+            Some("geometry"),
+            format!("{vertices} vertices, more than the {MAX_FACILITY_VERTICES} accepted for a facility"),
+        ));
+    }
     Ok(Facility {
         name: text(p, "name").unwrap_or_else(|| id.clone()),
         id,
@@ -187,7 +200,7 @@ fn facility(raw: RawRow) -> Result<Facility, RowError> {
         colocated: boolean(p, "colocated", row)?,
         overhead,
         load,
-        shape: shape?,
+        shape,
     })
 }
 

@@ -372,3 +372,31 @@ fn corrupted_inputs_never_panic() {
     assert_eq!(read_facilities(doc.as_bytes()).map(|f| f.facilities.len()), Ok(1));
     assert_eq!(read_facilities(csv.as_bytes()).map(|f| f.facilities.len()), Ok(1));
 }
+
+#[test]
+fn facility_geometry_vertex_cap() {
+    let centre = LatLon {
+        lat: 31.0,
+        lon: -97.0,
+    };
+    let doc = |n: usize| {
+        let mut ring: Vec<[f64; 2]> = hashward_sites::geo::circle(centre, 2_000.0, n)
+            .iter()
+            .map(|p| [p.lon, p.lat])
+            .collect();
+        ring.push(ring[0]);
+        serde_json::json!({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "big"},
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}]})
+        .to_string()
+    };
+    let ok = read_facilities(doc(9_999).as_bytes()).expect("reads");
+    assert_eq!(ok.facilities.len(), 1);
+    let refused = read_facilities(doc(10_000).as_bytes()).expect("reads");
+    assert!(refused.facilities.is_empty());
+    assert_eq!(refused.row_errors[0].field.as_deref(), Some("geometry"));
+    assert!(
+        refused.row_errors[0].message.contains("10001 vertices"),
+        "{}",
+        refused.row_errors[0]
+    );
+}
