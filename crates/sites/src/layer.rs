@@ -253,6 +253,21 @@ pub(crate) struct Rows {
     pub(crate) errors: Vec<RowError>,
 }
 
+impl Rows {
+    /// Whether `row` is past [`MAX_FEATURES`]; if so, records it as the last row error.
+    pub(crate) fn over_limit(&mut self, row: usize) -> bool {
+        let over = row > MAX_FEATURES;
+        if over {
+            self.errors.push(RowError::new(
+                row,
+                None,
+                format!("more than {MAX_FEATURES} rows; the rest ignored"),
+            ));
+        }
+        over
+    }
+}
+
 pub(crate) enum Container {
     FlatGeobuf,
     Json,
@@ -316,12 +331,7 @@ pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
     };
     for (i, f) in features.into_iter().enumerate() {
         let row = i + 1;
-        if row > MAX_FEATURES {
-            out.errors.push(RowError::new(
-                row,
-                None,
-                format!("more than {MAX_FEATURES} features; the rest ignored"),
-            ));
+        if out.over_limit(row) {
             break;
         }
         let props = match f.get("properties") {
@@ -440,12 +450,7 @@ pub(crate) fn csv_rows(bytes: &[u8]) -> Result<Rows, String> {
     };
     for (i, rec) in rdr.records().enumerate() {
         let row = i + 1;
-        if row > MAX_FEATURES {
-            out.errors.push(RowError::new(
-                row,
-                None,
-                format!("more than {MAX_FEATURES} rows; the rest ignored"),
-            ));
+        if out.over_limit(row) {
             break;
         }
         let rec = match rec {

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::{MAX_FEATURES, RawRow, RowError, Rows};
+use super::{RawRow, RowError, Rows};
 use crate::geo::{self, LatLon, Polygon, Shape};
 
 /// Bytes of one packed R-tree node (4 × f64 box and a u64 offset).
@@ -84,12 +84,7 @@ pub(super) fn rows(bytes: &[u8]) -> Result<Rows, String> {
     let mut row = 0usize;
     while at < bytes.len() {
         row += 1;
-        if row > MAX_FEATURES {
-            out.errors.push(RowError::new(
-                row,
-                None,
-                format!("more than {MAX_FEATURES} features; the rest ignored"),
-            ));
+        if out.over_limit(row) {
             break;
         }
         let Some(len) = u32_at(bytes, at) else {
