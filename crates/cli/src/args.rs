@@ -48,6 +48,9 @@ pub enum Format {
     Jsonl,
     /// A CycloneDX 1.5 JSON SBOM of the components found (`firmware inspect` only).
     Cyclonedx,
+    /// A GeoJSON FeatureCollection for a map: facilities, hits and rule zones (`sites assess`
+    /// only).
+    Geojson,
 }
 
 /// `--fail-on` levels.
@@ -84,6 +87,10 @@ pub enum Command {
     /// valuation and origin checks.
     #[command(subcommand)]
     Customs(CustomsCmd),
+    /// Facility siting: distances to military installations and critical infrastructure under
+    /// CFIUS (31 CFR 802) and state laws, and grid large-load thresholds.
+    #[command(subcommand)]
+    Sites(SitesCmd),
     /// The case database: what earlier runs recorded.
     #[command(subcommand)]
     Case(CaseCmd),
@@ -193,6 +200,36 @@ pub struct CustomsGenerateArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+/// `hashward sites …`
+#[derive(Debug, Subcommand)]
+pub enum SitesCmd {
+    /// Assess facilities (GeoJSON or CSV) against reference layers (military installations,
+    /// data centers, power plants…) and the siting rules: CFIUS zones and areas, state laws,
+    /// critical infrastructure and grid thresholds (SITE-001..007).
+    Assess(SitesAssessArgs),
+}
+
+/// `hashward sites assess`
+#[derive(Debug, Args)]
+pub struct SitesAssessArgs {
+    /// Facilities: GeoJSON features or CSV rows (id, name, owner, owner_country, urban, state,
+    /// county, region, colocated, load_mw or fleet; point or polygon, CSV lat/lon).
+    #[arg(long, value_name = "FILE")]
+    pub facilities: PathBuf,
+    /// A reference layer: GeoJSON, CSV or FlatGeobuf, or the shared MIRTA, IM3 data-center and
+    /// WRI power-plant files (repeatable). Without one, the built-in installations table is the
+    /// only layer.
+    #[arg(long = "layer", value_name = "FILE")]
+    pub layers: Vec<PathBuf>,
+    /// A directory of siting rules files (cfius.toml, states.toml, grid.toml…) replacing the
+    /// built-in ones file by file.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Assess under the laws and thresholds in force on this date (YYYY-MM-DD; default today).
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
 }
 
 /// `hashward traffic analyze`

@@ -48,6 +48,14 @@ fn run() -> anyhow::Result<ExitCode> {
             )
             .exit();
     }
+    if cli.global.format == Some(Format::Geojson) && !matches!(cli.command, Command::Sites(_)) {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--format geojson is only available for `hashward sites assess`",
+            )
+            .exit();
+    }
     init_tracing(cli.global.verbose, cli.global.quiet);
     let out = output::Output::new(cli.global.format, cli.global.quiet);
     let outcome = match &cli.command {
@@ -58,6 +66,7 @@ fn run() -> anyhow::Result<ExitCode> {
             None => return Ok(ExitCode::SUCCESS),
         },
         Command::Customs(cmd) => return commands::customs::run(cmd, &cli.global, &out),
+        Command::Sites(cmd) => commands::sites::run(cmd, &cli.global, &out)?,
         Command::Case(cmd) => return commands::case::run(cmd, &cli.global, &out),
         Command::Demo(a) => commands::demo::run(a, &cli.global, &out)?,
         Command::Rules(a) => return commands::rules::run(a, &out),
@@ -97,7 +106,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "hashward={level},hashward_firmware={level},hashward_fleet={level},hashward_store={level}"
+            "hashward={level},hashward_firmware={level},hashward_fleet={level},hashward_store={level},hashward_sites={level}"
         ))
     });
     let _ = tracing_subscriber::fmt()

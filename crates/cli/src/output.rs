@@ -53,6 +53,13 @@ impl Output {
                     "--format cyclonedx is only available for `hashward firmware inspect`",
                 ));
             }
+            // Likewise `sites assess` writes its map itself.
+            Format::Geojson => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--format geojson is only available for `hashward sites assess`",
+                ));
+            }
         }
         w.flush()
     }

@@ -11,6 +11,7 @@ use crate::output::Output;
 
 /// main refuses `--format cyclonedx` here already; kept as an error should the wiring change.
 const CYCLONEDX_ONLY: &str = "--format cyclonedx is only available for `hashward firmware inspect`";
+const GEOJSON_ONLY: &str = "--format geojson is only available for `hashward sites assess`";
 
 pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let mut case = open(&g.case)?;
@@ -54,6 +55,7 @@ pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> 
                     }
                 }
                 Format::Cyclonedx => anyhow::bail!(CYCLONEDX_ONLY),
+                Format::Geojson => anyhow::bail!(GEOJSON_ONLY),
             }
         }
         CaseCmd::Findings {
@@ -95,6 +97,7 @@ pub fn run(cmd: &CaseCmd, g: &Global, out: &Output) -> anyhow::Result<ExitCode> 
                     }
                 }
                 Format::Cyclonedx => anyhow::bail!(CYCLONEDX_ONLY),
+                Format::Geojson => anyhow::bail!(GEOJSON_ONLY),
             }
         }
     }

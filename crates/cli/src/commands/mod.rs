@@ -9,6 +9,7 @@ pub mod firmware;
 pub mod fleet;
 pub mod inspect;
 pub mod rules;
+pub mod sites;
 pub mod traffic;
 
 /// What a finished command hands back to `main` for the exit status.
