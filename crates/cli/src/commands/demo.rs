@@ -116,6 +116,11 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     let traffic = demo_traffic(&dir, text && !out.quiet)?;
     findings.extend(traffic.findings.iter().cloned());
     inputs.extend(traffic.inputs.iter().cloned());
+    let sites = demo_sites(text && !out.quiet)?;
+    findings.extend(sites.0.iter().cloned());
+    let customs = demo_customs(&dir, text && !out.quiet)?;
+    findings.extend(customs.findings.iter().cloned());
+    inputs.push(customs.input.clone());
     let artifacts: Vec<_> = reports.iter().flat_map(super::firmware::artifacts).collect();
     let env = Envelope {
         hashward: hashward_model::VERSION.to_owned(),
@@ -134,6 +139,8 @@ pub fn run(a: &DemoArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
                 "stratum_sessions": traffic.result["stratum_sessions"].as_array().map_or(0, Vec::len),
                 "beacons": traffic.result["beacons"].as_array().map(|b| b.iter().take(5).cloned().collect::<Vec<_>>()),
             },
+            "sites": sites.1,
+            "customs": { "lines": customs.lines },
         }),
     };
     let run_id = case::record(
@@ -306,4 +313,140 @@ fn demo_traffic(dir: &std::path::Path, print: bool) -> anyhow::Result<hashward_t
         writeln!(w, "every planted detection was found\n")?;
     }
     Ok(report)
+}
+
+/// What each sample facility must be found to be (the demo fails otherwise): the MineOne-like
+/// site near F.E. Warren is a screening hit (a point 3.2 mi away, so "may be within 1 mi of the
+/// boundary"), the ERCOT load is over the large-load threshold, the Florida site is within a
+/// state-law distance, and the facility far from everything is clean.
+const SITES_EXPECTED: &[(&str, &[&str])] = &[
+    ("mineone-like", &["SITE-007"]),
+    ("ercot-large", &["SITE-006"]),
+    ("florida-near-base", &["SITE-004"]),
+    ("clean-plains", &[]),
+];
+
+/// Assess the sample facilities against the built-in installations table and the siting rules,
+/// as `sites assess --facilities F` without `--layer` would, and print the result.
+fn demo_sites(print: bool) -> anyhow::Result<(Vec<hashward_model::Finding>, serde_json::Value)> {
+    use hashward_model::Subject;
+    let rules = hashward_sites::Rules::builtin()?;
+    let text = hashward_sites::sample::sample_facilities();
+    let facilities =
+        hashward_sites::facility::read_facilities(text.as_bytes()).context("the sample facilities")?;
+    let layers = vec![hashward_sites::sample::builtin_layer(&rules)];
+    let opts = hashward_sites::Options {
+        date: chrono::Utc::now().date_naive(),
+        infrastructure_examples: 3,
+    };
+    let assessment = hashward_sites::assess(&facilities, &layers, &rules, &opts);
+    let rules_of = |id: &str| -> Vec<&str> {
+        assessment
+            .findings
+            .iter()
+            .filter(|f| matches!(&f.subject, Subject::Facility { id: fid } if fid == id))
+            .map(|f| f.rule.as_str())
+            .collect()
+    };
+    for (id, expected) in SITES_EXPECTED {
+        let got = rules_of(id);
+        anyhow::ensure!(
+            expected.iter().all(|r| got.contains(r)) && (!expected.is_empty() || got.is_empty()),
+            "siting demo: facility {id} raised {got:?}, expected {expected:?}"
+        );
+    }
+    if print {
+        let mut w = std::io::stdout().lock();
+        writeln!(
+            w,
+            "== siting: {} sample facilities against the built-in installations table (CFIUS, state laws, grid)",
+            assessment.result.facilities.len()
+        )?;
+        super::sites::write_summary(&mut w, &assessment.result)?;
+        writeln!(w)?;
+    }
+    Ok((
+        assessment.findings,
+        serde_json::to_value(&assessment.result).context("the siting result")?,
+    ))
+}
+
+/// What the customs part of the demo hands back.
+struct DemoCustoms {
+    findings: Vec<hashward_model::Finding>,
+    lines: Vec<serde_json::Value>,
+    input: InputRecord,
+}
+
+/// Check the sample entries (one misclassified miner, one undervalued, one clean) as
+/// `customs check entries.csv` would; the first two must be found.
+fn demo_customs(dir: &std::path::Path, print: bool) -> anyhow::Result<DemoCustoms> {
+    use sha2::{Digest as _, Sha256};
+    let text = hashward_customs::sample_entries();
+    let path = dir.join("entries.csv");
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    let checker = hashward_customs::Checker::new(hashward_customs::Rules::embedded()?, None);
+    let mut findings = Vec::new();
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    hashward_customs::check_stream(
+        &checker,
+        text.as_bytes(),
+        hashward_customs::InputFormat::Csv,
+        1024,
+        &mut |chunk: hashward_customs::Chunk<'_>| -> Result<(), serde_json::Error> {
+            for l in &chunk.lines {
+                lines.push(serde_json::to_value(l)?);
+            }
+            errors.extend(chunk.errors.iter().map(|e| e.to_string()));
+            findings.extend(chunk.findings);
+            Ok(())
+        },
+    )
+    .context("checking the sample entries")?;
+    anyhow::ensure!(errors.is_empty(), "customs demo: row errors {errors:?}");
+    for (rule, what) in [("CUS-001", "misclassified"), ("CUS-002", "undervalued")] {
+        anyhow::ensure!(
+            findings.iter().any(|f| f.rule.as_str() == rule),
+            "customs demo: the {what} line raised no {rule}"
+        );
+    }
+    if print {
+        let mut w = std::io::stdout().lock();
+        writeln!(w, "== customs: {} sample entry lines", lines.len())?;
+        for l in &lines {
+            writeln!(
+                w,
+                "  entry {} line {}: declared {} expected {}, origin {}, value ${}, duty ${} (declared ${})",
+                l["entry_number"].as_str().unwrap_or(""),
+                l["line"],
+                l["declared_hts"].as_str().unwrap_or(""),
+                l["expected_hts"].as_str().unwrap_or(""),
+                l["origin_country"].as_str().unwrap_or(""),
+                l["entered_value"],
+                l["duty_total"],
+                l["declared_duty_total"],
+            )?;
+        }
+        for f in &findings {
+            let msg: String = f.message.chars().take(160).collect();
+            writeln!(
+                w,
+                "  {:<8} {}  {}",
+                f.severity.as_str().to_uppercase(),
+                f.rule,
+                msg
+            )?;
+        }
+        writeln!(w)?;
+    }
+    Ok(DemoCustoms {
+        findings,
+        lines,
+        input: InputRecord {
+            path: path.display().to_string(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            size: text.len() as u64,
+        },
+    })
 }
