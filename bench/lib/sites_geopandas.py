@@ -66,6 +66,8 @@ def truthy(v):
         return v
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return False
+    if isinstance(v, (int, float, np.integer, np.floating)):  # pyogrio reads a sparse bool as 1.0/NaN
+        return bool(v)
     return str(v).strip().lower() in ("true", "yes", "1", "y", "t")
 
 
@@ -340,6 +342,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--timings", help="also write the phase timings as JSON here")
     a = ap.parse_args()
+    sys.dont_write_bytecode = True  # importing sites_rules must leave no __pycache__ in the repository
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
     t = phase("import", T0)
