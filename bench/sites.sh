@@ -179,7 +179,8 @@ case "$branch" in ''|HEAD) ;; *) commit="$commit on $branch" ;; esac
 
 LAYER_ARGS=()
 for f in "${LAYERS[@]}"; do LAYER_ARGS+=(--layer "$f"); done
-HW_CMD=("$HASHWARD" --no-store --format json sites assess --facilities "$FACILITIES" "${LAYER_ARGS[@]}")
+# --rules: the files GeoPandas follows, read from disk by both (not the copies built into hashward).
+HW_CMD=("$HASHWARD" --no-store --format json sites assess --facilities "$FACILITIES" "${LAYER_ARGS[@]}" --rules "$RULES_DIR")
 DATE_ARG=""
 if has_tool hashward && "$HASHWARD" sites assess --help 2>/dev/null | grep -q -- '--date'; then
   HW_CMD+=(--date "$DATE"); DATE_ARG=" --date $DATE"
@@ -190,7 +191,7 @@ VERSIONS="$LOGS/versions.tsv"
 {
   if has_tool hashward; then
     printf 'hashward\t%s (commit %s)\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" "$commit" \
-      "hashward --no-store --format json sites assess --facilities FACILITIES.$INPUT --layer MIRTA --layer IM3 --layer WRI$DATE_ARG${HASHWARD_ARGS:+ $HASHWARD_ARGS}"
+      "hashward --no-store --format json sites assess --facilities FACILITIES.$INPUT --layer MIRTA --layer IM3 --layer WRI --rules RULES_DIR$DATE_ARG${HASHWARD_ARGS:+ $HASHWARD_ARGS}"
   fi
   if has_tool geopandas; then
     printf 'geopandas\t%s\t%s\n' \

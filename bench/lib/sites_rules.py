@@ -41,17 +41,33 @@ def classify_layer(path, columns):
 
 
 def site_ids(category, gdf):
-    """(site id, site name) arrays for a layer, as hashward names them."""
+    """(site id, site name) arrays for a layer, as hashward's importers name them
+    (crates/sites/src/layer.rs): MIRTA `mirta-OBJECTID` (name siteName, else featureName), IM3
+    `im3-N` with N the 1-based feature number (name, else operator), WRI `gppd_idnr` (name)."""
     import numpy as np  # noqa: PLC0415
+
+    def names(*cols):
+        out = np.array([""] * len(gdf), dtype=object)
+        filled = np.zeros(len(gdf), dtype=bool)
+        for c in cols:
+            if c not in gdf.columns:
+                continue
+            v = gdf[c].to_numpy(dtype=object)
+            ok = ~filled & np.array([x is not None and x == x and str(x).strip() != "" for x in v], dtype=bool)
+            out[ok] = [str(x).strip() for x in v[ok]]
+            filled |= ok
+        return out, filled
+
     if category == "military_installation":
-        sid = gdf["OBJECTID"].astype("Int64").astype(str).to_numpy()
-        name = gdf["siteName"].fillna(gdf.get("featureName")).astype(str).to_numpy()
+        sid = np.array(["mirta-" + str(int(x)) for x in gdf["OBJECTID"].to_numpy()], dtype=object)
+        name, ok = names("siteName", "featureName")
     elif category == "power_plant":
-        sid = gdf["gppd_idnr"].astype(str).to_numpy()
-        name = gdf["name"].astype(str).to_numpy()
+        sid = gdf["gppd_idnr"].astype(str).str.strip().to_numpy(dtype=object)
+        name, ok = names("name")
     else:
-        sid = np.array([str(i + 1) for i in gdf["_row"].to_numpy()], dtype=object)
-        name = gdf["name"].where(gdf["name"].notna(), "").astype(str).to_numpy()
+        sid = np.array([f"im3-{i + 1}" for i in gdf["_row"].to_numpy()], dtype=object)
+        name, ok = names("name", "operator")
+    name[~ok] = sid[~ok]
     return sid, name
 
 
