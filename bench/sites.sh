@@ -145,9 +145,13 @@ build_hashward() {
   (cd "$HASHWARD_REPO" && CARGO_TARGET_DIR="$HASHWARD_TARGET" nice -n 10 cargo build --release -p hashward $(jobs_flag)) \
     >"$LOGS/hashward-build.log" 2>&1 \
     || { tail -30 "$LOGS/hashward-build.log" >&2; die "cargo build -p hashward failed"; }
-  HASHWARD="$HASHWARD_TARGET/release/hashward"
-  [ -x "$HASHWARD" ] || die "no binary at $HASHWARD"
-  "$HASHWARD" sites assess --help >/dev/null 2>&1 || die "this hashward has no 'sites assess' command (HASHWARD_REPO=$HASHWARD_REPO)"
+  [ -x "$HASHWARD_TARGET/release/hashward" ] || die "no binary at $HASHWARD_TARGET/release/hashward"
+  # The target directory is shared: another checkout's build can replace the binary while the
+  # runs go on. Measure a copy taken right after this build.
+  HASHWARD="$WORK/bin/hashward"
+  mkdir -p "$WORK/bin"
+  cp "$HASHWARD_TARGET/release/hashward" "$HASHWARD.tmp" && mv "$HASHWARD.tmp" "$HASHWARD"
+  "$HASHWARD" sites assess --help >/dev/null 2>&1 || die "this hashward has no 'sites assess' command (HASHWARD_REPO=$HASHWARD_REPO; or another build replaced the binary in $HASHWARD_TARGET during this one: run again)"
 }
 if has_tool hashward; then build_hashward; fi
 

@@ -57,10 +57,11 @@ def agree(a, b, tol):
 
 
 def rel(a, b):
+    """Relative difference, for the summary: 0 below 1 m (where the 1 cm floor decides)."""
     if a is None or b is None:
         return float("inf")
     m = max(abs(a), abs(b))
-    return 0.0 if m == 0 else abs(a - b) / m
+    return 0.0 if m < 1.0 else abs(a - b) / m
 
 
 def compare(hw, gp, per_site, single, tol):
