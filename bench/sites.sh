@@ -163,7 +163,7 @@ FAC_SUMMARY="$FAC_BASE.summary.json"
 if [ -s "$FAC_BASE.geojson" ] && [ -s "$FAC_BASE.csv" ] && [ -s "$FAC_SUMMARY" ]; then
   say "reusing $FAC_BASE.{geojson,csv}"
 else
-  rm -f "$WORK"/facilities-*   # older generations (the name carries count, seed and generator)
+  rm -f "$WORK/facilities-$COUNT-s$SEED-"*   # older generators (the name carries count, seed and generator)
   say "generating $COUNT facilities (seed $SEED): $FAC_BASE.{geojson,csv}"
   python3 "$LIB/sites_gen.py" --testdata "$TESTDATA/sites" --count "$COUNT" --seed "$SEED" \
     --geojson "$FAC_BASE.geojson" --csv "$FAC_BASE.csv" --summary "$FAC_SUMMARY" 2>"$LOGS/generate.log" \
@@ -260,7 +260,7 @@ fi
 title="sites assess vs GeoPandas (sjoin_nearest, dwithin, pyproj geodesic)"
 note=""
 [ "$QUICK" = 1 ] && note="Quick mode (smoke test: $COUNT facilities, $RUNS run)."
-layers_desc="$(basename "$MIRTA") (737 points), $(basename "$DCS") (1,165), $(basename "$PLANTS") (11,879 rows, 11,847 with coordinates), from $TESTDATA/sites"
+layers_desc="$(basename "$MIRTA") (737 points), $(basename "$DCS") (1,165), $(basename "$PLANTS") (11,879 rows, 11,846 with valid coordinates), from $TESTDATA/sites"
 say "appending results to $RESULTS"
 rc=0
 python3 "$LIB/sites_report.py" report --results "$RESULTS" --timings "$TIMINGS" --versions "$VERSIONS" \

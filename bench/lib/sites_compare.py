@@ -169,6 +169,12 @@ def main():
     if hdate != gdate:
         mism.insert(0, ("facility", "*", f"assessment date: hashward {hdate}, GeoPandas {gdate}"))
     print(f"assessment date: hashward {hdate}, GeoPandas {gdate}")
+    hl = {lname(x.get("name")): x.get("sites") for x in (hdoc.get("result") or {}).get("layers", [])}
+    gl = {lname(x.get("layer")): x.get("sites") for x in gdoc.get("layers", [])}
+    print("layer sites read: " + ", ".join(f"{k} hashward {hl.get(k)}, GeoPandas {gl.get(k)}" for k in sorted(set(hl) | set(gl))))
+    for k in sorted(set(hl) | set(gl)):
+        if hl.get(k) != gl.get(k):
+            mism.insert(0, ("facility", "*", f"layer {k}: hashward read {hl.get(k)} sites, GeoPandas {gl.get(k)}"))
     print(f"facilities: hashward {out['facilities']['hashward']}, GeoPandas {out['facilities']['geopandas']}")
     print("nearest: " + ", ".join(f"{k} {v}" for k, v in sorted(out["nearest"].items()))
           + f"; largest relative difference {out['max_rel_nearest']:.2e}")

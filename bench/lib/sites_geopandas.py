@@ -86,7 +86,10 @@ def read_layer(path):
         lat = next(c for c in ("latitude", "lat", "LATITUDE", "Latitude") if c in df.columns)
         lon = next(c for c in ("longitude", "lon", "lng", "LONGITUDE", "Longitude") if c in df.columns)
         df["_row"] = np.arange(len(df))  # row number in the file, before rows without coordinates go
-        df = df[df[lat].notna() & df[lon].notna()].reset_index(drop=True)
+        # rows without coordinates, or out of range (one WRI row has latitude 425.2461), are dropped
+        la = pd.to_numeric(df[lat], errors="coerce")
+        lo = pd.to_numeric(df[lon], errors="coerce")
+        df = df[la.between(-90, 90) & lo.between(-180, 180)].reset_index(drop=True)
         gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[lon], df[lat]), crs="EPSG:4326")
     else:
         gdf = gpd.read_file(path, engine="pyogrio")
