@@ -7,7 +7,7 @@
 Both files hold `result.facilities[]` with `id`, `nearest[]` (`layer`, `site`, `distance_m`)
 and `rules[]` (`rule`, `layer`, `site`, `distance_m`). Checks:
 
-* the same facility ids;
+* the same facility ids and the same number of sites read per layer;
 * **nearest**: per facility and layer, the distances agree within the tolerance (relative,
   0.1 %; 1 cm absolute near zero). The site ids are not compared when the distances agree: two
   sites at the same distance are both right (coincident points are common in the layers). A
