@@ -75,6 +75,14 @@ done
 LOGS="$WORK/logs"
 OUT="$WORK/out"
 mkdir -p "$LOGS" "$OUT"
+# hashward's JSON is about 2.9 KB per facility and GeoPandas's 0.7 KB; two runs' outputs of a
+# tool exist at once. Refuse to start when they would not fit (a full disk fails runs midway).
+need_kb=$(( COUNT * 8 + 300000 ))
+free_kb=$(df -Pk "$WORK" | awk 'NR == 2 {print $4}')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ]; then
+  echo "sites.sh: $(( free_kb / 1024 )) MiB free in $WORK, about $(( need_kb / 1024 )) MiB needed for $COUNT facilities" >&2
+  exit 2
+fi
 
 STARTED=$(date +%s)
 say() { printf '[%s +%4ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - STARTED ))" "$*" >&2; }
@@ -150,7 +158,13 @@ build_hashward() {
   # runs go on. Measure a copy taken right after this build.
   HASHWARD="$WORK/bin/hashward"
   mkdir -p "$WORK/bin"
-  cp "$HASHWARD_TARGET/release/hashward" "$HASHWARD.tmp" && mv "$HASHWARD.tmp" "$HASHWARD"
+  # Without its debug info (a fifth of the size; the code is the same).
+  if have strip; then
+    strip -o "$HASHWARD.tmp" "$HASHWARD_TARGET/release/hashward"
+  else
+    cp "$HASHWARD_TARGET/release/hashward" "$HASHWARD.tmp"
+  fi
+  mv "$HASHWARD.tmp" "$HASHWARD"
   "$HASHWARD" sites assess --help >/dev/null 2>&1 || die "this hashward has no 'sites assess' command (HASHWARD_REPO=$HASHWARD_REPO; or another build replaced the binary in $HASHWARD_TARGET during this one: run again)"
 }
 if has_tool hashward; then build_hashward; fi
@@ -229,6 +243,8 @@ timed() {
 run_tool() {
   local tool=$1 i=$2
   local name="$tool-run$i"
+  # Only the last run's output is compared: drop the previous one (hundreds of MB) first.
+  rm -f "$OUT/$tool-run$(( i - 1 )).json" "$OUT/$tool-run$(( i - 1 )).stdout"
   case "$tool" in
     hashward) timed "$name" "$tool" "$OUT/$name.json" "${HW_CMD[@]}" ;;
     geopandas)
