@@ -417,15 +417,15 @@ fn demo_customs(dir: &std::path::Path, print: bool) -> anyhow::Result<DemoCustom
         for l in &lines {
             writeln!(
                 w,
-                "  entry {} line {}: declared {} expected {}, origin {}, value ${}, duty ${} (declared ${})",
+                "  entry {} line {}: declared {} expected {}, origin {}, value ${:.2}, duty ${:.2} (declared ${:.2})",
                 l["entry_number"].as_str().unwrap_or(""),
                 l["line"],
                 l["declared_hts"].as_str().unwrap_or(""),
                 l["expected_hts"].as_str().unwrap_or(""),
                 l["origin_country"].as_str().unwrap_or(""),
-                l["entered_value"],
-                l["duty_total"],
-                l["declared_duty_total"],
+                l["entered_value"].as_f64().unwrap_or(0.0),
+                l["duty_total"].as_f64().unwrap_or(0.0),
+                l["declared_duty_total"].as_f64().unwrap_or(0.0),
             )?;
         }
         for f in &findings {
