@@ -11,6 +11,7 @@
 pub mod check;
 pub mod entry;
 pub mod hts;
+mod json;
 pub mod money;
 pub mod rules;
 pub mod sample;
@@ -22,4 +23,4 @@ pub use hts::{Hts, HtsError, HtsTable};
 pub use money::{Cents, Rate};
 pub use rules::{Rules, RulesError};
 pub use sample::{generate, sample_entries};
-pub use stream::{Chunk, Totals, check_stream, write_chunk_jsonl};
+pub use stream::{Chunk, JsonChunk, Totals, check_stream, check_stream_jsonl, write_chunk_jsonl};

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::check::{Checker, EntryOutcome, EntryResult, LineResult};
 use crate::entry::{EntryLine, EntryReader, InputFormat, ReadError, RowError};
+use crate::json;
 use crate::money::Cents;
 
 /// Lines per chunk (a chunk is cut only between entries).
@@ -59,6 +60,52 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Add another part's totals. Exact in any order: the sums are of non-negative amounts, so
+    /// their saturating additions commute.
+    fn merge(&mut self, o: &Totals) {
+        self.rows += o.rows;
+        self.lines += o.lines;
+        self.entries += o.entries;
+        self.row_errors += o.row_errors;
+        self.duty_total = self.duty_total + o.duty_total;
+        self.declared_duty_total = self.declared_duty_total + o.declared_duty_total;
+        self.refundable = self.refundable + o.refundable;
+        self.fees_total = self.fees_total + o.fees_total;
+        self.duty_difference = self.duty_total - self.declared_duty_total;
+        for (rule, n) in &o.findings {
+            self.count_rule(rule, *n);
+        }
+        self.max_severity = self.max_severity.max(o.max_severity);
+    }
+
+    fn count_rule(&mut self, rule: &str, n: u64) {
+        // Looked up first: a key is allocated once per rule, not once per finding.
+        match self.findings.get_mut(rule) {
+            Some(c) => *c += n,
+            None => {
+                self.findings.insert(rule.to_owned(), n);
+            }
+        }
+    }
+
+    /// Add one entry's outcome (its lines, summary, findings and refused rows).
+    fn add_outcome(&mut self, o: &EntryOutcome<'_>) {
+        self.lines += o.lines.len() as u64;
+        self.row_errors += o.errors.len() as u64;
+        if let Some(e) = &o.entry {
+            self.entries += 1;
+            self.duty_total = self.duty_total + e.duty_total;
+            self.declared_duty_total = self.declared_duty_total + e.declared_duty_total;
+            self.refundable = self.refundable + e.refundable;
+            self.fees_total = self.fees_total + e.fees_total;
+        }
+        self.duty_difference = self.duty_total - self.declared_duty_total;
+        for f in &o.findings {
+            self.count_rule(f.rule.as_str(), 1);
+            self.max_severity = self.max_severity.max(Some(f.severity));
+        }
+    }
+
     fn add(&mut self, c: &Chunk<'_>) {
         self.lines += c.lines.len() as u64;
         self.entries += c.entries.len() as u64;
@@ -71,7 +118,7 @@ impl Totals {
         }
         self.duty_difference = self.duty_total - self.declared_duty_total;
         for f in &c.findings {
-            *self.findings.entry(f.rule.as_str().to_owned()).or_default() += 1;
+            self.count_rule(f.rule.as_str(), 1);
             self.max_severity = self.max_severity.max(Some(f.severity));
         }
     }
@@ -114,6 +161,156 @@ pub fn check_stream<'r, R, E>(
     format: InputFormat,
     chunk_lines: usize,
     sink: &mut dyn FnMut(Chunk<'r>) -> Result<(), E>,
+) -> Result<(Totals, Option<R>), StreamError<E>>
+where
+    R: Read + Send,
+    E: std::error::Error + 'static,
+{
+    drive(
+        input,
+        format,
+        chunk_lines,
+        &mut |batch: Batch| {
+            let outcomes: Vec<EntryOutcome<'r>> = batch
+                .entries
+                .par_iter()
+                .map(|lines| checker.check_entry(lines))
+                .collect();
+            let mut chunk = Chunk {
+                errors: batch.errors,
+                ..Chunk::default()
+            };
+            for o in outcomes {
+                chunk.lines.extend(o.lines);
+                chunk.entries.extend(o.entry);
+                chunk.findings.extend(o.findings);
+                chunk.errors.extend(o.errors);
+            }
+            chunk.errors.sort_by_key(|e| e.row);
+            let mut totals = Totals::default();
+            totals.add(&chunk);
+            (chunk, totals)
+        },
+        sink,
+    )
+}
+
+/// A chunk already written as JSON lines (see [`check_stream_jsonl`]).
+#[derive(Debug, Default)]
+pub struct JsonChunk {
+    /// The records, in output order: write them one after the other.
+    pub parts: Vec<Vec<u8>>,
+    /// The chunk's findings, when asked for (to record the run); empty otherwise.
+    pub findings: Vec<Finding>,
+}
+
+/// Entries per parallel piece of a chunk in [`check_stream_jsonl`]: enough work per task to
+/// amortise the scheduling, small enough that both cores stay busy on a chunk.
+const PIECE_ENTRIES: usize = 128;
+
+/// What one piece of a chunk produced: its records as JSON lines, in the three groups of the
+/// chunk's output order.
+#[derive(Default)]
+struct Piece {
+    findings: Vec<u8>,
+    lines: Vec<u8>,
+    entries: Vec<u8>,
+    errors: Vec<RowError>,
+    kept: Vec<Finding>,
+    totals: Totals,
+    /// A record that could not be serialised (stops the run).
+    error: Option<serde_json::Error>,
+}
+
+/// [`check_stream`] for the JSON-lines output: each chunk's records are written by the worker
+/// threads that checked them (in the order [`write_chunk_jsonl`] gives), so results are
+/// allocated and freed on one thread and only bytes reach the sink. The findings are returned
+/// too when `keep_findings`.
+pub fn check_stream_jsonl<R, E>(
+    checker: &Checker,
+    input: R,
+    format: InputFormat,
+    chunk_lines: usize,
+    keep_findings: bool,
+    sink: &mut dyn FnMut(JsonChunk) -> Result<(), E>,
+) -> Result<(Totals, Option<R>), StreamError<E>>
+where
+    R: Read + Send,
+    E: std::error::Error + From<std::io::Error> + 'static,
+{
+    drive(
+        input,
+        format,
+        chunk_lines,
+        &mut |batch: Batch| {
+            let pieces: Vec<Piece> = batch
+                .entries
+                .par_chunks(PIECE_ENTRIES)
+                .map(|entries| {
+                    let mut p = Piece::default();
+                    for lines in entries {
+                        let o = checker.check_entry(lines);
+                        p.totals.add_outcome(&o);
+                        let written = o
+                            .findings
+                            .iter()
+                            .try_for_each(|f| json::finding(&mut p.findings, f))
+                            .and_then(|()| o.lines.iter().try_for_each(|l| json::line_item(&mut p.lines, l)))
+                            .and_then(|()| {
+                                o.entry
+                                    .iter()
+                                    .try_for_each(|e| json::entry_item(&mut p.entries, e))
+                            });
+                        if let Err(e) = written {
+                            p.error = Some(e);
+                            break;
+                        }
+                        p.errors.extend(o.errors);
+                        if keep_findings {
+                            p.kept.extend(o.findings);
+                        }
+                    }
+                    p
+                })
+                .collect();
+            let mut totals = Totals::default();
+            totals.row_errors += batch.errors.len() as u64;
+            let mut errors = batch.errors;
+            let mut out = JsonChunk::default();
+            let (mut lines, mut entries) = (Vec::new(), Vec::new());
+            for p in pieces {
+                if let Some(e) = p.error {
+                    return (Err(e.into()), totals);
+                }
+                totals.merge(&p.totals);
+                out.parts.push(p.findings);
+                lines.push(p.lines);
+                entries.push(p.entries);
+                errors.extend(p.errors);
+                out.findings.extend(p.kept);
+            }
+            out.parts.extend(lines);
+            out.parts.extend(entries);
+            errors.sort_by_key(|e| e.row);
+            let mut buf = Vec::new();
+            if let Err(e) = write_items("errors", &errors, &mut buf) {
+                return (Err(e.into()), totals);
+            }
+            out.parts.push(buf);
+            (Ok(out), totals)
+        },
+        &mut |out: std::io::Result<JsonChunk>| sink(out?),
+    )
+}
+
+/// The reader thread and the chunk loop shared by both outputs: `process` turns a batch of
+/// rows into what `sink` takes, with the totals of that batch (rows aside).
+fn drive<R, E, T>(
+    input: R,
+    format: InputFormat,
+    chunk_lines: usize,
+    process: &mut dyn FnMut(Batch) -> (T, Totals),
+    sink: &mut dyn FnMut(T) -> Result<(), E>,
 ) -> Result<(Totals, Option<R>), StreamError<E>>
 where
     R: Read + Send,
@@ -183,24 +380,9 @@ where
         let mut sink_err = None;
         for batch in rx.iter() {
             totals.rows += batch.rows;
-            let outcomes: Vec<EntryOutcome<'r>> = batch
-                .entries
-                .par_iter()
-                .map(|lines| checker.check_entry(lines))
-                .collect();
-            let mut chunk = Chunk {
-                errors: batch.errors,
-                ..Chunk::default()
-            };
-            for o in outcomes {
-                chunk.lines.extend(o.lines);
-                chunk.entries.extend(o.entry);
-                chunk.findings.extend(o.findings);
-                chunk.errors.extend(o.errors);
-            }
-            chunk.errors.sort_by_key(|e| e.row);
-            totals.add(&chunk);
-            if let Err(e) = sink(chunk) {
+            let (out, t) = process(batch);
+            totals.merge(&t);
+            if let Err(e) = sink(out) {
                 sink_err = Some(e);
                 break;
             }
@@ -229,65 +411,47 @@ struct ItemRef<'a, T: Serialize> {
     item: &'a T,
 }
 
-fn jsonl_items<T: Serialize + Sync>(
-    key: &'static str,
-    items: &[T],
-    w: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
-    // Serialised in parallel in slices, written in order.
-    let parts: Vec<serde_json::Result<Vec<u8>>> = items
-        .par_chunks(512)
-        .map(|part| {
-            let mut buf = Vec::with_capacity(part.len() * 700);
-            for item in part {
-                serde_json::to_writer(
-                    &mut buf,
-                    &ItemRef {
-                        ty: "item",
-                        key,
-                        item,
-                    },
-                )?;
-                buf.push(b'\n');
-            }
-            Ok(buf)
-        })
-        .collect();
-    for p in parts {
-        w.write_all(&p?)?;
+/// Append `items` as `item` records of `key`, one per line.
+fn write_items<T: Serialize>(key: &'static str, items: &[T], buf: &mut Vec<u8>) -> serde_json::Result<()> {
+    for item in items {
+        serde_json::to_writer(
+            &mut *buf,
+            &ItemRef {
+                ty: "item",
+                key,
+                item,
+            },
+        )?;
+        buf.push(b'\n');
     }
     Ok(())
 }
 
 const FINDING_TAG: &[u8] = b"{\"type\":\"finding\",";
 
+/// Append `findings` as `finding` records, one per line.
+fn write_findings(findings: &[Finding], buf: &mut Vec<u8>) -> serde_json::Result<()> {
+    for f in findings {
+        // The `Record::Finding` shape without cloning the finding: the tag, then the finding's
+        // own fields (a finding serialises as an object, so its text starts with `{`).
+        buf.extend_from_slice(FINDING_TAG);
+        let start = buf.len();
+        serde_json::to_writer(&mut *buf, f)?;
+        if buf.get(start) == Some(&b'{') {
+            buf.remove(start);
+        }
+        buf.push(b'\n');
+    }
+    Ok(())
+}
+
 /// Write the JSON-lines records of a chunk (the `Record` shapes of the output contract):
 /// findings, then `lines`, `entries` and `errors` items.
 pub fn write_chunk_jsonl(chunk: &Chunk<'_>, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let parts: Vec<serde_json::Result<Vec<u8>>> = chunk
-        .findings
-        .par_chunks(256)
-        .map(|part| {
-            let mut buf = Vec::with_capacity(part.len() * 1000);
-            for f in part {
-                // The `Record::Finding` shape without cloning the finding: the tag, then the
-                // finding's own fields (a finding serialises as an object, so its text starts
-                // with `{`).
-                buf.extend_from_slice(FINDING_TAG);
-                let start = buf.len();
-                serde_json::to_writer(&mut buf, f)?;
-                if buf.get(start) == Some(&b'{') {
-                    buf.remove(start);
-                }
-                buf.push(b'\n');
-            }
-            Ok(buf)
-        })
-        .collect();
-    for p in parts {
-        w.write_all(&p?)?;
-    }
-    jsonl_items("lines", &chunk.lines, w)?;
-    jsonl_items("entries", &chunk.entries, w)?;
-    jsonl_items("errors", &chunk.errors, w)
+    let mut buf = Vec::new();
+    write_findings(&chunk.findings, &mut buf)?;
+    write_items("lines", &chunk.lines, &mut buf)?;
+    write_items("entries", &chunk.entries, &mut buf)?;
+    write_items("errors", &chunk.errors, &mut buf)?;
+    w.write_all(&buf)
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use hashward_customs::{
-    Checker, Chunk, EntryResult, HtsTable, InputFormat, LineResult, RowError, Rules, Totals,
+    Checker, Chunk, EntryResult, HtsTable, InputFormat, JsonChunk, LineResult, RowError, Rules, Totals,
 };
 use hashward_model::{EnvelopeRef, Finding, InputRecord, Record, ResultParts};
 use hashward_store::RunRecord;
@@ -141,22 +141,31 @@ fn check(a: &CustomsCheckArgs, g: &Global, out: &Output) -> anyhow::Result<ExitC
         )?;
         w.write_all(b"\n")?;
     }
-    let (totals, reader) =
-        hashward_customs::check_stream(&checker, reader, format, chunk_lines, &mut |chunk: Chunk<'_>| {
-            if streaming {
-                hashward_customs::write_chunk_jsonl(&chunk, &mut w)?;
-                if keep_findings {
-                    findings.extend(chunk.findings);
+    let (totals, reader) = if streaming {
+        hashward_customs::check_stream_jsonl(
+            &checker,
+            reader,
+            format,
+            chunk_lines,
+            keep_findings,
+            &mut |chunk: JsonChunk| {
+                for part in &chunk.parts {
+                    w.write_all(part)?;
                 }
-            } else {
-                lines.extend(chunk.lines);
-                entries.extend(chunk.entries);
-                errors.extend(chunk.errors);
                 findings.extend(chunk.findings);
-            }
+                Ok::<(), io::Error>(())
+            },
+        )
+    } else {
+        hashward_customs::check_stream(&checker, reader, format, chunk_lines, &mut |chunk: Chunk<'_>| {
+            lines.extend(chunk.lines);
+            entries.extend(chunk.entries);
+            errors.extend(chunk.errors);
+            findings.extend(chunk.findings);
             Ok::<(), io::Error>(())
         })
-        .with_context(|| format!("checking {}", a.input.display()))?;
+    }
+    .with_context(|| format!("checking {}", a.input.display()))?;
     let mut inputs = Vec::new();
     if let Some(r) = reader {
         inputs.push(InputRecord {
