@@ -392,6 +392,23 @@ impl<'c, 'a> Work<'c, 'a> {
             }
         }
         out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        // The nearest is reported by name: every candidate the sphere's error could put first
+        // is measured on the ellipsoid before the order is trusted (a spherical pick can be
+        // 0.4 % off the geodesic nearest).
+        if let Some(best) = out.first().map(|j| j.distance_m) {
+            let reach = best * (1.0 + 2.0 * APPROX_BAND) + 1.0;
+            let mut refined = false;
+            for j in out.iter_mut().take_while(|j| j.distance_m <= reach) {
+                if !j.exact {
+                    let d = geo::distance(&self.f.shape, &j.site.shape);
+                    (j.distance_m, j.exact, j.measured_from) = (d.meters, true, d.measured_from);
+                    refined = true;
+                }
+            }
+            if refined {
+                out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+            }
+        }
         out
     }
 

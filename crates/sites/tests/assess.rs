@@ -620,3 +620,34 @@ fn mineone_anchor_on_the_shared_mirta_and_im3_files() {
         n.distance_m / MILE
     );
 }
+
+/// Regression (the GeoPandas benchmark's facility F003820): two plants whose order on the
+/// sphere is the opposite of their order on the ellipsoid. At 41 N the sphere overstates a
+/// northward distance and understates an eastward one, so the plant 5,671 m north looks farther
+/// than the one 5,680 m east; the hit must still name the geodesic nearest and agree with
+/// `nearest[]`.
+#[test]
+fn the_reported_nearest_in_range_is_the_geodesic_nearest() {
+    let origin = (-104.86, 41.16);
+    let plants = layer(
+        "plants",
+        vec![
+            site(
+                "north-5671",
+                Category::PowerPlant,
+                point(offset(origin, 0.0, 5_671.0)),
+            ),
+            site(
+                "east-5680",
+                Category::PowerPlant,
+                point(offset(origin, 90.0, 5_680.0)),
+            ),
+        ],
+    );
+    let a = run_with(vec![facility("f", origin, Some("US"))], &[plants], "2026-01-01");
+    let r = result(&a, "f");
+    let hit = r.rules.iter().find(|h| h.finding == "SITE-005").unwrap();
+    assert_eq!(hit.site.as_deref(), Some("north-5671"));
+    assert!((hit.distance_m.unwrap() - 5_671.0).abs() < 0.01, "{hit:?}");
+    assert_eq!(r.nearest[0].site, "north-5671");
+}
