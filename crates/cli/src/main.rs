@@ -72,7 +72,11 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Rules(a) => return commands::rules::run(a, &out),
         Command::Emulate(a) => return commands::emulate::run(a),
     };
-    Ok(exit_code(&outcome.findings, cli.global.fail_on))
+    let code = exit_code(&outcome.findings, cli.global.fail_on);
+    // The process ends here: freeing every finding one by one (a tenth of a 100,000-facility
+    // `sites assess`) would only delay the exit.
+    std::mem::forget(outcome);
+    Ok(code)
 }
 
 /// The severity `--fail-on` names (`None` for `never`).

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -130,10 +131,15 @@ pub fn read_facilities(bytes: &[u8]) -> Result<Facilities, FacilityError> {
         facilities: Vec::new(),
         row_errors: rows.errors,
     };
+    // Rows are converted in parallel (independent), then checked for duplicate ids in order.
+    let converted: Vec<(usize, Result<Facility, RowError>)> = rows
+        .rows
+        .into_par_iter()
+        .map(|raw| (raw.row, facility(raw)))
+        .collect();
     let mut ids = HashSet::new();
-    for raw in rows.rows {
-        let row = raw.row;
-        match facility(raw) {
+    for (row, converted) in converted {
+        match converted {
             Ok(f) if !ids.insert(f.id.clone()) => {
                 out.row_errors
                     .push(RowError::new(row, Some("id"), format!("duplicate id {:?}", f.id)));
