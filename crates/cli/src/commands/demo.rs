@@ -301,14 +301,7 @@ fn demo_traffic(dir: &std::path::Path, print: bool) -> anyhow::Result<hashward_t
             .iter()
             .filter(|f| f.severity >= hashward_model::Severity::Medium)
         {
-            let msg: String = f.message.chars().take(160).collect();
-            writeln!(
-                w,
-                "  {:<8} {}  {}",
-                f.severity.as_str().to_uppercase(),
-                f.rule,
-                msg
-            )?;
+            write_finding_line(&mut w, f)?;
         }
         writeln!(w, "every planted detection was found\n")?;
     }
@@ -429,14 +422,7 @@ fn demo_customs(dir: &std::path::Path, print: bool) -> anyhow::Result<DemoCustom
             )?;
         }
         for f in &findings {
-            let msg: String = f.message.chars().take(160).collect();
-            writeln!(
-                w,
-                "  {:<8} {}  {}",
-                f.severity.as_str().to_uppercase(),
-                f.rule,
-                msg
-            )?;
+            write_finding_line(&mut w, f)?;
         }
         writeln!(w)?;
     }
@@ -449,4 +435,16 @@ fn demo_customs(dir: &std::path::Path, print: bool) -> anyhow::Result<DemoCustom
             size: text.len() as u64,
         },
     })
+}
+
+/// One finding on one line: severity, rule, the first 160 characters of the message.
+fn write_finding_line(w: &mut dyn std::io::Write, f: &hashward_model::Finding) -> std::io::Result<()> {
+    let msg: String = f.message.chars().take(160).collect();
+    writeln!(
+        w,
+        "  {:<8} {}  {}",
+        f.severity.as_str().to_uppercase(),
+        f.rule,
+        msg
+    )
 }
