@@ -4,8 +4,24 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use hashward_emulator::{DeviceSpec, Family, Fleet, PoolSpec, spawn};
+use hashward_emulator::{DeviceSpec, EmulatorError, Family, Fleet, PoolSpec, Running, spawn};
 use serde::Deserialize;
+
+/// Start a fleet on addresses an emulator just let go of. The listeners of the stopped one are
+/// closed when `stop` returns, but a CI run once saw the same port refused as in use for a
+/// moment afterwards; a short wait for the kernel is not a failure of the scan under test.
+fn spawn_again(fleet: &Fleet) -> Running {
+    for _ in 0..50 {
+        match spawn(fleet) {
+            Ok(r) => return r,
+            Err(EmulatorError::Bind { source, .. }) if source.kind() == std::io::ErrorKind::AddrInUse => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the emulator's addresses stayed in use for 5 s")
+}
 
 fn hashward() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
@@ -147,7 +163,7 @@ fn scan_follows_the_contract_and_a_rescan_reports_changes() {
     // The same fleet, but device 2 now mines elsewhere and device 3 is gone.
     let mut changed = fleet("stratum+tcp://evil-pool.example:3333");
     changed.devices.truncate(2);
-    let running = spawn(&changed).unwrap();
+    let running = spawn_again(&changed);
     let (_, env) = scan(&case, &policy);
     running.stop();
     assert_eq!(env.result.previous_scan["run"], 1);
