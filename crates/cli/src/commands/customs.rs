@@ -83,12 +83,8 @@ fn load_checker(a: &CustomsCheckArgs) -> anyhow::Result<(Checker, Option<InputRe
     };
     let (hts, record) = match &a.hts {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            let record = InputRecord {
-                path: p.display().to_string(),
-                sha256: hex::encode(Sha256::digest(&bytes)),
-                size: bytes.len() as u64,
-            };
+            // The compact table is smaller than the export it was made from.
+            let (bytes, record) = super::read_input(p, "HTS table", hashward_customs::hts::MAX_EXPORT_BYTES)?;
             let text =
                 String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8", p.display()))?;
             (

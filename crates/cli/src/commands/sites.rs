@@ -3,7 +3,6 @@
 //! JSON lines or a GeoJSON map.
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use anyhow::Context as _;
 use hashward_model::{EnvelopeRef, Finding, InputRecord, Record, ResultParts as _};
@@ -12,7 +11,6 @@ use hashward_sites::{Options, Rules};
 use hashward_store::RunRecord;
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use super::Outcome;
 use crate::args::{Format, Global, SitesAssessArgs, SitesCmd};
@@ -27,25 +25,6 @@ pub fn run(cmd: &SitesCmd, g: &Global, out: &Output) -> anyhow::Result<Outcome> 
     match cmd {
         SitesCmd::Assess(a) => assess(a, g, out),
     }
-}
-
-/// Read a whole input file (bounded) with its input record.
-fn read_input(path: &Path, what: &str) -> anyhow::Result<(Vec<u8>, InputRecord)> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {what} {}", path.display()))?
-        .len();
-    anyhow::ensure!(
-        len <= MAX_INPUT,
-        "{what} {}: {len} bytes; the limit is {MAX_INPUT}",
-        path.display()
-    );
-    let bytes = std::fs::read(path).with_context(|| format!("reading {what} {}", path.display()))?;
-    let record = InputRecord {
-        path: path.display().to_string(),
-        sha256: hex::encode(Sha256::digest(&bytes)),
-        size: bytes.len() as u64,
-    };
-    Ok((bytes, record))
 }
 
 fn assess(a: &SitesAssessArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
@@ -64,7 +43,7 @@ fn assess(a: &SitesAssessArgs, g: &Global, out: &Output) -> anyhow::Result<Outco
     let clock = std::time::Instant::now();
     let (facilities, layer_reads) = rayon::join(
         || -> anyhow::Result<_> {
-            let (bytes, record) = read_input(&a.facilities, "facilities")?;
+            let (bytes, record) = super::read_input(&a.facilities, "facilities", MAX_INPUT)?;
             let facilities = hashward_sites::facility::read_facilities(&bytes)
                 .with_context(|| format!("reading facilities {}", a.facilities.display()))?;
             Ok((facilities, record))
@@ -73,7 +52,7 @@ fn assess(a: &SitesAssessArgs, g: &Global, out: &Output) -> anyhow::Result<Outco
             a.layers
                 .par_iter()
                 .map(|path| -> anyhow::Result<_> {
-                    let (bytes, record) = read_input(path, "layer")?;
+                    let (bytes, record) = super::read_input(path, "layer", MAX_INPUT)?;
                     let layer = hashward_sites::layer::read_layer(&path.display().to_string(), &bytes)
                         .with_context(|| format!("reading layer {}", path.display()))?;
                     Ok((layer, record))
