@@ -716,9 +716,15 @@ impl Rules {
         let mut texts = Vec::new();
         for (name, embedded) in FILES {
             let path = dir.join(name);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
+            let text = match read_bounded(&path) {
+                Ok(Some(t)) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded.to_owned(),
+                Ok(None) => {
+                    return Err(RulesError::Parse {
+                        file: path.display().to_string(),
+                        message: format!("larger than {MAX_RULES_FILE} bytes: not a rules file"),
+                    });
+                }
                 Err(source) => {
                     return Err(RulesError::Io {
                         file: path.display().to_string(),
@@ -1091,6 +1097,19 @@ impl Rules {
     pub fn legacy(&self, hts: &Hts) -> Option<&CodeMap> {
         self.code_map.iter().find(|m| &m.legacy == hts)
     }
+}
+
+/// Rules files are hand-written TOML of a few kilobytes; a larger one is refused unread.
+const MAX_RULES_FILE: u64 = 16 << 20;
+
+/// A rules file's text, or `None` when it is larger than [`MAX_RULES_FILE`].
+fn read_bounded(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_RULES_FILE + 1)
+        .read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= MAX_RULES_FILE).then_some(text))
 }
 
 #[cfg(test)]
