@@ -1,5 +1,6 @@
 //! The `hashward` binary: parse arguments, call the libraries, record the run, print, exit 0/1/2.
 
+mod alloc;
 mod args;
 mod case;
 mod commands;
@@ -14,6 +15,7 @@ use clap::{CommandFactory, Parser};
 use crate::args::{Cli, Command, FailOn, FirmwareCmd, Format};
 
 fn main() -> ExitCode {
+    alloc::configure();
     match run() {
         Ok(code) => code,
         Err(err) => {

@@ -8,6 +8,8 @@
 //! cents and rates are millionths ([`money`]); the one rounding rule is half-up to the cent,
 //! per measure per line and per fee per entry.
 
+#![forbid(unsafe_code)]
+
 pub mod check;
 pub mod entry;
 pub mod hts;

@@ -11,6 +11,7 @@
 //! every request it receives is logged and classified, so a test can prove that a scanner never sent a
 //! state-changing command. Nothing here reaches beyond 127.0.0.0/8.
 
+#![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
 mod cgminer;

@@ -1,6 +1,8 @@
 //! Firmware images taken apart layer by layer (formats, the recursive unpacker and its safety
 //! rules), inventoried, and searched for remote-control paths, weak credentials and the like.
 
+#![forbid(unsafe_code)]
+
 pub mod detect;
 pub mod diff;
 pub mod inspect;

@@ -12,6 +12,8 @@
 //! outside private and loopback space are refused unless allowed, and every connection goes
 //! through [`net::Net`]'s rate, concurrency, time and size limits.
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod changes;
 pub mod device;

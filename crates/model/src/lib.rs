@@ -1,6 +1,8 @@
 //! hashward's shared vocabulary: findings, the rule catalogue, the JSON output envelope and the
 //! policy file. No I/O.
 
+#![forbid(unsafe_code)]
+
 mod catalogue;
 mod envelope;
 mod finding;

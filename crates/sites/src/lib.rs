@@ -6,6 +6,8 @@
 //! → [`assess::assess`] (geometry from [`geo`] and [`index`]) → findings SITE-001..007 and a
 //! [`report::SitesResult`], or a map with [`geojson_out::feature_collection`].
 
+#![forbid(unsafe_code)]
+
 pub mod facility;
 pub mod geo;
 pub mod index;

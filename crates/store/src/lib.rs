@@ -85,6 +85,8 @@
 //!    `case.rs`). Only [`Case::verify`]'s `PRAGMA integrity_check` needs a PostgreSQL
 //!    counterpart (`amcheck`, or nothing).
 
+#![forbid(unsafe_code)]
+
 mod case;
 mod error;
 mod record;

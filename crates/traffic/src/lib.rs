@@ -2,6 +2,8 @@
 //! the miner-relevant application messages (DNS, TLS ClientHello, HTTP/1, Stratum v1/V2, the
 //! cgminer API), and report every connection that is not mining for the fleet's owner.
 
+#![forbid(unsafe_code)]
+
 pub mod analyze;
 pub mod beacon;
 pub mod capture;

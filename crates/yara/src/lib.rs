@@ -6,6 +6,8 @@
 //! minutes to build from cold: `hashward-firmware`, its tests and its fuzz targets do not wait
 //! for it; they see only the `ContentScanner` trait this crate implements.
 
+#![forbid(unsafe_code)]
+
 mod rules;
 mod scanner;
 
