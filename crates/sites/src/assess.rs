@@ -76,8 +76,10 @@ struct Prepared<'a> {
     groups: Vec<Group>,
 }
 
-/// Everything the per-facility work reads.
-struct Ctx<'a> {
+/// Everything the per-facility work reads: the layers' indexes and the rules prepared once.
+/// `Sync`: facilities are assessed in parallel against one `Assessor`, in batches or all at
+/// once ([`assess`]).
+pub struct Assessor<'a> {
     rules: &'a Rules,
     layers: Vec<Prepared<'a>>,
     models: ModelTable<'a>,
@@ -87,64 +89,80 @@ struct Ctx<'a> {
 }
 
 /// What one facility yields.
-struct Outcome {
-    result: FacilityResult,
-    findings: Vec<Finding>,
-    errors: Vec<String>,
+#[derive(Debug, Clone)]
+pub struct FacilityOutcome {
+    /// Its entry of `result.facilities`.
+    pub result: FacilityResult,
+    /// Its findings, in rule order.
+    pub findings: Vec<Finding>,
+    /// Row errors found while assessing it (fleets that could not be sized).
+    pub errors: Vec<String>,
 }
 
 /// Assess `facilities` against `layers` under `rules`.
 pub fn assess(facilities: &Facilities, layers: &[Layer], rules: &Rules, opts: &Options) -> Assessment {
-    let default_margin = rules.infrastructure.screening.default_margin_m;
-    let prepared = layers.iter().map(|l| prepare(l, default_margin)).collect();
-    let mut part3 = HashMap::new();
-    for field in &rules.part3.fields {
-        for c in &field.counties {
-            if let Some((st, county)) = c.split_once(':') {
-                part3.insert((st.to_owned(), county_key(county)), field);
-            }
-        }
-    }
-    let mut zones: Vec<&Zone> = rules.cfius.zones.iter().collect();
-    zones.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
-    let ctx = Ctx {
-        rules,
-        layers: prepared,
-        models: ModelTable::new(&rules.models),
-        part3,
-        zones,
-        opts,
-    };
-    let outcomes: Vec<Outcome> = facilities
+    let assessor = Assessor::new(layers, rules, opts);
+    let outcomes: Vec<FacilityOutcome> = facilities
         .facilities
         .par_iter()
-        .map(|f| ctx.facility(f))
+        .map(|f| assessor.facility(f))
         .collect();
-    let mut row_errors: Vec<String> = facilities.row_errors.iter().map(ToString::to_string).collect();
+    let mut result = assessor.result_without_facilities(facilities);
     let mut findings = Vec::new();
-    let mut results = Vec::with_capacity(outcomes.len());
+    result.facilities.reserve(outcomes.len());
     for o in outcomes {
-        row_errors.extend(o.errors);
+        result.row_errors.extend(o.errors);
         findings.extend(o.findings);
-        results.push(o.result);
+        result.facilities.push(o.result);
     }
-    Assessment {
-        findings,
-        result: SitesResult {
-            date: opts.date.format("%Y-%m-%d").to_string(),
-            rule_files: rules.files.clone(),
-            layers: layers
+    Assessment { findings, result }
+}
+
+impl<'a> Assessor<'a> {
+    /// Indexes every layer's sites by role and prepares the rules (a few milliseconds for the
+    /// shared layers' 13,800 sites).
+    pub fn new(layers: &'a [Layer], rules: &'a Rules, opts: &'a Options) -> Assessor<'a> {
+        let default_margin = rules.infrastructure.screening.default_margin_m;
+        let prepared = layers.iter().map(|l| prepare(l, default_margin)).collect();
+        let mut part3 = HashMap::new();
+        for field in &rules.part3.fields {
+            for c in &field.counties {
+                if let Some((st, county)) = c.split_once(':') {
+                    part3.insert((st.to_owned(), county_key(county)), field);
+                }
+            }
+        }
+        let mut zones: Vec<&Zone> = rules.cfius.zones.iter().collect();
+        zones.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        Assessor {
+            rules,
+            layers: prepared,
+            models: ModelTable::new(&rules.models),
+            part3,
+            zones,
+            opts,
+        }
+    }
+
+    /// The result with everything but the per-facility entries: date, rules files, layers,
+    /// and the facilities file's row errors (assessing adds the fleets' errors after them).
+    pub fn result_without_facilities(&self, facilities: &Facilities) -> SitesResult {
+        SitesResult {
+            date: self.opts.date.format("%Y-%m-%d").to_string(),
+            rule_files: self.rules.files.clone(),
+            layers: self
+                .layers
                 .iter()
-                .map(|l| LayerSummary {
-                    name: l.name.clone(),
-                    format: l.format.clone(),
-                    sites: l.sites.len(),
-                    row_errors: l.row_errors.iter().map(ToString::to_string).collect(),
+                .map(|p| LayerSummary {
+                    name: p.layer.name.clone(),
+                    format: p.layer.format.clone(),
+                    sites: p.layer.sites.len(),
+                    row_errors: p.layer.row_errors.iter().map(ToString::to_string).collect(),
                 })
                 .collect(),
-            facilities: results,
-            row_errors,
-        },
+            facilities: Vec::new(),
+            row_errors: facilities.row_errors.iter().map(ToString::to_string).collect(),
+        }
     }
 }
 
@@ -261,8 +279,9 @@ struct Judged<'a> {
     measured_from: Measured,
 }
 
-impl<'a> Ctx<'a> {
-    fn facility(&self, f: &'a Facility) -> Outcome {
+impl<'a> Assessor<'a> {
+    /// One facility: its load, nearest sites and rule hits, with their findings.
+    pub fn facility(&self, f: &'a Facility) -> FacilityOutcome {
         let (load, fleet_errors) = self.models.load(&f.load, f.overhead);
         let errors = fleet_errors
             .into_iter()
@@ -280,7 +299,7 @@ impl<'a> Ctx<'a> {
         w.state_laws();
         w.infrastructure();
         w.grid(&load);
-        Outcome {
+        FacilityOutcome {
             result: FacilityResult {
                 id: f.id.clone(),
                 name: f.name.clone(),
@@ -298,7 +317,7 @@ impl<'a> Ctx<'a> {
 
 /// One facility's assessment in progress.
 struct Work<'c, 'a> {
-    ctx: &'c Ctx<'a>,
+    ctx: &'c Assessor<'a>,
     f: &'a Facility,
     hits: Vec<RuleHit>,
     notes: Vec<String>,

@@ -14,6 +14,9 @@
 use std::collections::HashSet;
 
 use rstar::{AABB, PointDistance, RTree, RTreeObject};
+
+mod points;
+use points::PointTree;
 use serde::Serialize;
 
 use crate::geo::{
@@ -108,8 +111,11 @@ impl RTreeObject for Cap {
 /// Sites prepared for nearest and radius queries.
 #[derive(Debug)]
 pub struct SiteIndex {
+    /// Points and polygon edges; empty when the sites are all points (`points` holds them).
     items: RTree<Item>,
     caps: RTree<Cap>,
+    /// The sites when all are points.
+    points: Option<PointTree>,
     shapes: Vec<Prepared>,
     has_polygons: bool,
 }
@@ -161,9 +167,23 @@ impl SiteIndex {
             }
         }
         let has_polygons = !caps.is_empty();
+        if !has_polygons {
+            let points = items.iter().filter_map(|i| match i {
+                Item::Point { site, v } => Some((*v, *site)),
+                Item::Edge { .. } => None,
+            });
+            return SiteIndex {
+                points: Some(PointTree::build(points)),
+                items: RTree::new(),
+                caps: RTree::new(),
+                shapes: prepared,
+                has_polygons,
+            };
+        }
         SiteIndex {
             items: RTree::bulk_load(items),
             caps: RTree::bulk_load(caps),
+            points: None,
             shapes: prepared,
             has_polygons,
         }
@@ -188,38 +208,33 @@ impl SiteIndex {
         if !finite(&q) {
             return None;
         }
-        let factor = rank_factor();
-        let mut best = f64::INFINITY;
         let mut cands: Vec<(usize, (f64, Measured))> = Vec::new();
-        let mut seen = HashSet::new();
-        if self.has_polygons {
-            for cap in self
-                .caps
-                .locate_in_envelope_intersecting(cap_envelope(q.center, q.radius))
-            {
-                if seen.insert(cap.site)
-                    && let Some(s) = self.shapes.get(cap.site)
-                {
-                    let d = sphere_distance(&q, s);
-                    best = best.min(d.0);
-                    cands.push((cap.site, d));
+        if let Some(points) = &self.points {
+            // Sites that are all points (the common case: 300,000 of these queries for 100,000
+            // facilities against three layers): the nearest point and every point within the
+            // ranking band of it, the same candidates as the ordered walk below. The best
+            // distance is at most the nearest point's plus the query's radius; a candidate's is
+            // at least its distance from the centre less that radius.
+            let r = q.radius;
+            let band = |d2: f64| {
+                let reach = (angle_of_chord(d2.sqrt()) + r) * rank_factor() + r + 2.0 * ANGLE_SLACK;
+                chord(reach.min(std::f64::consts::PI)).powi(2)
+            };
+            let mut near = Vec::new();
+            points.nearest_band(&q.center.arr(), band, &mut near);
+            for (site, d2) in near {
+                if let Some(s) = self.shapes.get(site) {
+                    // Point to point: the chord is the distance.
+                    let d = if q.point.is_some() {
+                        (angle_of_chord(d2.sqrt()), Measured::Point)
+                    } else {
+                        sphere_distance(&q, s)
+                    };
+                    cands.push((site, d));
                 }
             }
-        }
-        for (item, d2) in self.items.nearest_neighbor_iter_with_distance_2(q.center.arr()) {
-            let lower = angle_of_chord(d2.sqrt()) - q.radius;
-            if lower > best * factor + ANGLE_SLACK {
-                break;
-            }
-            let site = item.site();
-            if self.has_polygons && !seen.insert(site) {
-                continue;
-            }
-            if let Some(s) = self.shapes.get(site) {
-                let d = sphere_distance(&q, s);
-                best = best.min(d.0);
-                cands.push((site, d));
-            }
+        } else {
+            self.ordered_candidates(&q, &mut cands);
         }
         // Refine in order of spherical distance; a candidate whose spherical distance is more
         // than (1 + e) times the best geodesic so far cannot beat it (g >= s / (1 + e)).
@@ -248,6 +263,44 @@ impl SiteIndex {
             }
         }
         winner
+    }
+
+    /// The candidates of [`SiteIndex::nearest`] for a polygon query or an index with polygons:
+    /// containing caps, then entries in order of distance until none can be within the ranking
+    /// band of the best.
+    fn ordered_candidates(&self, q: &Prepared, cands: &mut Vec<(usize, (f64, Measured))>) {
+        let factor = rank_factor();
+        let mut best = f64::INFINITY;
+        let mut seen = HashSet::new();
+        if self.has_polygons {
+            for cap in self
+                .caps
+                .locate_in_envelope_intersecting(cap_envelope(q.center, q.radius))
+            {
+                if seen.insert(cap.site)
+                    && let Some(s) = self.shapes.get(cap.site)
+                {
+                    let d = sphere_distance(q, s);
+                    best = best.min(d.0);
+                    cands.push((cap.site, d));
+                }
+            }
+        }
+        for (item, d2) in self.items.nearest_neighbor_iter_with_distance_2(q.center.arr()) {
+            let lower = angle_of_chord(d2.sqrt()) - q.radius;
+            if lower > best * factor + ANGLE_SLACK {
+                break;
+            }
+            let site = item.site();
+            if self.has_polygons && !seen.insert(site) {
+                continue;
+            }
+            if let Some(s) = self.shapes.get(site) {
+                let d = sphere_distance(q, s);
+                best = best.min(d.0);
+                cands.push((site, d));
+            }
+        }
     }
 
     /// Every site within `meters` (geodesic), nearest first. A verdict never depends on the
@@ -323,6 +376,17 @@ impl SiteIndex {
             }
         }
         let origin = q.center.arr();
+        if let Some(points) = &self.points {
+            points.within(&origin, max_d2, &mut |site, d2| {
+                // Point to point: the chord is the distance.
+                let sphere = q
+                    .point
+                    .is_some()
+                    .then(|| (angle_of_chord(d2.sqrt()), Measured::Point));
+                judge(site, sphere);
+            });
+            return;
+        }
         for item in self.items.locate_within_distance(origin, max_d2) {
             match item {
                 // Point to point: the chord is the distance, no second look at the shapes.

@@ -21,6 +21,6 @@ pub mod report;
 pub mod rules;
 pub mod sample;
 
-pub use assess::{Assessment, Options, assess};
+pub use assess::{Assessment, Assessor, FacilityOutcome, Options, assess};
 pub use report::SitesResult;
 pub use rules::{Rules, RulesError};

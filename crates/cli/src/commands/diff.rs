@@ -82,9 +82,7 @@ pub fn diff(a: &DiffArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         result: &result,
     };
     out.emit_ref(&env, &|w| write_diff(w, a, &d))?;
-    Ok(Outcome {
-        findings: d.introduced.clone(),
-    })
+    Ok(Outcome::of(&d.introduced))
 }
 
 /// An error unless `dir` is missing or an empty directory (what the unpacker accepts).

@@ -112,9 +112,7 @@ fn unpack(a: &UnpackArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
         result: &result,
     };
     out.emit_ref(&env, &|w| write_text(w, &a.image, &a.out, &report, None))?;
-    Ok(Outcome {
-        findings: report.findings.clone(),
-    })
+    Ok(Outcome::of(&report.findings))
 }
 
 /// Extracted files as case artifacts, borrowed from the report.

@@ -129,7 +129,7 @@ fn scan(a: &ScanArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome> {
     out.emit_ref(&env, &|w| {
         write_devices(w, &devices, &scan.stats, !policy.pools.allow.is_empty())
     })?;
-    Ok(Outcome { findings })
+    Ok(Outcome::of(&findings))
 }
 
 pub fn write_devices(

@@ -62,9 +62,7 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
     )?;
     if let Some(time) = sbom_time {
         write_sbom(a, &report, &time)?;
-        return Ok(Outcome {
-            findings: report.findings,
-        });
+        return Ok(Outcome::of(&report.findings));
     }
     let result = serde_json::json!({
         "out": a.out,
@@ -92,9 +90,7 @@ pub fn inspect(a: &InspectArgs, g: &Global, out: &Output) -> anyhow::Result<Outc
         write_inventory(w, &report.inventory)?;
         write_rule_matches(w, rules.as_ref(), &report.inventory)
     })?;
-    Ok(Outcome {
-        findings: report.findings,
-    })
+    Ok(Outcome::of(&report.findings))
 }
 
 /// Distinct values of platform facts, joined.

@@ -12,9 +12,19 @@ pub mod rules;
 pub mod sites;
 pub mod traffic;
 
-/// What a finished command hands back to `main` for the exit status.
+/// What a finished command hands back to `main` for the exit status: the most severe finding's
+/// severity (commands that stream their findings do not keep them).
 pub struct Outcome {
-    pub findings: Vec<hashward_model::Finding>,
+    pub worst: Option<hashward_model::Severity>,
+}
+
+impl Outcome {
+    /// The outcome of a command that found `findings`.
+    pub fn of(findings: &[hashward_model::Finding]) -> Outcome {
+        Outcome {
+            worst: findings.iter().map(|f| f.severity).max(),
+        }
+    }
 }
 
 /// Read a whole input file of at most `limit` bytes, with its input record (path, sha256,

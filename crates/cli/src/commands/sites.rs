@@ -5,9 +5,10 @@
 use std::io::{self, Write};
 
 use anyhow::Context as _;
-use hashward_model::{EnvelopeRef, Finding, InputRecord, Record, ResultParts as _};
+use hashward_model::{EnvelopeRef, Finding, InputRecord, Record, ResultParts as _, Severity};
+use hashward_sites::facility::Facilities;
 use hashward_sites::report::SitesResult;
-use hashward_sites::{Options, Rules};
+use hashward_sites::{Assessor, Options, Rules};
 use hashward_store::RunRecord;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -77,22 +78,35 @@ fn assess(a: &SitesAssessArgs, g: &Global, out: &Output) -> anyhow::Result<Outco
         infrastructure_examples: 3,
     };
     let read_s = clock.elapsed().as_secs_f64();
+    if out.format == Format::Jsonl {
+        // Streamed: each batch of facilities is assessed, written and dropped, so memory holds
+        // the facilities and the written facility lines, not every result and finding.
+        let assessor = Assessor::new(&layers, &rules, &opts);
+        let stdout = io::stdout();
+        let mut w = io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        let streamed = stream_jsonl(&mut w, &inputs, &facilities, &assessor, !g.no_store)?;
+        w.flush()?;
+        if !g.no_store {
+            record_run(g, started, a, &opts, &inputs, streamed.kept)?;
+        }
+        tracing::info!(
+            "sites assess: {} facilities; read {read_s:.3} s, assess and output {:.3} s",
+            facilities.facilities.len(),
+            clock.elapsed().as_secs_f64() - read_s
+        );
+        drop(assessor);
+        std::thread::spawn(move || drop((facilities, layers)));
+        return Ok(Outcome {
+            worst: streamed.worst,
+        });
+    }
     let assessment = hashward_sites::assess(&facilities, &layers, &rules, &opts);
     let assess_s = clock.elapsed().as_secs_f64() - read_s;
     let findings = assessment.findings;
     // Without a case the run record would be built only to be dropped: it copied every
     // finding (a tenth of the run for 100,000 facilities).
     if !g.no_store {
-        let mut run = RunRecord::new("sites assess", started);
-        run.options = serde_json::json!({
-            "facilities": a.facilities,
-            "layers": a.layers,
-            "rules": a.rules,
-            "date": assessment.result.date,
-        });
-        run.inputs = inputs.clone();
-        run.findings = findings.clone();
-        case::record_run(g, run)?;
+        record_run(g, started, a, &opts, &inputs, findings.clone())?;
     }
     if out.format == Format::Geojson {
         let map = hashward_sites::geojson_out::feature_collection(&facilities, &layers, &assessment.result);
@@ -100,11 +114,6 @@ fn assess(a: &SitesAssessArgs, g: &Global, out: &Output) -> anyhow::Result<Outco
         let mut w = io::BufWriter::new(stdout.lock());
         serde_json::to_writer(&mut w, &map)?;
         writeln!(w)?;
-        w.flush()?;
-    } else if out.format == Format::Jsonl {
-        let stdout = io::stdout();
-        let mut w = io::BufWriter::new(stdout.lock());
-        write_jsonl(&mut w, &inputs, &findings, &assessment.result)?;
         w.flush()?;
     } else {
         let env = EnvelopeRef {
@@ -122,11 +131,34 @@ fn assess(a: &SitesAssessArgs, g: &Global, out: &Output) -> anyhow::Result<Outco
         assessment.result.facilities.len(),
         clock.elapsed().as_secs_f64() - read_s - assess_s
     );
-    // Freeing the result, the facilities and the layers (millions of small allocations for
-    // 100,000 facilities) took a tenth of the run: it is left to a thread the process does not
-    // wait for, since the process ends once the exit status is known.
-    std::thread::spawn(move || drop((assessment.result, facilities, layers)));
-    Ok(Outcome { findings })
+    let outcome = Outcome::of(&findings);
+    // Freeing the result, the findings, the facilities and the layers (millions of small
+    // allocations for 100,000 facilities) took a tenth of the run: it is left to a thread the
+    // process does not wait for, since the process ends once the exit status is known.
+    std::thread::spawn(move || drop((assessment.result, findings, facilities, layers)));
+    Ok(outcome)
+}
+
+/// Records the run in the case.
+fn record_run(
+    g: &Global,
+    started: chrono::DateTime<chrono::Utc>,
+    a: &SitesAssessArgs,
+    opts: &Options,
+    inputs: &[InputRecord],
+    findings: Vec<Finding>,
+) -> anyhow::Result<()> {
+    let mut run = RunRecord::new("sites assess", started);
+    run.options = serde_json::json!({
+        "facilities": a.facilities,
+        "layers": a.layers,
+        "rules": a.rules,
+        "date": opts.date.format("%Y-%m-%d").to_string(),
+    });
+    run.inputs = inputs.to_vec();
+    run.findings = findings;
+    case::record_run(g, run)?;
+    Ok(())
 }
 
 /// A finding line of `--format jsonl`, borrowed (the model's `Record::Finding` owns a copy).
@@ -174,17 +206,35 @@ fn write_lines<T: Sync>(
     Ok(())
 }
 
-/// `--format jsonl`: the same lines as `EnvelopeRef::write_jsonl` (run, inputs, findings, the
-/// result's list items, the rest), byte for byte, but findings and facilities are serialized
-/// straight from their structs and in parallel: for 100,000 facilities the generic writer
-/// (a copy of each finding, a JSON tree per facility, one core) took longer than the
-/// assessment.
-fn write_jsonl(
+/// What streaming kept: the most severe finding, and the findings themselves when the run is
+/// recorded in the case.
+struct Streamed {
+    worst: Option<Severity>,
+    kept: Vec<Finding>,
+}
+
+/// One task's share of a batch: its facilities' finding lines and facility lines.
+struct Piece {
+    findings: Vec<u8>,
+    items: Vec<u8>,
+    errors: Vec<String>,
+    worst: Option<Severity>,
+    kept: Vec<Finding>,
+}
+
+/// `--format jsonl`: the same lines as `EnvelopeRef::write_jsonl` of the whole assessment (run,
+/// inputs, findings, the result's list items, the rest), byte for byte, produced while
+/// assessing. Facilities are assessed and serialized in parallel batches; each batch's finding
+/// lines are written at once and its facility lines kept as bytes until every finding is out
+/// (the contract puts findings first). Results and findings are dropped batch by batch: holding
+/// them for 100,000 facilities took 800 MB, and faulting that memory in was a third of the run.
+fn stream_jsonl(
     w: &mut dyn Write,
     inputs: &[InputRecord],
-    findings: &[Finding],
-    r: &SitesResult,
-) -> io::Result<()> {
+    facilities: &Facilities,
+    assessor: &Assessor<'_>,
+    keep: bool,
+) -> anyhow::Result<Streamed> {
     let mut line = |rec: &Record| -> io::Result<()> {
         serde_json::to_writer(&mut *w, rec)?;
         w.write_all(b"\n")
@@ -196,9 +246,56 @@ fn write_jsonl(
     for i in inputs {
         line(&Record::Input(i.clone()))?;
     }
-    write_lines(w, findings, |buf, f| {
-        serde_json::to_writer(buf, &FindingLine::Finding(f))
-    })?;
+    let mut spool: Vec<Vec<u8>> = Vec::new();
+    let mut errors = Vec::new();
+    let mut streamed = Streamed {
+        worst: None,
+        kept: Vec::new(),
+    };
+    for batch in facilities.facilities.chunks(LINES_PER_TASK * TASKS_PER_BATCH) {
+        let pieces = batch
+            .par_chunks(LINES_PER_TASK)
+            .map(|chunk| -> serde_json::Result<Piece> {
+                let mut p = Piece {
+                    findings: Vec::with_capacity(chunk.len() * 1024),
+                    items: Vec::with_capacity(chunk.len() * 1280),
+                    errors: Vec::new(),
+                    worst: None,
+                    kept: Vec::new(),
+                };
+                for f in chunk {
+                    let o = assessor.facility(f);
+                    for finding in &o.findings {
+                        serde_json::to_writer(&mut p.findings, &FindingLine::Finding(finding))?;
+                        p.findings.push(b'\n');
+                        p.worst = p.worst.max(Some(finding.severity));
+                    }
+                    serde_json::to_writer(
+                        &mut p.items,
+                        &ItemLine::Item {
+                            key: "facilities",
+                            item: &o.result,
+                        },
+                    )?;
+                    p.items.push(b'\n');
+                    p.errors.extend(o.errors);
+                    if keep {
+                        p.kept.extend(o.findings);
+                    }
+                }
+                Ok(p)
+            })
+            .collect::<serde_json::Result<Vec<Piece>>>()?;
+        for p in pieces {
+            w.write_all(&p.findings)?;
+            spool.push(p.items);
+            errors.extend(p.errors);
+            streamed.worst = streamed.worst.max(p.worst);
+            streamed.kept.extend(p.kept);
+        }
+    }
+    let mut r = assessor.result_without_facilities(facilities);
+    r.row_errors.extend(errors);
     fn items<T: Serialize + Sync>(w: &mut dyn Write, key: &str, list: &[T]) -> io::Result<()> {
         write_lines(w, list, |buf, item| {
             serde_json::to_writer(buf, &ItemLine::Item { key, item })
@@ -207,10 +304,13 @@ fn write_jsonl(
     // The order of `ResultParts::each_item` for `SitesResult`.
     items(w, "rule_files", &r.rule_files)?;
     items(w, "layers", &r.layers)?;
-    items(w, "facilities", &r.facilities)?;
+    for s in &spool {
+        w.write_all(s)?;
+    }
     items(w, "row_errors", &r.row_errors)?;
     serde_json::to_writer(&mut *w, &Record::Result { result: r.rest() })?;
-    w.write_all(b"\n")
+    w.write_all(b"\n")?;
+    Ok(streamed)
 }
 
 /// The text form: layers, row errors, then one block per facility.
@@ -297,7 +397,8 @@ pub fn write_summary(w: &mut dyn Write, r: &SitesResult) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    /// The sites JSON-lines writer must print exactly what the generic envelope writer prints.
+    /// The streaming JSON-lines writer must print exactly what the generic envelope writer prints
+    /// for the whole assessment.
     #[test]
     fn jsonl_writer_matches_the_generic_writer() {
         let rules = Rules::builtin().expect("built-in rules");
@@ -342,7 +443,10 @@ mod tests {
         .write_jsonl(&mut generic)
         .expect("generic");
         let mut ours = Vec::new();
-        write_jsonl(&mut ours, &inputs, &a.findings, &a.result).expect("ours");
+        let assessor = Assessor::new(&layers, &rules, &opts);
+        let streamed = stream_jsonl(&mut ours, &inputs, &facilities, &assessor, true).expect("ours");
+        assert_eq!(streamed.kept, a.findings);
+        assert_eq!(streamed.worst, a.findings.iter().map(|f| f.severity).max());
         assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&generic));
     }
 }

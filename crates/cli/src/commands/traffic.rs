@@ -51,7 +51,7 @@ fn analyze(a: &TrafficArgs, g: &Global, out: &Output) -> anyhow::Result<Outcome>
         result: &report.result,
     };
     out.emit_ref(&env, &|w| write_summary(w, &report.result))?;
-    Ok(Outcome { findings })
+    Ok(Outcome::of(&findings))
 }
 
 /// The text form: inputs, counters, sessions per pool, beacons.
