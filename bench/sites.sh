@@ -75,7 +75,7 @@ done
 LOGS="$WORK/logs"
 OUT="$WORK/out"
 mkdir -p "$LOGS" "$OUT"
-# hashward's JSON is about 2.9 KB per facility and GeoPandas's 0.7 KB; two runs' outputs of a
+# hashward's JSON lines are about 2.0 KB per facility and GeoPandas's 0.7 KB; two runs' outputs of a
 # tool exist at once. Refuse to start when they would not fit (a full disk fails runs midway).
 need_kb=$(( COUNT * 8 + 300000 ))
 free_kb=$(df -Pk "$WORK" | awk 'NR == 2 {print $4}')
@@ -198,7 +198,7 @@ case "$branch" in ''|HEAD) ;; *) commit="$commit on $branch" ;; esac
 LAYER_ARGS=()
 for f in "${LAYERS[@]}"; do LAYER_ARGS+=(--layer "$f"); done
 # --rules: the files GeoPandas follows, read from disk by both (not the copies built into hashward).
-HW_CMD=("$HASHWARD" --no-store --format json sites assess --facilities "$FACILITIES" "${LAYER_ARGS[@]}" --rules "$RULES_DIR")
+HW_CMD=("$HASHWARD" --no-store --format jsonl sites assess --facilities "$FACILITIES" "${LAYER_ARGS[@]}" --rules "$RULES_DIR")
 DATE_ARG=""
 if has_tool hashward && "$HASHWARD" sites assess --help 2>/dev/null | grep -q -- '--date'; then
   HW_CMD+=(--date "$DATE"); DATE_ARG=" --date $DATE"
@@ -209,7 +209,7 @@ VERSIONS="$LOGS/versions.tsv"
 {
   if has_tool hashward; then
     printf 'hashward\t%s (commit %s)\t%s\n' "$("$HASHWARD" --version | awk '{print $NF}')" "$commit" \
-      "hashward --no-store --format json sites assess --facilities FACILITIES.$INPUT --layer MIRTA --layer IM3 --layer WRI --rules RULES_DIR$DATE_ARG${HASHWARD_ARGS:+ $HASHWARD_ARGS}"
+      "hashward --no-store --format jsonl sites assess --facilities FACILITIES.$INPUT --layer MIRTA --layer IM3 --layer WRI --rules RULES_DIR$DATE_ARG${HASHWARD_ARGS:+ $HASHWARD_ARGS}"
   fi
   if has_tool geopandas; then
     printf 'geopandas\t%s\t%s\n' \
@@ -244,9 +244,9 @@ run_tool() {
   local tool=$1 i=$2
   local name="$tool-run$i"
   # Only the last run's output is compared: drop the previous one (hundreds of MB) first.
-  rm -f "$OUT/$tool-run$(( i - 1 )).json" "$OUT/$tool-run$(( i - 1 )).stdout"
+  rm -f "$OUT/$tool-run$(( i - 1 )).json" "$OUT/$tool-run$(( i - 1 )).jsonl" "$OUT/$tool-run$(( i - 1 )).stdout"
   case "$tool" in
-    hashward) timed "$name" "$tool" "$OUT/$name.json" "${HW_CMD[@]}" ;;
+    hashward) timed "$name" "$tool" "$OUT/$name.jsonl" "${HW_CMD[@]}" ;;
     geopandas)
       timed "$name" "$tool" "$OUT/$name.stdout" "$GP_PY" "$LIB/sites_geopandas.py" --facilities "$FACILITIES" \
         "${LAYER_ARGS[@]}" --rules "$RULES_JSON" --out "$OUT/$name.json" --timings "$LOGS/geopandas-phases/$name.json" ;;
@@ -254,7 +254,7 @@ run_tool() {
 }
 
 say "running: $TOOLS on $COUNT facilities ($INPUT) against ${#LAYERS[@]} layers, $RUNS run(s) each, interleaved (SETTLE=${SETTLE}s)"
-rm -f "$OUT"/*.json "$OUT"/*.stdout
+rm -f "$OUT"/*.json "$OUT"/*.jsonl "$OUT"/*.stdout
 for r in $(seq 1 "$RUNS"); do
   for tool in $TOOLS; do run_tool "$tool" "$r"; done
 done
@@ -265,7 +265,7 @@ CMP_JSON="$LOGS/compare.json"
 rm -f "$CMP_JSON"
 if has_tool hashward && has_tool geopandas; then
   say "comparing hashward-run$RUNS with geopandas-run$RUNS (log $CMP)"
-  python3 "$LIB/sites_compare.py" "$OUT/hashward-run$RUNS.json" "$OUT/geopandas-run$RUNS.json" --rules "$RULES_JSON" \
+  python3 "$LIB/sites_compare.py" "$OUT/hashward-run$RUNS.jsonl" "$OUT/geopandas-run$RUNS.json" --rules "$RULES_JSON" \
     --summary "$CMP_JSON" >"$CMP" 2>&1 || true
   sed 's/^/  /' "$CMP" | head -60 >&2
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hashward's `sites assess` JSON against the GeoPandas verdicts (standard library only).
 
-  sites_compare.py HASHWARD.json GEOPANDAS.json --rules RULES.json [--summary OUT.json]
+  sites_compare.py HASHWARD.json|HASHWARD.jsonl GEOPANDAS.json --rules RULES.json [--summary OUT.json]
                    [--tolerance 0.001] [--show 20]
 
 Both files hold `result.facilities[]` with `id`, `nearest[]` (`layer`, `site`, `distance_m`)
@@ -31,11 +31,32 @@ import os
 import sys
 
 
+def load_lines(f):
+    """hashward's --format jsonl: item lines rebuild result.facilities and result.layers, the
+    result line its date."""
+    res = {"facilities": [], "layers": []}
+    for n, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if rec.get("type") == "item" and rec.get("key") in res:
+            res[rec["key"]].append(rec.get("item"))
+        elif rec.get("type") == "result":
+            res.update((k, v) for k, v in (rec.get("result") or {}).items() if k not in res)
+    return {"result": res}
+
+
 def load(path):
     try:
         with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
+            first = f.readline()
+            f.seek(0)
+            try:
+                lines = json.loads(first).get("type") == "run"
+            except ValueError:
+                lines = False
+            doc = load_lines(f) if lines else json.load(f)
+    except (OSError, ValueError, AttributeError) as e:
         print(f"sites_compare.py: cannot read {path}: {e}", file=sys.stderr)
         sys.exit(2)
     res = doc.get("result", doc)

@@ -116,9 +116,20 @@ pub fn read_facilities(bytes: &[u8]) -> Result<Facilities, FacilityError> {
         format: format.to_string(),
         message,
     };
-    let rows = match layer::sniff(bytes) {
-        Container::Json => layer::geojson_rows(bytes).map_err(|m| malformed("geojson", m))?,
-        Container::Csv => layer::csv_rows(bytes).map_err(|m| malformed("csv", m))?,
+    let (converted, errors): (Vec<(usize, Result<Facility, RowError>)>, Vec<RowError>) = match layer::sniff(bytes) {
+        // Each feature becomes a facility as soon as it is parsed (in parallel).
+        Container::Json => {
+            layer::geojson_convert(bytes, |raw| (raw.row, facility(raw))).map_err(|m| malformed("geojson", m))?
+        }
+        Container::Csv => {
+            let rows = layer::csv_rows(bytes).map_err(|m| malformed("csv", m))?;
+            let converted = rows
+                .rows
+                .into_par_iter()
+                .map(|raw| (raw.row, facility(raw)))
+                .collect();
+            (converted, rows.errors)
+        }
         Container::FlatGeobuf => {
             return Err(malformed(
                 "flatgeobuf",
@@ -128,15 +139,10 @@ pub fn read_facilities(bytes: &[u8]) -> Result<Facilities, FacilityError> {
         Container::Unknown(reason) => return Err(malformed("unknown", reason)),
     };
     let mut out = Facilities {
-        facilities: Vec::new(),
-        row_errors: rows.errors,
+        facilities: Vec::with_capacity(converted.len()),
+        row_errors: errors,
     };
     // Rows are converted in parallel (independent), then checked for duplicate ids in order.
-    let converted: Vec<(usize, Result<Facility, RowError>)> = rows
-        .rows
-        .into_par_iter()
-        .map(|raw| (raw.row, facility(raw)))
-        .collect();
     let mut ids = HashSet::new();
     for (row, converted) in converted {
         match converted {

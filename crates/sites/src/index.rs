@@ -216,9 +216,22 @@ impl SiteIndex {
             // distance is at most the nearest point's plus the query's radius; a candidate's is
             // at least its distance from the centre less that radius.
             let r = q.radius;
+            let factor = rank_factor();
             let band = |d2: f64| {
-                let reach = (angle_of_chord(d2.sqrt()) + r) * rank_factor() + r + 2.0 * ANGLE_SLACK;
-                chord(reach.min(std::f64::consts::PI)).powi(2)
+                // Called whenever the descent finds a closer point, so it avoids asin and sin:
+                // the angle of a chord c is at most c · asin(x)/x at x = c/2's bound, and a chord
+                // at most its angle. A wider band only adds candidates, which the refinement
+                // below skips once they cannot win.
+                let c = d2.sqrt();
+                let angle = if c <= 0.1 {
+                    c * 1.000_42
+                } else if c <= 1.0 {
+                    c * 1.047_2
+                } else {
+                    angle_of_chord(c)
+                };
+                let reach = (angle + r) * factor + r + 2.0 * ANGLE_SLACK;
+                if reach >= 2.0 { 4.0 } else { reach * reach }
             };
             let mut near = Vec::new();
             points.nearest_band(&q.center.arr(), band, &mut near);

@@ -371,31 +371,94 @@ pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
         rows: Vec::new(),
         errors: Vec::new(),
     };
-    for (i, mut f) in features.into_iter().enumerate() {
+    for (i, f) in features.into_iter().enumerate() {
         let row = i + 1;
         if out.over_limit(row) {
             break;
         }
-        let props = match f.get_mut("properties").map(Value::take) {
-            Some(Value::Object(m)) => m,
-            None | Some(Value::Null) => Map::new(),
-            Some(_) => {
-                out.errors
-                    .push(RowError::new(row, Some("properties"), "not an object"));
-                continue;
+        match feature_row(row, f) {
+            Ok(raw) => {
+                if out.fields.is_empty() {
+                    out.fields = raw.props.keys().cloned().collect();
+                }
+                out.rows.push(raw);
             }
-        };
-        if out.fields.is_empty() {
-            out.fields = props.keys().cloned().collect();
+            Err(e) => out.errors.push(e),
         }
-        let shape = match f.get("geometry") {
-            None | Some(Value::Null) => Err("missing geometry".to_string()),
-            Some(g) => geojson_shape(g),
-        }
-        .map_err(|m| RowError::new(row, Some("geometry"), m));
-        out.rows.push(RawRow { row, props, shape });
     }
     Ok(out)
+}
+
+/// The features of a GeoJSON document, each turned into a `T` by `convert` as soon as it is
+/// parsed, in parallel: a large facilities file's JSON trees are never all held at once (for
+/// 100,000 features they were most of the memory of the read). Rows in file order; features
+/// that are not even a row (properties not an object) and the rows past [`MAX_FEATURES`] are
+/// the errors.
+pub(crate) fn geojson_convert<T: Send>(
+    bytes: &[u8],
+    convert: impl Fn(RawRow) -> T + Sync,
+) -> Result<(Vec<T>, Vec<RowError>), String> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let split = |parsed: Vec<Result<T, RowError>>, total: usize| {
+        let mut rows = Vec::with_capacity(parsed.len());
+        let mut errors = Vec::new();
+        for p in parsed {
+            match p {
+                Ok(t) => rows.push(t),
+                Err(e) => errors.push(e),
+            }
+        }
+        if total > MAX_FEATURES {
+            errors.push(RowError::new(
+                MAX_FEATURES + 1,
+                None,
+                format!("more than {MAX_FEATURES} rows; the rest ignored"),
+            ));
+        }
+        (rows, errors)
+    };
+    if let Ok(lazy) = serde_json::from_slice::<LazyCollection<'_>>(text)
+        && lazy.kind == "FeatureCollection"
+    {
+        check_crs(lazy.crs.as_ref())?;
+        let kept = lazy.features.get(..MAX_FEATURES).unwrap_or(&lazy.features);
+        let parsed = kept
+            .par_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let v = serde_json::from_str::<Value>(f.get())?;
+                Ok(feature_row(i + 1, v).map(&convert))
+            })
+            .collect::<Result<Vec<_>, serde_json::Error>>();
+        if let Ok(parsed) = parsed {
+            return Ok(split(parsed, lazy.features.len()));
+        }
+    }
+    // Anything the split does not take is parsed whole, which also words the errors.
+    let features = geojson_features(text)?;
+    let total = features.len();
+    let parsed = features
+        .into_par_iter()
+        .take(MAX_FEATURES)
+        .enumerate()
+        .map(|(i, f)| feature_row(i + 1, f).map(&convert))
+        .collect();
+    Ok(split(parsed, total))
+}
+
+/// One feature as a row: its properties (an object, or none) and its geometry (or why not).
+fn feature_row(row: usize, mut f: Value) -> Result<RawRow, RowError> {
+    let props = match f.get_mut("properties").map(Value::take) {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => Map::new(),
+        Some(_) => return Err(RowError::new(row, Some("properties"), "not an object")),
+    };
+    let shape = match f.get("geometry") {
+        None | Some(Value::Null) => Err("missing geometry".to_string()),
+        Some(g) => geojson_shape(g),
+    }
+    .map_err(|m| RowError::new(row, Some("geometry"), m));
+    Ok(RawRow { row, props, shape })
 }
 
 /// A GeoJSON Point, Polygon or MultiPolygon, closed and validated.
