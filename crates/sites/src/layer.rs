@@ -394,8 +394,12 @@ pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
 /// 100,000 features they were most of the memory of the read). Rows in file order; features
 /// that are not even a row (properties not an object) and the rows past [`MAX_FEATURES`] are
 /// the errors.
+///
+/// `fast` is tried first on each feature's text (row number, text); `None` sends the feature
+/// through the JSON tree and `convert`.
 pub(crate) fn geojson_convert<T: Send>(
     bytes: &[u8],
+    fast: impl Fn(usize, &str) -> Option<Result<T, RowError>> + Sync,
     convert: impl Fn(RawRow) -> T + Sync,
 ) -> Result<(Vec<T>, Vec<RowError>), String> {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -426,6 +430,9 @@ pub(crate) fn geojson_convert<T: Send>(
             .par_iter()
             .enumerate()
             .map(|(i, f)| {
+                if let Some(done) = fast(i + 1, f.get()) {
+                    return Ok(done);
+                }
                 let v = serde_json::from_str::<Value>(f.get())?;
                 Ok(feature_row(i + 1, v).map(&convert))
             })
@@ -447,7 +454,7 @@ pub(crate) fn geojson_convert<T: Send>(
 }
 
 /// One feature as a row: its properties (an object, or none) and its geometry (or why not).
-fn feature_row(row: usize, mut f: Value) -> Result<RawRow, RowError> {
+pub(crate) fn feature_row(row: usize, mut f: Value) -> Result<RawRow, RowError> {
     let props = match f.get_mut("properties").map(Value::take) {
         Some(Value::Object(m)) => m,
         None | Some(Value::Null) => Map::new(),
@@ -463,10 +470,15 @@ fn feature_row(row: usize, mut f: Value) -> Result<RawRow, RowError> {
 
 /// A GeoJSON Point, Polygon or MultiPolygon, closed and validated.
 pub(crate) fn geojson_shape(g: &Value) -> Result<Shape, String> {
-    let kind = g.get("type").and_then(Value::as_str).unwrap_or("(none)");
-    let coords = g
-        .get("coordinates")
-        .ok_or_else(|| format!("{kind} without coordinates"))?;
+    shape_of(
+        g.get("type").and_then(Value::as_str).unwrap_or("(none)"),
+        g.get("coordinates"),
+    )
+}
+
+/// The shape of a GeoJSON geometry given its type and coordinates.
+pub(crate) fn shape_of(kind: &str, coords: Option<&Value>) -> Result<Shape, String> {
+    let coords = coords.ok_or_else(|| format!("{kind} without coordinates"))?;
     let shape = match kind {
         "Point" => Shape::Point(position(coords)?),
         "Polygon" => Shape::Polygons(vec![polygon(coords)?]),
@@ -608,14 +620,26 @@ pub(crate) fn csv_rows(bytes: &[u8]) -> Result<Rows, String> {
 // ---------------------------------------------------------------------------------------------
 // Field access shared by sites and facilities: GeoJSON values or CSV strings alike.
 
+/// Named fields of a row: a JSON object (GeoJSON properties, a CSV row) or a table of the
+/// fields a reader knows, filled straight from the text.
+pub(crate) trait Props {
+    /// The value of `name`, looked up exactly, then case-insensitively.
+    fn lookup(&self, name: &str) -> Option<&Value>;
+}
+
+impl Props for Map<String, Value> {
+    fn lookup(&self, name: &str) -> Option<&Value> {
+        self.get(name).or_else(|| {
+            self.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+    }
+}
+
 /// A field looked up exactly, then case-insensitively; null and blank strings are absent.
-pub(crate) fn field<'a>(props: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    let v = props.get(name).or_else(|| {
-        props
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })?;
+pub(crate) fn field<'a>(props: &'a impl Props, name: &str) -> Option<&'a Value> {
+    let v = props.lookup(name)?;
     match v {
         Value::Null => None,
         Value::String(s) if s.trim().is_empty() => None,
@@ -624,7 +648,7 @@ pub(crate) fn field<'a>(props: &'a Map<String, Value>, name: &str) -> Option<&'a
 }
 
 /// A text field (numbers are written out).
-pub(crate) fn text(props: &Map<String, Value>, name: &str) -> Option<String> {
+pub(crate) fn text(props: &impl Props, name: &str) -> Option<String> {
     match field(props, name)? {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -634,7 +658,7 @@ pub(crate) fn text(props: &Map<String, Value>, name: &str) -> Option<String> {
 }
 
 /// A finite number (JSON number or numeric string); `Err` names the field.
-pub(crate) fn number(props: &Map<String, Value>, name: &str, row: usize) -> Result<Option<f64>, RowError> {
+pub(crate) fn number(props: &impl Props, name: &str, row: usize) -> Result<Option<f64>, RowError> {
     let Some(v) = field(props, name) else {
         return Ok(None);
     };
@@ -654,11 +678,7 @@ pub(crate) fn number(props: &Map<String, Value>, name: &str, row: usize) -> Resu
 }
 
 /// A number that must be finite and not negative.
-pub(crate) fn non_negative(
-    props: &Map<String, Value>,
-    name: &str,
-    row: usize,
-) -> Result<Option<f64>, RowError> {
+pub(crate) fn non_negative(props: &impl Props, name: &str, row: usize) -> Result<Option<f64>, RowError> {
     match number(props, name, row)? {
         Some(n) if n < 0.0 => Err(RowError::new(row, Some(name), format!("negative: {n}"))),
         n => Ok(n),
@@ -666,7 +686,7 @@ pub(crate) fn non_negative(
 }
 
 /// A boolean: JSON true/false, or true/false, yes/no, 1/0 in any case.
-pub(crate) fn boolean(props: &Map<String, Value>, name: &str, row: usize) -> Result<Option<bool>, RowError> {
+pub(crate) fn boolean(props: &impl Props, name: &str, row: usize) -> Result<Option<bool>, RowError> {
     let Some(v) = field(props, name) else {
         return Ok(None);
     };
@@ -745,11 +765,7 @@ const STATES: [(&str, &str); 56] = [
 ];
 
 /// A state as its two-letter code: codes are upper-cased, names mapped; anything else `Err`.
-pub(crate) fn state_code(
-    props: &Map<String, Value>,
-    name: &str,
-    row: usize,
-) -> Result<Option<String>, RowError> {
+pub(crate) fn state_code(props: &impl Props, name: &str, row: usize) -> Result<Option<String>, RowError> {
     let Some(s) = text(props, name) else {
         return Ok(None);
     };

@@ -12,6 +12,9 @@
 //! its middle element, split on the axis of largest spread (stored per node). Built in
 //! O(n log n) with `select_nth_unstable_by`; queries recurse at most `log2(n) + 1` deep.
 
+/// Subtrees of at most this many points are scanned rather than descended.
+const LEAF: usize = 8;
+
 /// One point: its unit vector and the caller's id.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -68,7 +71,20 @@ impl PointTree {
         bound: &mut f64,
         out: &mut Vec<(usize, f64)>,
     ) {
-        if lo >= hi {
+        if hi - lo <= LEAF {
+            // A small subtree is cheaper to scan than to descend.
+            for e in self.entries.get(lo..hi).unwrap_or_default() {
+                let d = d2(&e.v, q);
+                if d < *best {
+                    *best = d;
+                    *bound = band(d);
+                    let b = *bound;
+                    out.retain(|(_, x)| *x <= b);
+                }
+                if d <= *bound {
+                    out.push((e.id, d));
+                }
+            }
             return;
         }
         let mid = lo + (hi - lo) / 2;
@@ -105,7 +121,13 @@ impl PointTree {
     }
 
     fn within_in(&self, lo: usize, hi: usize, q: &[f64; 3], max_d2: f64, found: &mut impl FnMut(usize, f64)) {
-        if lo >= hi {
+        if hi - lo <= LEAF {
+            for e in self.entries.get(lo..hi).unwrap_or_default() {
+                let d = d2(&e.v, q);
+                if d <= max_d2 {
+                    found(e.id, d);
+                }
+            }
             return;
         }
         let mid = lo + (hi - lo) / 2;
