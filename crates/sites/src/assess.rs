@@ -961,7 +961,8 @@ impl<'c, 'a> Work<'c, 'a> {
     }
 
     fn base_inputs(&self) -> Map<String, Value> {
-        let mut m = Map::new();
+        // Sized for a site hit's inputs (19 at most), so the map never grows.
+        let mut m = Map::with_capacity(20);
         m.insert("facility".into(), json!(self.f.id));
         if let Some(p) = anchor(&self.f.shape) {
             m.insert("facility_point".into(), json!({"lat": p.lat, "lon": p.lon}));
