@@ -104,6 +104,9 @@ pub enum FacilityError {
     },
 }
 
+/// Rows as converted (row number, facility or why not) and the rows that were not even rows.
+type Converted = (Vec<(usize, Result<Facility, RowError>)>, Vec<RowError>);
+
 /// Reads facilities from GeoJSON features or CSV rows (CSV `fleet` is the JSON list in one
 /// field). Required: `id` (unique) and a geometry (GeoJSON Point/Polygon/MultiPolygon, CSV
 /// `lat`/`lon`); `load_mw` or `fleet`, not both. A bad row is a [`RowError`] naming the row and
@@ -119,32 +122,31 @@ pub fn read_facilities(bytes: &[u8]) -> Result<Facilities, FacilityError> {
         format: format.to_string(),
         message,
     };
-    let (converted, errors): (Vec<(usize, Result<Facility, RowError>)>, Vec<RowError>) =
-        match layer::sniff(bytes) {
-            // Each feature becomes a facility as soon as it is parsed (in parallel).
-            Container::Json => layer::geojson_convert(
-                bytes,
-                |row, text| fast_feature(row, text).map(|f| Ok((row, f))),
-                |raw| (raw.row, facility(raw)),
-            )
-            .map_err(|m| malformed("geojson", m))?,
-            Container::Csv => {
-                let rows = layer::csv_rows(bytes).map_err(|m| malformed("csv", m))?;
-                let converted = rows
-                    .rows
-                    .into_par_iter()
-                    .map(|raw| (raw.row, facility(raw)))
-                    .collect();
-                (converted, rows.errors)
-            }
-            Container::FlatGeobuf => {
-                return Err(malformed(
-                    "flatgeobuf",
-                    "facilities are read from GeoJSON or CSV".to_string(),
-                ));
-            }
-            Container::Unknown(reason) => return Err(malformed("unknown", reason)),
-        };
+    let (converted, errors): Converted = match layer::sniff(bytes) {
+        // Each feature becomes a facility as soon as it is parsed (in parallel).
+        Container::Json => layer::geojson_convert(
+            bytes,
+            |row, text| fast_feature(row, text).map(|f| Ok((row, f))),
+            |raw| (raw.row, facility(raw)),
+        )
+        .map_err(|m| malformed("geojson", m))?,
+        Container::Csv => {
+            let rows = layer::csv_rows(bytes).map_err(|m| malformed("csv", m))?;
+            let converted = rows
+                .rows
+                .into_par_iter()
+                .map(|raw| (raw.row, facility(raw)))
+                .collect();
+            (converted, rows.errors)
+        }
+        Container::FlatGeobuf => {
+            return Err(malformed(
+                "flatgeobuf",
+                "facilities are read from GeoJSON or CSV".to_string(),
+            ));
+        }
+        Container::Unknown(reason) => return Err(malformed("unknown", reason)),
+    };
     let mut out = Facilities {
         facilities: Vec::with_capacity(converted.len()),
         row_errors: errors,

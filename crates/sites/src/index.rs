@@ -226,7 +226,8 @@ impl SiteIndex {
                 let angle = if c <= 0.1 {
                     c * 1.000_42
                 } else if c <= 1.0 {
-                    c * 1.047_2
+                    // asin(x)/x at x = 1/2 is (π/6)/(1/2).
+                    c * std::f64::consts::FRAC_PI_3
                 } else {
                     angle_of_chord(c)
                 };
