@@ -6,6 +6,7 @@
 mod catalogue;
 mod envelope;
 mod finding;
+pub mod jsonl;
 mod policy;
 
 pub use catalogue::{CATALOGUE, Category, RuleId, RuleInfo};

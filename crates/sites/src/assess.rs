@@ -252,14 +252,6 @@ fn miles(m: f64) -> String {
     format!("{:.2} mi", m / MILE_M)
 }
 
-fn measured_word(m: &Measured) -> &'static str {
-    match m {
-        Measured::Point => "point",
-        Measured::Boundary => "boundary",
-        Measured::Inside => "inside",
-    }
-}
-
 /// Whether the facility is a foreign person for CFIUS.
 enum Foreign<'a> {
     Yes,
@@ -993,7 +985,7 @@ impl<'c, 'a> Work<'c, 'a> {
             self.owner_words(),
             d,
             miles(d),
-            measured_word(&measured),
+            measured.as_str(),
             j.site.name,
             layer,
             spec.what,
@@ -1011,7 +1003,7 @@ impl<'c, 'a> Work<'c, 'a> {
         inputs.insert("site_shape".into(), json!(shape_kind(&j.site.shape)));
         inputs.insert("distance_method".into(), json!(DISTANCE_METHOD));
         inputs.insert("distance_m".into(), json!(d));
-        inputs.insert("measured_from".into(), json!(measured_word(&measured)));
+        inputs.insert("measured_from".into(), json!(measured.as_str()));
         inputs.insert("limit_m".into(), json!(spec.limit_m));
         if let Some(m) = spec.margin_m {
             inputs.insert("margin_m".into(), json!(m));

@@ -83,6 +83,17 @@ pub enum Measured {
     Inside,
 }
 
+impl Measured {
+    /// The name as serialized: `point`, `boundary` or `inside`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measured::Point => "point",
+            Measured::Boundary => "boundary",
+            Measured::Inside => "inside",
+        }
+    }
+}
+
 /// A geodesic distance and how it was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Distance {

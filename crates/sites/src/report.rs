@@ -2,6 +2,7 @@
 //! site per layer and rule hits; the layers read; row errors. Written as one JSON object or as
 //! JSON lines, one item per facility.
 
+use hashward_model::jsonl;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -146,5 +147,105 @@ impl hashward_model::ResultParts for SitesResult {
 
     fn rest(&self) -> Value {
         serde_json::json!({ "date": self.date })
+    }
+}
+
+/// The JSON-lines record of a facility's result, `{"type":"item","key":"facilities","item":…}`,
+/// without the newline: the bytes serde_json writes for it (a test in the CLI compares them),
+/// with strings copied whole rather than scanned by serde_json ([`hashward_model::jsonl`]).
+pub fn push_facility_record(buf: &mut Vec<u8>, f: &FacilityResult) -> jsonl::Res {
+    buf.extend_from_slice(b"{\"type\":\"item\",\"key\":\"facilities\",\"item\":{\"id\":");
+    jsonl::push_str(buf, &f.id)?;
+    buf.extend_from_slice(b",\"name\":");
+    jsonl::push_str(buf, &f.name)?;
+    buf.extend_from_slice(b",\"load_mw\":");
+    push_opt_f64(buf, f.load_mw)?;
+    buf.extend_from_slice(b",\"load\":");
+    serde_json::to_writer(&mut *buf, &f.load)?;
+    buf.extend_from_slice(b",\"nearest\":[");
+    for (i, n) in f.nearest.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"layer\":");
+        jsonl::push_str(buf, &n.layer)?;
+        buf.extend_from_slice(b",\"site\":");
+        jsonl::push_str(buf, &n.site)?;
+        buf.extend_from_slice(b",\"site_name\":");
+        jsonl::push_str(buf, &n.site_name)?;
+        buf.extend_from_slice(b",\"distance_m\":");
+        jsonl::push_f64(buf, n.distance_m)?;
+        buf.extend_from_slice(b",\"measured_from\":");
+        jsonl::push_str(buf, n.measured_from.as_str())?;
+        buf.push(b'}');
+    }
+    buf.extend_from_slice(b"],\"rules\":[");
+    for (i, h) in f.rules.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"rule\":");
+        jsonl::push_str(buf, &h.rule)?;
+        buf.extend_from_slice(b",\"finding\":");
+        jsonl::push_str(buf, &h.finding)?;
+        buf.extend_from_slice(b",\"cite\":");
+        jsonl::push_str(buf, &h.cite)?;
+        buf.extend_from_slice(b",\"site\":");
+        push_opt_str(buf, h.site.as_deref())?;
+        buf.extend_from_slice(b",\"site_name\":");
+        push_opt_str(buf, h.site_name.as_deref())?;
+        buf.extend_from_slice(b",\"layer\":");
+        push_opt_str(buf, h.layer.as_deref())?;
+        buf.extend_from_slice(b",\"distance_m\":");
+        push_opt_f64(buf, h.distance_m)?;
+        buf.extend_from_slice(b",\"measured_from\":");
+        push_opt_str(buf, h.measured_from.map(Measured::as_str))?;
+        buf.extend_from_slice(b",\"limit_m\":");
+        push_opt_f64(buf, h.limit_m)?;
+        buf.extend_from_slice(b",\"margin_m\":");
+        push_opt_f64(buf, h.margin_m)?;
+        buf.extend_from_slice(if h.screening {
+            b",\"screening\":true"
+        } else {
+            b",\"screening\":false"
+        });
+        if let Some(c) = h.count {
+            buf.extend_from_slice(b",\"count\":");
+            serde_json::to_writer(&mut *buf, &c)?;
+        }
+        if let Some(t) = h.threshold_mw {
+            buf.extend_from_slice(b",\"threshold_mw\":");
+            jsonl::push_f64(buf, t)?;
+        }
+        buf.push(b'}');
+    }
+    buf.extend_from_slice(b"],\"notes\":[");
+    for (i, n) in f.notes.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        jsonl::push_str(buf, n)?;
+    }
+    buf.extend_from_slice(b"]}}");
+    Ok(())
+}
+
+fn push_opt_f64(buf: &mut Vec<u8>, x: Option<f64>) -> jsonl::Res {
+    match x {
+        Some(x) => jsonl::push_f64(buf, x),
+        None => {
+            buf.extend_from_slice(b"null");
+            Ok(())
+        }
+    }
+}
+
+fn push_opt_str(buf: &mut Vec<u8>, s: Option<&str>) -> jsonl::Res {
+    match s {
+        Some(s) => jsonl::push_str(buf, s),
+        None => {
+            buf.extend_from_slice(b"null");
+            Ok(())
+        }
     }
 }

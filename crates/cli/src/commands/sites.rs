@@ -161,13 +161,6 @@ fn record_run(
     Ok(())
 }
 
-/// A finding line of `--format jsonl`, borrowed (the model's `Record::Finding` owns a copy).
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum FindingLine<'a> {
-    Finding(&'a Finding),
-}
-
 /// A result-list line of `--format jsonl`, serialized from the struct (the model's
 /// `Record::Item` holds a JSON tree built first).
 #[derive(Serialize)]
@@ -266,17 +259,11 @@ fn stream_jsonl(
                 for f in chunk {
                     let o = assessor.facility(f);
                     for finding in &o.findings {
-                        serde_json::to_writer(&mut p.findings, &FindingLine::Finding(finding))?;
+                        hashward_model::jsonl::push_finding_record(&mut p.findings, finding)?;
                         p.findings.push(b'\n');
                         p.worst = p.worst.max(Some(finding.severity));
                     }
-                    serde_json::to_writer(
-                        &mut p.items,
-                        &ItemLine::Item {
-                            key: "facilities",
-                            item: &o.result,
-                        },
-                    )?;
+                    hashward_sites::report::push_facility_record(&mut p.items, &o.result)?;
                     p.items.push(b'\n');
                     p.errors.extend(o.errors);
                     if keep {
@@ -352,10 +339,7 @@ pub fn write_summary(w: &mut dyn Write, r: &SitesResult) -> io::Result<()> {
                 n.layer,
                 n.site_name,
                 n.distance_m / MILE,
-                serde_json::to_value(n.measured_from)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
+                n.measured_from.as_str()
             )?;
         }
         for h in &f.rules {
