@@ -466,12 +466,11 @@ struct LineBound<R> {
 impl<R: Read> Read for LineBound<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in buf.get(..n).unwrap_or_default() {
-            if b == b'\n' {
-                self.since_newline = 0;
-            } else {
-                self.since_newline += 1;
-            }
+        let got = buf.get(..n).unwrap_or_default();
+        // Only the bytes after the last newline count (one backward search, not a test per byte).
+        match got.iter().rposition(|&b| b == b'\n') {
+            Some(i) => self.since_newline = n - i - 1,
+            None => self.since_newline += n,
         }
         if self.since_newline > MAX_LINE {
             return Err(std::io::Error::new(

@@ -15,6 +15,13 @@ use crate::money::{Cents, Rate};
 /// The result of writing into a `Vec<u8>`: only serde_json's fallbacks can fail.
 pub(crate) type Res = serde_json::Result<()>;
 
+/// `sep"key":` as one literal (copied in one go).
+macro_rules! key {
+    ($sep:literal, $k:literal) => {
+        concat!($sep, "\"", $k, "\":").as_bytes()
+    };
+}
+
 /// Below 10^15 a scaled integer has at most 15 significant digits, so the shortest decimal
 /// that round-trips its `f64` (what serde_json prints) is the integer's own decimal form.
 const EXACT_BELOW: u64 = 1_000_000_000_000_000;
@@ -23,20 +30,49 @@ fn fallback<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) -> Res {
     serde_json::to_writer(&mut *buf, v)
 }
 
-/// Decimal digits of `n`.
-pub(crate) fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
-    // Filled from the end on the stack, then copied once (u64::MAX has 20 digits).
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-        i -= 1;
-        if n == 0 {
-            break;
+/// A number's text written right to left on the stack, then copied into the buffer once (one
+/// copy instead of a push per digit).
+struct Digits {
+    b: [u8; 24],
+    at: usize,
+}
+
+impl Digits {
+    fn new() -> Digits {
+        Digits { b: [0; 24], at: 24 }
+    }
+
+    /// Prepend `c` (24 bytes hold any number written here: at most 20 digits, a point, a sign).
+    fn put(&mut self, c: u8) {
+        if let Some(i) = self.at.checked_sub(1)
+            && let Some(slot) = self.b.get_mut(i)
+        {
+            *slot = c;
+            self.at = i;
         }
     }
-    buf.extend_from_slice(digits.get(i..).unwrap_or_default());
+
+    /// Prepend the decimal digits of `n`.
+    fn put_u64(&mut self, mut n: u64) {
+        loop {
+            self.put(b'0' + (n % 10) as u8);
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.b.get(self.at..).unwrap_or_default()
+    }
+}
+
+/// Decimal digits of `n`.
+pub(crate) fn push_u64(buf: &mut Vec<u8>, n: u64) {
+    let mut d = Digits::new();
+    d.put_u64(n);
+    buf.extend_from_slice(d.bytes());
 }
 
 /// `v / 10^scale` as serde_json prints the `f64` of it (`15000.0`, `0.05`, `2.6`), when
@@ -46,28 +82,28 @@ fn push_scaled(buf: &mut Vec<u8>, v: i64, scale: u32) -> bool {
     if a >= EXACT_BELOW {
         return false;
     }
-    if v < 0 {
-        buf.push(b'-');
-    }
     let unit = 10u64.pow(scale);
-    push_u64(buf, a / unit);
-    buf.push(b'.');
     let mut frac = a % unit;
-    if frac == 0 {
-        buf.push(b'0');
-        return true;
+    // The fraction's `scale` digits with their trailing zeros dropped ("0" when all are).
+    let mut width = 1;
+    if frac != 0 {
+        width = scale;
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            width -= 1;
+        }
     }
-    // Leading zeros of the fraction, its digits, trailing zeros dropped.
-    let mut width = scale;
-    while frac.is_multiple_of(10) {
+    let mut d = Digits::new();
+    for _ in 0..width {
+        d.put(b'0' + (frac % 10) as u8);
         frac /= 10;
-        width -= 1;
     }
-    let digits = frac.checked_ilog10().map_or(1, |d| d + 1);
-    for _ in digits..width {
-        buf.push(b'0');
+    d.put(b'.');
+    d.put_u64(a / unit);
+    if v < 0 {
+        d.put(b'-');
     }
-    push_u64(buf, frac);
+    buf.extend_from_slice(d.bytes());
     true
 }
 
@@ -169,9 +205,9 @@ fn measures(buf: &mut Vec<u8>, ms: &[MeasureAmount<'_>]) -> Res {
         if i > 0 {
             buf.push(b',');
         }
-        key_str(buf, "{", "id", m.id)?;
-        key_str(buf, ",", "group", m.group)?;
-        key_str(buf, ",", "chapter99", m.chapter99)?;
+        at_str(buf, key!("{", "id"), m.id)?;
+        at_str(buf, key!(",", "group"), m.group)?;
+        at_str(buf, key!(",", "chapter99"), m.chapter99)?;
         buf.extend_from_slice(b",\"rate\":");
         rate(buf, m.rate)?;
         buf.extend_from_slice(b",\"amount\":");
@@ -185,11 +221,16 @@ fn measures(buf: &mut Vec<u8>, ms: &[MeasureAmount<'_>]) -> Res {
     Ok(())
 }
 
-/// `sep"key":"value"`.
-fn key_str(buf: &mut Vec<u8>, sep: &str, k: &str, v: &str) -> Res {
-    buf.extend_from_slice(sep.as_bytes());
-    key(buf, k);
+/// A key from [`key!`], then a string.
+fn at_str(buf: &mut Vec<u8>, key: &[u8], v: &str) -> Res {
+    buf.extend_from_slice(key);
     string(buf, v)
+}
+
+/// A key from [`key!`], then an amount.
+fn at_cents(buf: &mut Vec<u8>, key: &[u8], v: Cents) -> Res {
+    buf.extend_from_slice(key);
+    cents(buf, v)
 }
 
 /// `sep"key":amount`.
@@ -202,7 +243,7 @@ fn key_cents(buf: &mut Vec<u8>, sep: &str, k: &str, v: Cents) -> Res {
 /// The record of one line: `{"type":"item","key":"lines","item":{…}}` and a newline.
 pub(crate) fn line_item(buf: &mut Vec<u8>, l: &LineResult<'_>) -> Res {
     buf.extend_from_slice(b"{\"type\":\"item\",\"key\":\"lines\",\"item\":");
-    key_str(buf, "{", "entry_number", &l.entry_number)?;
+    at_str(buf, key!("{", "entry_number"), &l.entry_number)?;
     buf.extend_from_slice(b",\"line\":");
     push_u64(buf, u64::from(l.line));
     buf.extend_from_slice(b",\"row\":");
@@ -219,28 +260,28 @@ pub(crate) fn line_item(buf: &mut Vec<u8>, l: &LineResult<'_>) -> Res {
     hts(buf, &l.expected_hts)?;
     if let Some(c) = &l.classification {
         buf.extend_from_slice(b",\"classification\":");
-        key_str(buf, "{", "hint", c.hint)?;
-        key_str(buf, ",", "kind", c.kind)?;
+        at_str(buf, key!("{", "hint"), c.hint)?;
+        at_str(buf, key!(",", "kind"), c.kind)?;
         buf.extend_from_slice(b",\"rulings\":");
         strings(buf, c.rulings)?;
         if let Some(m) = c.model {
-            key_str(buf, ",", "model", m)?;
+            at_str(buf, key!(",", "model"), m)?;
         }
         buf.push(b'}');
     }
-    key_str(buf, ",", "origin_country", &l.origin_country)?;
+    at_str(buf, key!(",", "origin_country"), &l.origin_country)?;
     buf.extend_from_slice(b",\"quantity\":");
     push_u64(buf, l.quantity);
-    key_cents(buf, ",", "entered_value", l.entered_value)?;
-    key_cents(buf, ",", "unit_value", l.unit_value)?;
+    at_cents(buf, key!(",", "entered_value"), l.entered_value)?;
+    at_cents(buf, key!(",", "unit_value"), l.unit_value)?;
     if let Some(v) = &l.valuation {
         buf.extend_from_slice(b",\"valuation\":");
-        key_str(buf, "{", "model", v.model)?;
+        at_str(buf, key!("{", "model"), v.model)?;
         buf.extend_from_slice(b",\"ths_per_unit\":");
         fallback(buf, &v.ths_per_unit)?;
-        key_cents(buf, ",", "value_per_th", v.value_per_th)?;
+        at_cents(buf, key!(",", "value_per_th"), v.value_per_th)?;
         if let Some(b) = v.band {
-            key_str(buf, ",", "band", b)?;
+            at_str(buf, key!(",", "band"), b)?;
         }
         for (k, c) in [
             ("band_low", v.band_low),
@@ -257,24 +298,24 @@ pub(crate) fn line_item(buf: &mut Vec<u8>, l: &LineResult<'_>) -> Res {
     measures(buf, &l.measures)?;
     buf.extend_from_slice(b",\"duty_rate\":");
     rate(buf, l.duty_rate)?;
-    key_cents(buf, ",", "duty_total", l.duty_total)?;
+    at_cents(buf, key!(",", "duty_total"), l.duty_total)?;
     if let Some(d) = &l.declared_measures {
         buf.extend_from_slice(b",\"declared_measures\":");
         measures(buf, d)?;
     }
-    key_cents(buf, ",", "declared_duty_total", l.declared_duty_total)?;
-    key_cents(buf, ",", "duty_difference", l.duty_difference)?;
+    at_cents(buf, key!(",", "declared_duty_total"), l.declared_duty_total)?;
+    at_cents(buf, key!(",", "duty_difference"), l.duty_difference)?;
     buf.extend_from_slice(b",\"chapter99_declared\":");
     strings(buf, &l.chapter99_declared)?;
     buf.extend_from_slice(b",\"chapter99_expected\":");
     strings(buf, &l.chapter99_expected)?;
-    key_cents(buf, ",\"fees\":{", "mpf", l.fees.mpf)?;
-    key_cents(buf, ",", "hmf", l.fees.hmf)?;
+    at_cents(buf, key!(",\"fees\":{", "mpf"), l.fees.mpf)?;
+    at_cents(buf, key!(",", "hmf"), l.fees.hmf)?;
     buf.push(b'}');
     if let Some(p) = l.duties_paid {
-        key_cents(buf, ",", "duties_paid", p)?;
+        at_cents(buf, key!(",", "duties_paid"), p)?;
     }
-    key_cents(buf, ",", "refundable", l.refundable)?;
+    at_cents(buf, key!(",", "refundable"), l.refundable)?;
     buf.extend_from_slice(b",\"findings\":");
     strings(buf, &l.findings)?;
     buf.extend_from_slice(b"}}\n");
@@ -284,24 +325,24 @@ pub(crate) fn line_item(buf: &mut Vec<u8>, l: &LineResult<'_>) -> Res {
 /// The record of one entry: `{"type":"item","key":"entries","item":{…}}` and a newline.
 pub(crate) fn entry_item(buf: &mut Vec<u8>, e: &EntryResult<'_>) -> Res {
     buf.extend_from_slice(b"{\"type\":\"item\",\"key\":\"entries\",\"item\":");
-    key_str(buf, "{", "entry_number", &e.entry_number)?;
+    at_str(buf, key!("{", "entry_number"), &e.entry_number)?;
     buf.extend_from_slice(b",\"entry_date\":");
     date(buf, e.entry_date)?;
-    key_str(buf, ",", "mode", &e.mode)?;
-    key_str(buf, ",", "port", &e.port)?;
+    at_str(buf, key!(",", "mode"), &e.mode)?;
+    at_str(buf, key!(",", "port"), &e.port)?;
     buf.extend_from_slice(b",\"lines\":");
     push_u64(buf, e.lines as u64);
-    key_cents(buf, ",", "entered_value", e.entered_value)?;
+    at_cents(buf, key!(",", "entered_value"), e.entered_value)?;
     buf.extend_from_slice(b",\"mpf\":");
     match &e.mpf {
         Some(m) => {
-            key_str(buf, "{", "id", m.id)?;
+            at_str(buf, key!("{", "id"), m.id)?;
             buf.extend_from_slice(b",\"rate\":");
             rate(buf, m.rate)?;
-            key_cents(buf, ",", "uncapped", m.uncapped)?;
-            key_cents(buf, ",", "min", m.min)?;
-            key_cents(buf, ",", "max", m.max)?;
-            key_cents(buf, ",", "amount", m.amount)?;
+            at_cents(buf, key!(",", "uncapped"), m.uncapped)?;
+            at_cents(buf, key!(",", "min"), m.min)?;
+            at_cents(buf, key!(",", "max"), m.max)?;
+            at_cents(buf, key!(",", "amount"), m.amount)?;
             buf.push(b'}');
         }
         None => buf.extend_from_slice(b"null"),
@@ -309,15 +350,15 @@ pub(crate) fn entry_item(buf: &mut Vec<u8>, e: &EntryResult<'_>) -> Res {
     buf.extend_from_slice(b",\"hmf\":");
     match &e.hmf {
         Some(h) => {
-            key_str(buf, "{", "id", h.id)?;
+            at_str(buf, key!("{", "id"), h.id)?;
             buf.extend_from_slice(b",\"rate\":");
             rate(buf, h.rate)?;
-            key_cents(buf, ",", "amount", h.amount)?;
+            at_cents(buf, key!(",", "amount"), h.amount)?;
             buf.push(b'}');
         }
         None => buf.extend_from_slice(b"null"),
     }
-    key_cents(buf, ",", "fees_total", e.fees_total)?;
+    at_cents(buf, key!(",", "fees_total"), e.fees_total)?;
     for (k, c) in [
         ("mpf_paid", e.mpf_paid),
         ("hmf_paid", e.hmf_paid),
@@ -327,9 +368,9 @@ pub(crate) fn entry_item(buf: &mut Vec<u8>, e: &EntryResult<'_>) -> Res {
             key_cents(buf, ",", k, c)?;
         }
     }
-    key_cents(buf, ",", "duty_total", e.duty_total)?;
-    key_cents(buf, ",", "declared_duty_total", e.declared_duty_total)?;
-    key_cents(buf, ",", "refundable", e.refundable)?;
+    at_cents(buf, key!(",", "duty_total"), e.duty_total)?;
+    at_cents(buf, key!(",", "declared_duty_total"), e.declared_duty_total)?;
+    at_cents(buf, key!(",", "refundable"), e.refundable)?;
     buf.extend_from_slice(b"}}\n");
     Ok(())
 }
@@ -384,20 +425,20 @@ pub(crate) fn value(buf: &mut Vec<u8>, v: &Value) -> Res {
 
 /// The record of one finding: `{"type":"finding",…the finding's fields}` and a newline.
 pub(crate) fn finding(buf: &mut Vec<u8>, f: &Finding) -> Res {
-    key_str(buf, "{\"type\":\"finding\",", "rule", f.rule.as_str())?;
-    key_str(buf, ",", "severity", f.severity.as_str())?;
-    key_str(buf, ",", "title", &f.title)?;
+    at_str(buf, key!("{\"type\":\"finding\",", "rule"), f.rule.as_str())?;
+    at_str(buf, key!(",", "severity"), f.severity.as_str())?;
+    at_str(buf, key!(",", "title"), &f.title)?;
     buf.extend_from_slice(b",\"subject\":");
     match &f.subject {
         Subject::EntryLine { entry, line } => {
-            key_str(buf, "{\"type\":\"entry_line\",", "entry", entry)?;
+            at_str(buf, key!("{\"type\":\"entry_line\",", "entry"), entry)?;
             buf.extend_from_slice(b",\"line\":");
             push_u64(buf, u64::from(*line));
             buf.push(b'}');
         }
         other => fallback(buf, other)?,
     }
-    key_str(buf, ",", "message", &f.message)?;
+    at_str(buf, key!(",", "message"), &f.message)?;
     buf.extend_from_slice(b",\"evidence\":[");
     for (i, e) in f.evidence.iter().enumerate() {
         if i > 0 {
@@ -419,7 +460,7 @@ pub(crate) fn finding(buf: &mut Vec<u8>, f: &Finding) -> Res {
                     value(buf, x)?;
                 }
                 buf.push(b'}');
-                key_str(buf, ",", "formula", formula)?;
+                at_str(buf, key!(",", "formula"), formula)?;
                 buf.extend_from_slice(b",\"result\":");
                 value(buf, result)?;
                 buf.push(b'}');
@@ -447,14 +488,18 @@ fn map_keeps_order() -> bool {
 /// The record of a finding not yet made a [`Finding`]: the bytes [`finding`] writes for the
 /// finding it would become (tests compare the two), without building its `Value` tree.
 pub(crate) fn draft(buf: &mut Vec<u8>, d: &Draft<'_>) -> Res {
-    key_str(buf, "{\"type\":\"finding\",", "rule", d.rule.as_str())?;
-    key_str(buf, ",", "severity", d.severity().as_str())?;
-    key_str(buf, ",", "title", d.rule.info().title)?;
-    key_str(buf, ",\"subject\":{\"type\":\"entry_line\",", "entry", d.entry)?;
+    at_str(buf, key!("{\"type\":\"finding\",", "rule"), d.rule.as_str())?;
+    at_str(buf, key!(",", "severity"), d.severity().as_str())?;
+    at_str(buf, key!(",", "title"), d.rule.info().title)?;
+    at_str(
+        buf,
+        key!(",\"subject\":{\"type\":\"entry_line\",", "entry"),
+        d.entry,
+    )?;
     buf.extend_from_slice(b",\"line\":");
     push_u64(buf, u64::from(d.line));
     buf.push(b'}');
-    key_str(buf, ",", "message", &d.message)?;
+    at_str(buf, key!(",", "message"), &d.message)?;
     buf.extend_from_slice(b",\"evidence\":[{\"type\":\"calculation\",\"inputs\":{");
     let write_input = |buf: &mut Vec<u8>, j: usize, (k, x): &(&str, Ev<'_>)| -> Res {
         if j > 0 {
@@ -476,7 +521,7 @@ pub(crate) fn draft(buf: &mut Vec<u8>, d: &Draft<'_>) -> Res {
         }
     }
     buf.push(b'}');
-    key_str(buf, ",", "formula", d.formula)?;
+    at_str(buf, key!(",", "formula"), d.formula)?;
     buf.extend_from_slice(b",\"result\":");
     d.result.write(buf)?;
     buf.extend_from_slice(b"}]}\n");
