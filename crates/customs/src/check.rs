@@ -2,7 +2,7 @@
 //! the entry date, per-entry fees, and the CUS-001..006 findings.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::NaiveDate;
 use hashward_model::{Evidence, Finding, RuleId, Severity, Subject};
@@ -366,9 +366,56 @@ impl FindingOut<'_> {
 /// cannot make a cache grow without bound.
 pub const CACHE_CAP: usize = 4096;
 
-/// A bounded memo keyed by a fixed-key hash, compared on hit (so a lookup needs no owned key).
+/// A fast hash of short keys (FxHash's multiply and rotate per word). Not collision resistant:
+/// a memo chain holds at most [`MAX_CHAIN`] keys, so crafted collisions cost a computation, not
+/// a long search.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(d) = w.get_mut(..chunk.len()) {
+                d.copy_from_slice(chunk);
+            }
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Keys of one hash in a memo at most (more are computed, not kept).
+const MAX_CHAIN: usize = 4;
+
+/// A bounded memo keyed by a hash, compared on hit (so a lookup needs no owned key).
 struct Memo<K, V> {
-    slots: HashMap<u64, Vec<(K, V)>>,
+    slots: HashMap<u64, Vec<(K, V)>, BuildHasherDefault<Fx>>,
     len: usize,
     cap: usize,
 }
@@ -376,7 +423,7 @@ struct Memo<K, V> {
 impl<K, V> Memo<K, V> {
     fn new(cap: usize) -> Self {
         Memo {
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             len: 0,
             cap,
         }
@@ -393,15 +440,17 @@ impl<K, V> Memo<K, V> {
             self.len = 0;
         }
         if self.cap > 0 {
-            self.slots.entry(h).or_default().push((k, v));
-            self.len += 1;
+            let chain = self.slots.entry(h).or_default();
+            if chain.len() < MAX_CHAIN {
+                chain.push((k, v));
+                self.len += 1;
+            }
         }
     }
 }
 
 fn hash_of(parts: impl Hash) -> u64 {
-    // Fixed keys: lookups only, no order depends on them.
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h = Fx::default();
     parts.hash(&mut h);
     h.finish()
 }
@@ -1371,6 +1420,13 @@ mod tests {
         }
         assert_eq!(m.get(9, |k| *k == 9), Some(&18));
         assert_eq!(m.get(0, |k| *k == 0), None);
+        let mut chained: Memo<u32, u32> = Memo::new(100);
+        for i in 0..10 {
+            chained.insert(7, i, i);
+        }
+        assert_eq!(chained.len, MAX_CHAIN);
+        assert_eq!(chained.get(7, |k| *k == 3), Some(&3));
+        assert_eq!(chained.get(7, |k| *k == 9), None);
         let mut off: Memo<u32, u32> = Memo::new(0);
         off.insert(1, 1, 1);
         assert_eq!((off.len, off.get(1, |_| true)), (0, None));

@@ -75,19 +75,20 @@ pub(crate) fn push_u64(buf: &mut Vec<u8>, n: u64) {
     buf.extend_from_slice(d.bytes());
 }
 
-/// `v / 10^scale` as serde_json prints the `f64` of it (`15000.0`, `0.05`, `2.6`), when
+/// `v / 10^SCALE` as serde_json prints the `f64` of it (`15000.0`, `0.05`, `2.6`), when
 /// |v| < [`EXACT_BELOW`]; `false` (nothing written) otherwise.
-fn push_scaled(buf: &mut Vec<u8>, v: i64, scale: u32) -> bool {
+fn push_scaled<const SCALE: u32>(buf: &mut Vec<u8>, v: i64) -> bool {
     let a = v.unsigned_abs();
     if a >= EXACT_BELOW {
         return false;
     }
-    let unit = 10u64.pow(scale);
+    // A constant: the divisions below compile to multiplications.
+    let unit = 10u64.pow(SCALE);
     let mut frac = a % unit;
-    // The fraction's `scale` digits with their trailing zeros dropped ("0" when all are).
+    // The fraction's `SCALE` digits with their trailing zeros dropped ("0" when all are).
     let mut width = 1;
     if frac != 0 {
-        width = scale;
+        width = SCALE;
         while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
@@ -109,7 +110,7 @@ fn push_scaled(buf: &mut Vec<u8>, v: i64, scale: u32) -> bool {
 
 /// A dollar amount (as `Cents` serialises).
 pub(crate) fn cents(buf: &mut Vec<u8>, c: Cents) -> Res {
-    if push_scaled(buf, c.0, 2) {
+    if push_scaled::<2>(buf, c.0) {
         Ok(())
     } else {
         fallback(buf, &c)
@@ -118,7 +119,7 @@ pub(crate) fn cents(buf: &mut Vec<u8>, c: Cents) -> Res {
 
 /// A rate as a percent number (as `Rate` serialises).
 pub(crate) fn rate(buf: &mut Vec<u8>, r: Rate) -> Res {
-    if push_scaled(buf, r.0, 4) {
+    if push_scaled::<4>(buf, r.0) {
         Ok(())
     } else {
         fallback(buf, &r)
@@ -392,7 +393,7 @@ pub(crate) fn value(buf: &mut Vec<u8>, v: &Value) -> Res {
                     (c.abs() < 1e15 && c / 100.0 == f).then_some(c as i64)
                 });
             match as_cents {
-                Some(c) if push_scaled(buf, c, 2) => {}
+                Some(c) if push_scaled::<2>(buf, c) => {}
                 _ => fallback(buf, n)?,
             }
         }
