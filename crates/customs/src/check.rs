@@ -2,6 +2,7 @@
 //! the entry date, per-entry fees, and the CUS-001..006 findings.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use chrono::NaiveDate;
@@ -1255,29 +1256,42 @@ impl Checker {
         };
         if refundable > Cents(0) || exp_stack.ieepa > Cents(0) {
             raised.push("CUS-006");
-            let ids: Vec<&str> = decl_stack
-                .measures
-                .iter()
-                .filter(|m| m.ieepa)
-                .map(|m| m.id)
-                .collect();
+            // Written piece by piece into one string (this finding comes on most lines of
+            // entries before the ruling).
+            let mut message = String::with_capacity(192);
+            let _ = write!(
+                message,
+                "entry {} line {}: {} of IEEPA duties (",
+                l.entry_number, l.line, refundable
+            );
+            let mut ids = decl_stack.measures.iter().filter(|m| m.ieepa).map(|m| m.id);
+            match ids.next() {
+                None => message.push_str("none declared"),
+                Some(first) => {
+                    message.push_str(first);
+                    for id in ids {
+                        message.push_str(" + ");
+                        message.push_str(id);
+                    }
+                }
+            }
+            let _ = write!(
+                message,
+                ") on an entry of {date}, before IEEPA collection ended on {}: refundable (CAPE)",
+                rules.ieepa_end
+            );
+            if exp_stack.ieepa != decl_stack.ieepa {
+                let _ = write!(
+                    message,
+                    "; {} under the expected heading is no longer due",
+                    exp_stack.ieepa
+                );
+            }
             findings.push(Draft {
                 rule: RuleId::CUS_REFUNDABLE,
                 entry: &l.entry_number,
                 line: l.line,
-                message: format!(
-                    "entry {} line {}: {} of IEEPA duties ({}) on an entry of {date}, before IEEPA collection ended on {}: refundable (CAPE){}",
-                    l.entry_number,
-                    l.line,
-                    refundable,
-                    if ids.is_empty() { "none declared".to_owned() } else { ids.join(" + ") },
-                    rules.ieepa_end,
-                    if exp_stack.ieepa != decl_stack.ieepa {
-                        format!("; {} under the expected heading is no longer due", exp_stack.ieepa)
-                    } else {
-                        String::new()
-                    }
-                ),
+                message,
                 severity: None,
                 inputs: vec![
                     ("entered_value", Ev::Cents(value)),
