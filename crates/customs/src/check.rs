@@ -1,6 +1,10 @@
 //! The checks: for each line the expected heading, the duty stacks (declared and expected) on
 //! the entry date, per-entry fees, and the CUS-001..006 findings.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
 use chrono::NaiveDate;
 use hashward_model::{Evidence, Finding, RuleId, Severity, Subject};
 use serde::Serialize;
@@ -8,8 +12,10 @@ use serde_json::{Map, Value, json};
 
 use crate::entry::{EntryLine, RowError};
 use crate::hts::{Hts, HtsTable};
+use crate::json;
 use crate::money::{Cents, Rate};
-use crate::rules::{CodeMap, Condition, Hint, Rules};
+use crate::rules::{CodeMap, Condition, Hint, Maker, Model, Rules};
+use crate::stream::Totals;
 
 /// One measure of a stack, with its amount on the line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -240,15 +246,252 @@ pub struct EntryOutcome<'r> {
     pub errors: Vec<RowError>,
 }
 
-fn calc(inputs: Vec<(&str, Value)>, formula: impl Into<String>, result: Value) -> Evidence {
-    let mut m = Map::new();
-    for (k, v) in inputs {
-        m.insert(k.to_owned(), v);
+/// A value of a finding's calculation: the common kinds typed, so that a finding written
+/// straight to JSON needs no `Value` tree; the rest as the `Value` it always was.
+pub(crate) enum Ev<'a> {
+    /// An amount (`json!(cents)`).
+    Cents(Cents),
+    /// An amount or `null`.
+    OptCents(Option<Cents>),
+    /// A date (`"YYYY-MM-DD"`).
+    Date(NaiveDate),
+    /// A string.
+    Str(&'a str),
+    /// Anything else.
+    Value(Value),
+}
+
+impl Ev<'_> {
+    /// The `Value` the finding's evidence holds (what `json!` of the typed value gives).
+    fn into_value(self) -> Value {
+        match self {
+            Ev::Cents(c) => json!(c),
+            Ev::OptCents(c) => json!(c),
+            Ev::Date(d) => json!(d),
+            Ev::Str(s) => json!(s),
+            Ev::Value(v) => v,
+        }
     }
-    Evidence::Calculation {
-        inputs: m,
-        formula: formula.into(),
-        result,
+
+    /// The bytes serde_json writes for [`Ev::into_value`] (the fast writers are tested
+    /// against serde_json for each kind).
+    pub(crate) fn write(&self, buf: &mut Vec<u8>) -> json::Res {
+        match self {
+            Ev::Cents(c) | Ev::OptCents(Some(c)) => json::cents(buf, *c),
+            Ev::OptCents(None) => {
+                buf.extend_from_slice(b"null");
+                Ok(())
+            }
+            Ev::Date(d) => json::date(buf, *d),
+            Ev::Str(s) => json::string(buf, s),
+            Ev::Value(v) => json::value(buf, v),
+        }
+    }
+}
+
+/// A finding about one line (or the first line of an entry), before it becomes a model
+/// [`Finding`] or a JSON line: one calculation as its evidence.
+pub(crate) struct Draft<'a> {
+    pub(crate) rule: RuleId,
+    /// `None`: the rule's default.
+    pub(crate) severity: Option<Severity>,
+    pub(crate) entry: &'a str,
+    pub(crate) line: u32,
+    pub(crate) message: String,
+    pub(crate) inputs: Vec<(&'static str, Ev<'a>)>,
+    pub(crate) formula: &'static str,
+    pub(crate) result: Ev<'a>,
+}
+
+impl Draft<'_> {
+    pub(crate) fn severity(&self) -> Severity {
+        self.severity.unwrap_or(self.rule.info().severity)
+    }
+
+    fn into_finding(self) -> Finding {
+        let severity = self.severity();
+        let mut m = Map::new();
+        for (k, v) in self.inputs {
+            m.insert(k.to_owned(), v.into_value());
+        }
+        Finding::new(
+            self.rule,
+            Subject::EntryLine {
+                entry: self.entry.to_owned(),
+                line: self.line,
+            },
+            self.message,
+        )
+        .with_severity(severity)
+        .with_evidence(Evidence::Calculation {
+            inputs: m,
+            formula: self.formula.to_owned(),
+            result: self.result.into_value(),
+        })
+    }
+}
+
+/// Where findings go: kept as model [`Finding`]s (for the case store and the JSON envelope),
+/// or, when nothing else needs them, written straight as JSON lines and counted.
+pub(crate) enum FindingOut<'a> {
+    /// Kept, in order.
+    Keep(&'a mut Vec<Finding>),
+    /// Written (the bytes [`json::finding`] writes for the kept finding) and counted.
+    Write {
+        /// The JSON lines.
+        buf: &'a mut Vec<u8>,
+        /// Findings per rule and the highest severity.
+        totals: &'a mut Totals,
+        /// The first writing error (the caller stops the run on it).
+        error: &'a mut Option<serde_json::Error>,
+    },
+}
+
+impl FindingOut<'_> {
+    fn push(&mut self, d: Draft<'_>) {
+        match self {
+            FindingOut::Keep(v) => v.push(d.into_finding()),
+            FindingOut::Write { buf, totals, error } => {
+                totals.count_finding(d.rule, d.severity());
+                if error.is_none()
+                    && let Err(e) = json::draft(buf, &d)
+                {
+                    **error = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// Lines per cache of a worker before it is emptied: a hostile input whose every line differs
+/// cannot make a cache grow without bound.
+pub const CACHE_CAP: usize = 4096;
+
+/// A fast hash of short keys (FxHash's multiply and rotate per word). Not collision resistant:
+/// a memo chain holds at most [`MAX_CHAIN`] keys, so crafted collisions cost a computation, not
+/// a long search.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(d) = w.get_mut(..chunk.len()) {
+                d.copy_from_slice(chunk);
+            }
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Keys of one hash in a memo at most (more are computed, not kept).
+const MAX_CHAIN: usize = 4;
+
+/// A bounded memo keyed by a hash, compared on hit (so a lookup needs no owned key).
+struct Memo<K, V> {
+    slots: HashMap<u64, Vec<(K, V)>, BuildHasherDefault<Fx>>,
+    len: usize,
+    cap: usize,
+}
+
+impl<K, V> Memo<K, V> {
+    fn new(cap: usize) -> Self {
+        Memo {
+            slots: HashMap::default(),
+            len: 0,
+            cap,
+        }
+    }
+
+    fn get(&self, h: u64, eq: impl Fn(&K) -> bool) -> Option<&V> {
+        self.slots.get(&h)?.iter().find(|(k, _)| eq(k)).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, h: u64, k: K, v: V) {
+        if self.len >= self.cap {
+            // Emptied rather than evicted one by one: simple, and a cap is rarely reached.
+            self.slots.clear();
+            self.len = 0;
+        }
+        if self.cap > 0 {
+            let chain = self.slots.entry(h).or_default();
+            if chain.len() < MAX_CHAIN {
+                chain.push((k, v));
+                self.len += 1;
+            }
+        }
+    }
+}
+
+fn hash_of(parts: impl Hash) -> u64 {
+    let mut h = Fx::default();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// What a stack depends on besides the entered value.
+struct StackKey {
+    hts: Hts,
+    mfn: Rate,
+    date: NaiveDate,
+    origin: String,
+    declared: Vec<String>,
+    transshipment: bool,
+}
+
+type Class<'r> = Option<(&'r Hint, Option<&'r Model>)>;
+
+/// What lines with the same goods share, computed once per worker: the classification per
+/// (model, description), the stack's measures and rates per (number, date, origin, declared
+/// headings, transshipment), the maker signals per manufacturer. Amounts are not cached: they
+/// depend on each line's value. Each memo holds at most [`CACHE_CAP`] keys.
+pub struct Cache<'r> {
+    class: Memo<(String, String), Class<'r>>,
+    stacks: Memo<StackKey, Vec<MeasureAmount<'r>>>,
+    makers: Memo<String, (Option<&'r str>, Option<&'r Maker>)>,
+}
+
+impl Cache<'_> {
+    /// An empty cache holding at most `cap` keys per memo (0: no caching).
+    pub fn new(cap: usize) -> Self {
+        Cache {
+            class: Memo::new(cap),
+            stacks: Memo::new(cap),
+            makers: Memo::new(cap),
+        }
+    }
+}
+
+impl Default for Cache<'_> {
+    fn default() -> Self {
+        Cache::new(CACHE_CAP)
     }
 }
 
@@ -280,6 +523,20 @@ struct Resolved<'r> {
     used: Hts,
     legacy: Option<&'r CodeMap>,
     mfn: Rate,
+}
+
+/// A stack from its measures and rates: each amount is the value × its rate, half-up.
+fn priced<'r>(hts: &Hts, mut measures: Vec<MeasureAmount<'r>>, value: Cents) -> Stack<'r> {
+    for m in &mut measures {
+        m.amount = value.times(m.rate);
+    }
+    Stack {
+        hts: hts.clone(),
+        rate: measures.iter().fold(Rate(0), |a, m| a + m.rate),
+        total: measures.iter().map(|m| m.amount).sum(),
+        ieepa: measures.iter().filter(|m| m.ieepa).map(|m| m.amount).sum(),
+        measures,
+    }
 }
 
 impl Checker {
@@ -320,13 +577,51 @@ impl Checker {
 
     /// The duty stack for `hts` (MFN `mfn`) for the goods `g`.
     pub fn stack(&self, hts: &Hts, mfn: Rate, g: &Goods<'_>) -> Stack<'_> {
+        priced(hts, self.rate_stack(hts, mfn, g), g.value)
+    }
+
+    /// [`Checker::stack`] through `cache`: the measures and rates are looked up, the amounts
+    /// computed for this line's value.
+    fn stack_cached<'r>(&'r self, hts: &Hts, mfn: Rate, g: &Goods<'_>, cache: &mut Cache<'r>) -> Stack<'r> {
+        let h = hash_of((hts, mfn.0, g.date, g.origin, g.declared, g.transshipment));
+        let eq = |k: &StackKey| {
+            k.hts == *hts
+                && k.mfn == mfn
+                && k.date == g.date
+                && k.origin == g.origin
+                && k.declared == g.declared
+                && k.transshipment == g.transshipment
+        };
+        if let Some(t) = cache.stacks.get(h, eq) {
+            return priced(hts, t.clone(), g.value);
+        }
+        let t = self.rate_stack(hts, mfn, g);
+        let stack = priced(hts, t.clone(), g.value);
+        cache.stacks.insert(
+            h,
+            StackKey {
+                hts: hts.clone(),
+                mfn,
+                date: g.date,
+                origin: g.origin.to_owned(),
+                declared: g.declared.to_vec(),
+                transshipment: g.transshipment,
+            },
+            t,
+        );
+        stack
+    }
+
+    /// The measures of the stack with their rates (amounts zero: they depend on the value).
+    fn rate_stack(&self, hts: &Hts, mfn: Rate, g: &Goods<'_>) -> Vec<MeasureAmount<'_>> {
         let Goods {
             date,
             origin,
             declared,
             transshipment,
-            value,
+            ..
         } = *g;
+        let value = Cents(0);
         let mut chosen: Vec<&crate::rules::Measure> = Vec::new();
         let mut exemptions: Vec<&crate::rules::Measure> = Vec::new();
         for m in self.rules.measures_for(origin) {
@@ -375,13 +670,7 @@ impl Checker {
         }
         applied.sort_by_key(|(i, _)| *i);
         measures.extend(applied.into_iter().map(|(_, m)| m));
-        Stack {
-            hts: hts.clone(),
-            rate: measures.iter().fold(Rate(0), |a, m| a + m.rate),
-            total: measures.iter().map(|m| m.amount).sum(),
-            ieepa: measures.iter().filter(|m| m.ieepa).map(|m| m.amount).sum(),
-            measures,
-        }
+        measures
     }
 
     fn index_of(&self, m: &crate::rules::Measure) -> usize {
@@ -402,6 +691,44 @@ impl Checker {
             ieepa: m.ieepa,
             require_declared: m.require_declared,
         }
+    }
+
+    /// [`Checker::classify`] through `cache`.
+    fn classify_cached<'r>(&'r self, l: &EntryLine, cache: &mut Cache<'r>) -> Class<'r> {
+        let h = hash_of((&l.model, &l.description));
+        if let Some(c) = cache.class.get(h, |(m, d)| *m == l.model && *d == l.description) {
+            return *c;
+        }
+        let c = self.classify(l);
+        cache.class.insert(h, (l.model.clone(), l.description.clone()), c);
+        c
+    }
+
+    /// The PRC marker and the known maker a manufacturer's name contains, through `cache`.
+    fn maker_signals<'r>(
+        &'r self,
+        manufacturer: &str,
+        cache: &mut Cache<'r>,
+    ) -> (Option<&'r str>, Option<&'r Maker>) {
+        let h = hash_of(manufacturer);
+        if let Some(c) = cache.makers.get(h, |m| m == manufacturer) {
+            return *c;
+        }
+        let rules = &self.rules;
+        let maker_l = manufacturer.to_lowercase();
+        let c = (
+            rules
+                .prc_markers
+                .iter()
+                .find(|mk| maker_l.contains(mk.as_str()))
+                .map(String::as_str),
+            rules
+                .makers
+                .iter()
+                .find(|m| m.names.iter().any(|n| maker_l.contains(n.as_str()))),
+        );
+        cache.makers.insert(h, manufacturer.to_owned(), c);
+        c
     }
 
     /// The hint a line matches (by model or description).
@@ -430,6 +757,25 @@ impl Checker {
 
     /// Check one entry: its lines (in input order, all with the same entry number).
     pub fn check_entry<'r>(&'r self, lines: &[EntryLine]) -> EntryOutcome<'r> {
+        self.check_entry_cached(lines, &mut Cache::default())
+    }
+
+    /// [`Checker::check_entry`] with a worker's [`Cache`] (the same outcome, computed once
+    /// per distinct goods).
+    pub fn check_entry_cached<'r>(&'r self, lines: &[EntryLine], cache: &mut Cache<'r>) -> EntryOutcome<'r> {
+        let mut findings = Vec::new();
+        let mut out = self.check_entry_into(lines, &mut FindingOut::Keep(&mut findings), cache);
+        out.findings = findings;
+        out
+    }
+
+    /// Check one entry, its findings sent to `sink` (the outcome's own list stays empty).
+    pub(crate) fn check_entry_into<'r>(
+        &'r self,
+        lines: &[EntryLine],
+        sink: &mut FindingOut<'_>,
+        cache: &mut Cache<'r>,
+    ) -> EntryOutcome<'r> {
         let mut out = EntryOutcome::default();
         let Some(first) = lines.first() else {
             return out;
@@ -448,7 +794,7 @@ impl Checker {
                 ));
                 continue;
             }
-            match self.check_line(l, &mut out.findings) {
+            match self.line(l, sink, cache) {
                 Ok(r) => ok.push((l, r)),
                 Err(e) => out.errors.push(e),
             }
@@ -516,30 +862,25 @@ impl Checker {
                     )
                 },
             );
-            out.findings.push(
-                Finding::new(
-                    RuleId::CUS_FEES,
-                    Subject::EntryLine {
-                        entry: fl.entry_number.clone(),
-                        line: fl.line,
-                    },
-                    format!("entry {}: {}; {mpf_desc}", fl.entry_number, text.join("; ")),
-                )
-                .with_evidence(calc(
-                    vec![
-                        ("entered_value", json!(value)),
-                        ("entry_date", json!(date)),
-                        ("mode", json!(fl.mode)),
-                        ("mpf", json!(mpf)),
-                        ("hmf", json!(hmf)),
-                        ("mpf_paid", json!(mpf_paid)),
-                        ("hmf_paid", json!(hmf_paid)),
-                        ("fees_paid", json!(fees_paid)),
-                    ],
-                    "MPF = clamp(entered value × 0.3464 %, FY min, FY max) per entry summary; HMF = entered value × 0.125 % for ocean cargo; each rounded half-up to the cent",
-                    json!({"mpf": mpf_amt, "hmf": hmf_amt}),
-                )),
-            );
+            sink.push(Draft {
+                rule: RuleId::CUS_FEES,
+                severity: None,
+                entry: &fl.entry_number,
+                line: fl.line,
+                message: format!("entry {}: {}; {mpf_desc}", fl.entry_number, text.join("; ")),
+                inputs: vec![
+                    ("entered_value", Ev::Cents(value)),
+                    ("entry_date", Ev::Date(date)),
+                    ("mode", Ev::Str(&fl.mode)),
+                    ("mpf", Ev::Value(json!(mpf))),
+                    ("hmf", Ev::Value(json!(hmf))),
+                    ("mpf_paid", Ev::OptCents(mpf_paid)),
+                    ("hmf_paid", Ev::OptCents(hmf_paid)),
+                    ("fees_paid", Ev::OptCents(fees_paid)),
+                ],
+                formula: "MPF = clamp(entered value × 0.3464 %, FY min, FY max) per entry summary; HMF = entered value × 0.125 % for ocean cargo; each rounded half-up to the cent",
+                result: Ev::Value(json!({"mpf": mpf_amt, "hmf": hmf_amt})),
+            });
             fr.findings.push("CUS-005");
         }
         out.entry = Some(EntryResult {
@@ -569,6 +910,16 @@ impl Checker {
         l: &EntryLine,
         findings: &mut Vec<Finding>,
     ) -> Result<LineResult<'r>, RowError> {
+        self.line(l, &mut FindingOut::Keep(findings), &mut Cache::new(0))
+    }
+
+    /// Check one line; findings go to `findings`.
+    fn line<'r>(
+        &'r self,
+        l: &EntryLine,
+        findings: &mut FindingOut<'_>,
+        cache: &mut Cache<'r>,
+    ) -> Result<LineResult<'r>, RowError> {
         let rules = &self.rules;
         if !rules.coverage.contains(l.entry_date) {
             return Err(RowError::at(
@@ -586,12 +937,8 @@ impl Checker {
         let declared = self
             .resolve(&l.declared_hts)
             .map_err(|m| RowError::at(l, "declared_hts", m))?;
-        let subject = || Subject::EntryLine {
-            entry: l.entry_number.clone(),
-            line: l.line,
-        };
         let mut raised: Vec<&'static str> = Vec::new();
-        let class = self.classify(l);
+        let class = self.classify_cached(l, cache);
         let misclassified = class.filter(|(h, _)| !declared.used.starts_with(&h.heading));
         let expected = match misclassified {
             Some((h, _)) => self
@@ -611,86 +958,81 @@ impl Checker {
             transshipment: l.transshipment,
             value,
         };
-        let decl_stack = self.stack(&declared.used, declared.mfn, &goods);
-        let exp_stack = if misclassified.is_some() {
-            // The expected heading's stack with the headings it needs (its declared measures
-            // such as Section 232 do not carry over).
-            self.stack(
+        let decl_stack = self.stack_cached(&declared.used, declared.mfn, &goods, cache);
+        // The expected heading's stack with the headings it needs (its declared measures such
+        // as Section 232 do not carry over); when the line is not misclassified it is the
+        // declared stack itself, borrowed rather than copied.
+        let other_stack = misclassified.map(|_| {
+            self.stack_cached(
                 &expected.used,
                 expected.mfn,
                 &Goods {
                     declared: &[],
                     ..goods
                 },
+                cache,
             )
-        } else {
-            decl_stack.clone()
-        };
+        });
+        let exp_stack = other_stack.as_ref().unwrap_or(&decl_stack);
         let difference = exp_stack.total - decl_stack.total;
 
         // CUS-001: a miner outside its heading, or a legacy number on a date it is invalid.
         if let Some((h, model)) = misclassified {
             raised.push("CUS-001");
             let what = model.map_or_else(|| l.description.clone(), |m| format!("{} {}", m.maker, m.id));
-            findings.push(
-                Finding::new(
-                    RuleId::CUS_MISCLASSIFIED,
-                    subject(),
-                    format!(
-                        "entry {} line {}: {what} declared {} but a {} is classified {} ({}); duty {} ({}) instead of {} ({}) on {} from {origin} on {date}: difference {}",
-                        l.entry_number,
-                        l.line,
-                        l.declared_hts,
-                        h.kind,
-                        h.expected,
-                        h.rulings.join(", "),
-                        exp_stack.total,
-                        exp_stack.rate,
-                        decl_stack.total,
-                        decl_stack.rate,
-                        value,
-                        difference
-                    ),
-                )
-                .with_severity(if h.verified { Severity::High } else { Severity::Medium })
-                .with_evidence(calc(
-                    vec![
-                        ("entered_value", json!(value)),
-                        ("entry_date", json!(date)),
-                        ("origin_country", json!(origin)),
-                        ("declared_hts", json!(l.declared_hts)),
-                        ("expected_hts", json!(h.expected)),
-                        ("rulings", json!(h.rulings)),
-                        ("declared_stack", stack_json(&decl_stack)),
-                        ("expected_stack", stack_json(&exp_stack)),
-                    ],
-                    "difference = Σ expected measures − Σ declared measures; each measure = entered value × rate, rounded half-up to the cent",
-                    json!(difference),
-                )),
-            );
+            findings.push(Draft {
+                rule: RuleId::CUS_MISCLASSIFIED,
+                entry: &l.entry_number,
+                line: l.line,
+                message: format!(
+                    "entry {} line {}: {what} declared {} but a {} is classified {} ({}); duty {} ({}) instead of {} ({}) on {} from {origin} on {date}: difference {}",
+                    l.entry_number,
+                    l.line,
+                    l.declared_hts,
+                    h.kind,
+                    h.expected,
+                    h.rulings.join(", "),
+                    exp_stack.total,
+                    exp_stack.rate,
+                    decl_stack.total,
+                    decl_stack.rate,
+                    value,
+                    difference
+                ),
+                severity: Some(if h.verified { Severity::High } else { Severity::Medium }),
+                inputs: vec![
+                    ("entered_value", Ev::Cents(value)),
+                    ("entry_date", Ev::Date(date)),
+                    ("origin_country", Ev::Str(origin)),
+                    ("declared_hts", Ev::Value(json!(l.declared_hts))),
+                    ("expected_hts", Ev::Value(json!(h.expected))),
+                    ("rulings", Ev::Value(json!(h.rulings))),
+                    ("declared_stack", Ev::Value(stack_json(&decl_stack))),
+                    ("expected_stack", Ev::Value(stack_json(exp_stack))),
+                ],
+                formula: "difference = Σ expected measures − Σ declared measures; each measure = entered value × rate, rounded half-up to the cent",
+                result: Ev::Cents(difference),
+            });
         } else if let Some(m) = declared.legacy.filter(|m| date >= m.invalid_from) {
             raised.push("CUS-001");
-            findings.push(
-                Finding::new(
-                    RuleId::CUS_MISCLASSIFIED,
-                    subject(),
-                    format!(
-                        "entry {} line {}: {} is a legacy number, invalid for entries from {}; the current number is {} (same duty, computed under it)",
-                        l.entry_number, l.line, l.declared_hts, m.invalid_from, m.current
-                    ),
-                )
-                .with_severity(Severity::Low)
-                .with_evidence(calc(
-                    vec![
-                        ("declared_hts", json!(l.declared_hts)),
-                        ("entry_date", json!(date)),
-                        ("map", json!(m.id)),
-                        ("source", json!(m.source)),
-                    ],
-                    "legacy number on or after the date it stopped being valid → mapped to the current number",
-                    json!(m.current),
-                )),
-            );
+            findings.push(Draft {
+                rule: RuleId::CUS_MISCLASSIFIED,
+                entry: &l.entry_number,
+                line: l.line,
+                message: format!(
+                    "entry {} line {}: {} is a legacy number, invalid for entries from {}; the current number is {} (same duty, computed under it)",
+                    l.entry_number, l.line, l.declared_hts, m.invalid_from, m.current
+                ),
+                severity: Some(Severity::Low),
+                inputs: vec![
+                    ("declared_hts", Ev::Value(json!(l.declared_hts))),
+                    ("entry_date", Ev::Date(date)),
+                    ("map", Ev::Value(json!(m.id))),
+                    ("source", Ev::Value(json!(m.source))),
+                ],
+                formula: "legacy number on or after the date it stopped being valid → mapped to the current number",
+                result: Ev::Value(json!(m.current)),
+            });
         }
 
         // CUS-002: value per TH against the dated band for the model.
@@ -723,42 +1065,40 @@ impl Checker {
             && v.value_per_th < floor
         {
             raised.push("CUS-002");
-            findings.push(
-                Finding::new(
-                    RuleId::CUS_UNDERVALUED,
-                    subject(),
-                    format!(
-                        "entry {} line {}: {} × {} entered at {} ({} per unit) is {}/TH, below {} ({} of the {}/TH floor of band {} for {} on {date}; {})",
-                        l.entry_number,
-                        l.line,
-                        l.quantity,
-                        m.id,
-                        value,
-                        unit_value,
-                        v.value_per_th,
-                        floor,
-                        rules.flag_below,
-                        band.low,
-                        band.id,
-                        m.tier,
-                        band.source
-                    ),
-                )
-                .with_evidence(calc(
-                    vec![
-                        ("entered_value", json!(value)),
-                        ("quantity", json!(l.quantity)),
-                        ("ths_per_unit", json!(v.ths_per_unit)),
-                        ("model_source", json!(m.source)),
-                        ("band", json!(band.id)),
-                        ("band_low", json!(band.low)),
-                        ("band_high", json!(band.high)),
-                        ("flag_below", json!(rules.flag_below)),
-                    ],
-                    "value per TH = entered value / (quantity × TH/s per unit); flagged below flag_below × band floor",
-                    json!(v.value_per_th),
-                )),
-            );
+            findings.push(Draft {
+                rule: RuleId::CUS_UNDERVALUED,
+                entry: &l.entry_number,
+                line: l.line,
+                message: format!(
+                    "entry {} line {}: {} × {} entered at {} ({} per unit) is {}/TH, below {} ({} of the {}/TH floor of band {} for {} on {date}; {})",
+                    l.entry_number,
+                    l.line,
+                    l.quantity,
+                    m.id,
+                    value,
+                    unit_value,
+                    v.value_per_th,
+                    floor,
+                    rules.flag_below,
+                    band.low,
+                    band.id,
+                    m.tier,
+                    band.source
+                ),
+                severity: None,
+                inputs: vec![
+                    ("entered_value", Ev::Cents(value)),
+                    ("quantity", Ev::Value(json!(l.quantity))),
+                    ("ths_per_unit", Ev::Value(json!(v.ths_per_unit))),
+                    ("model_source", Ev::Value(json!(m.source))),
+                    ("band", Ev::Value(json!(band.id))),
+                    ("band_low", Ev::Value(json!(band.low))),
+                    ("band_high", Ev::Value(json!(band.high))),
+                    ("flag_below", Ev::Value(json!(rules.flag_below))),
+                ],
+                formula: "value per TH = entered value / (quantity × TH/s per unit); flagged below flag_below × band floor",
+                result: Ev::Value(json!(v.value_per_th)),
+            });
         }
 
         // CUS-003: origin and transshipment signals.
@@ -784,9 +1124,9 @@ impl Checker {
                 ),
             ));
         }
-        let maker_l = l.manufacturer.to_lowercase();
+        let (prc_marker, known_maker) = self.maker_signals(&l.manufacturer, cache);
         if rules.se_asia.contains(&l.origin_country) {
-            if let Some(mk) = rules.prc_markers.iter().find(|mk| maker_l.contains(mk.as_str())) {
+            if let Some(mk) = prc_marker {
                 signals.push((
                     Severity::High,
                     format!(
@@ -807,10 +1147,7 @@ impl Checker {
                 ));
             }
         }
-        if let Some(mk) = rules
-            .makers
-            .iter()
-            .find(|m| m.names.iter().any(|n| maker_l.contains(n.as_str())))
+        if let Some(mk) = known_maker
             && !mk.countries.contains(&l.origin_country)
         {
             signals.push((
@@ -833,26 +1170,23 @@ impl Checker {
         if let Some(sev) = signals.iter().map(|(s, _)| *s).max() {
             raised.push("CUS-003");
             let texts: Vec<&str> = signals.iter().map(|(_, t)| t.as_str()).collect();
-            findings.push(
-                Finding::new(
-                    RuleId::CUS_ORIGIN,
-                    subject(),
-                    format!("entry {} line {}: {}", l.entry_number, l.line, texts.join("; ")),
-                )
-                .with_severity(sev)
-                .with_evidence(calc(
-                    vec![
-                        ("origin_country", json!(l.origin_country)),
-                        ("export_country", json!(l.export_country)),
-                        ("mid", json!(l.mid)),
-                        ("manufacturer", json!(l.manufacturer)),
-                        ("port_of_lading", json!(l.port_of_lading)),
-                        ("transshipment", json!(l.transshipment)),
-                    ],
-                    "MID prefix = origin; export country = origin; no PRC entity or CN/HK lading for SE Asian origin; origin among the maker's known countries",
-                    json!(texts),
-                )),
-            );
+            findings.push(Draft {
+                rule: RuleId::CUS_ORIGIN,
+                entry: &l.entry_number,
+                line: l.line,
+                message: format!("entry {} line {}: {}", l.entry_number, l.line, texts.join("; ")),
+                severity: Some(sev),
+                inputs: vec![
+                    ("origin_country", Ev::Value(json!(l.origin_country))),
+                    ("export_country", Ev::Value(json!(l.export_country))),
+                    ("mid", Ev::Value(json!(l.mid))),
+                    ("manufacturer", Ev::Value(json!(l.manufacturer))),
+                    ("port_of_lading", Ev::Value(json!(l.port_of_lading))),
+                    ("transshipment", Ev::Value(json!(l.transshipment))),
+                ],
+                formula: "MID prefix = origin; export country = origin; no PRC entity or CN/HK lading for SE Asian origin; origin among the maker's known countries",
+                result: Ev::Value(json!(texts)),
+            });
         }
 
         // CUS-004: Chapter 99 headings for the declared number on this date.
@@ -897,24 +1231,22 @@ impl Checker {
         }
         if !problems.is_empty() {
             raised.push("CUS-004");
-            findings.push(
-                Finding::new(
-                    RuleId::CUS_CHAPTER99,
-                    subject(),
-                    format!("entry {} line {}: {}", l.entry_number, l.line, problems.join("; ")),
-                )
-                .with_evidence(calc(
-                    vec![
-                        ("declared_hts", json!(declared.used)),
-                        ("entry_date", json!(date)),
-                        ("origin_country", json!(origin)),
-                        ("declared", json!(l.chapter99)),
-                        ("expected", json!(expected_headings)),
-                    ],
-                    "the headings of the measures that apply to the declared number, origin and date, against those declared",
-                    json!(problems),
-                )),
-            );
+            findings.push(Draft {
+                rule: RuleId::CUS_CHAPTER99,
+                entry: &l.entry_number,
+                line: l.line,
+                message: format!("entry {} line {}: {}", l.entry_number, l.line, problems.join("; ")),
+                severity: None,
+                inputs: vec![
+                    ("declared_hts", Ev::Value(json!(declared.used))),
+                    ("entry_date", Ev::Date(date)),
+                    ("origin_country", Ev::Str(origin)),
+                    ("declared", Ev::Value(json!(l.chapter99))),
+                    ("expected", Ev::Value(json!(expected_headings))),
+                ],
+                formula: "the headings of the measures that apply to the declared number, origin and date, against those declared",
+                result: Ev::Value(json!(problems)),
+            });
         }
 
         // CUS-006: IEEPA duties are refundable after the ruling.
@@ -924,45 +1256,61 @@ impl Checker {
         };
         if refundable > Cents(0) || exp_stack.ieepa > Cents(0) {
             raised.push("CUS-006");
-            let ids: Vec<&str> = decl_stack
-                .measures
-                .iter()
-                .filter(|m| m.ieepa)
-                .map(|m| m.id)
-                .collect();
-            findings.push(
-                Finding::new(
-                    RuleId::CUS_REFUNDABLE,
-                    subject(),
-                    format!(
-                        "entry {} line {}: {} of IEEPA duties ({}) on an entry of {date}, before IEEPA collection ended on {}: refundable (CAPE){}",
-                        l.entry_number,
-                        l.line,
-                        refundable,
-                        if ids.is_empty() { "none declared".to_owned() } else { ids.join(" + ") },
-                        rules.ieepa_end,
-                        if exp_stack.ieepa != decl_stack.ieepa {
-                            format!("; {} under the expected heading is no longer due", exp_stack.ieepa)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                )
-                .with_evidence(calc(
-                    vec![
-                        ("entered_value", json!(value)),
-                        ("declared_ieepa", json!(decl_stack.ieepa)),
-                        ("expected_ieepa", json!(exp_stack.ieepa)),
-                        ("duties_paid", json!(l.duties_paid)),
-                        ("ieepa_end", json!(rules.ieepa_end)),
-                    ],
-                    "refundable = fentanyl + reciprocal + transshipment amounts of the declared stack, at most the duties paid",
-                    json!(refundable),
-                )),
+            // Written piece by piece into one string (this finding comes on most lines of
+            // entries before the ruling).
+            let mut message = String::with_capacity(192);
+            let _ = write!(
+                message,
+                "entry {} line {}: {} of IEEPA duties (",
+                l.entry_number, l.line, refundable
             );
+            let mut ids = decl_stack.measures.iter().filter(|m| m.ieepa).map(|m| m.id);
+            match ids.next() {
+                None => message.push_str("none declared"),
+                Some(first) => {
+                    message.push_str(first);
+                    for id in ids {
+                        message.push_str(" + ");
+                        message.push_str(id);
+                    }
+                }
+            }
+            let _ = write!(
+                message,
+                ") on an entry of {date}, before IEEPA collection ended on {}: refundable (CAPE)",
+                rules.ieepa_end
+            );
+            if exp_stack.ieepa != decl_stack.ieepa {
+                let _ = write!(
+                    message,
+                    "; {} under the expected heading is no longer due",
+                    exp_stack.ieepa
+                );
+            }
+            findings.push(Draft {
+                rule: RuleId::CUS_REFUNDABLE,
+                entry: &l.entry_number,
+                line: l.line,
+                message,
+                severity: None,
+                inputs: vec![
+                    ("entered_value", Ev::Cents(value)),
+                    ("declared_ieepa", Ev::Cents(decl_stack.ieepa)),
+                    ("expected_ieepa", Ev::Cents(exp_stack.ieepa)),
+                    ("duties_paid", Ev::OptCents(l.duties_paid)),
+                    ("ieepa_end", Ev::Date(rules.ieepa_end)),
+                ],
+                formula: "refundable = fentanyl + reciprocal + transshipment amounts of the declared stack, at most the duties paid",
+                result: Ev::Cents(refundable),
+            });
         }
 
-        let differs = misclassified.is_some();
+        let (duty_rate, duty_total) = (exp_stack.rate, exp_stack.total);
+        // The declared measures are listed too when the heading differs.
+        let (measures, declared_measures) = match other_stack {
+            Some(e) => (e.measures, Some(decl_stack.measures)),
+            None => (decl_stack.measures, None),
+        };
         Ok(LineResult {
             entry_number: l.entry_number.clone(),
             line: l.line,
@@ -982,11 +1330,11 @@ impl Checker {
             entered_value: value,
             unit_value,
             valuation,
-            duty_rate: exp_stack.rate,
-            duty_total: exp_stack.total,
-            measures: exp_stack.measures,
+            duty_rate,
+            duty_total,
             declared_duty_total: decl_stack.total,
-            declared_measures: differs.then_some(decl_stack.measures),
+            measures,
+            declared_measures,
             duty_difference: difference,
             chapter99_declared: l.chapter99.clone(),
             chapter99_expected: expected_headings,
@@ -1038,6 +1386,65 @@ pub fn allocate(total: Cents, weights: &[Cents]) -> Vec<Cents> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(rows: &[&str]) -> Vec<EntryLine> {
+        let csv = format!("{}\n{}\n", crate::sample::HEADER, rows.join("\n"));
+        crate::entry::read_all(csv.as_bytes(), crate::entry::InputFormat::Csv)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn lines_differing_in_value_share_a_cached_stack_with_their_own_amounts() {
+        let c = Checker::new(Rules::embedded().unwrap(), None);
+        let ls = lines(&[
+            "E1,2025-06-10,ocean,2704,1,8543.70.98.60,Bitcoin mining machine,Antminer S21,3,9000.00,CN,CN,Bitmain,9903.88.02;9903.01.24,,,,",
+            "E1,2025-06-10,ocean,2704,2,8543.70.98.60,Bitcoin mining machine,Antminer S21,1,3000.01,CN,CN,Bitmain,9903.88.02;9903.01.24,,,,",
+        ]);
+        let mut cache = Cache::default();
+        let cached = c.check_entry_cached(&ls, &mut cache);
+        assert_eq!(cache.stacks.len, 1, "one stack for both lines");
+        assert_eq!(cache.class.len, 1);
+        let plain = c.check_entry_cached(&ls, &mut Cache::new(0));
+        assert_eq!(cache.stacks.len, 1);
+        for (a, b) in cached.lines.iter().zip(&plain.lines) {
+            assert_eq!(a.measures, b.measures);
+            assert_eq!(a.duty_total, b.duty_total);
+            for m in &a.measures {
+                assert_eq!(m.amount, a.entered_value.times(m.rate), "{}", m.id);
+            }
+        }
+        let (a, b) = (&cached.lines[0], &cached.lines[1]);
+        assert_eq!(
+            a.measures.iter().map(|m| (m.id, m.rate)).collect::<Vec<_>>(),
+            b.measures.iter().map(|m| (m.id, m.rate)).collect::<Vec<_>>()
+        );
+        assert_ne!(a.duty_total, b.duty_total);
+        assert_eq!(cached.findings, plain.findings);
+    }
+
+    #[test]
+    fn a_memo_at_its_cap_is_emptied_and_stays_bounded() {
+        let mut m: Memo<u32, u32> = Memo::new(3);
+        for i in 0..10 {
+            m.insert(u64::from(i), i, i * 2);
+            assert!(m.len <= 3);
+        }
+        assert_eq!(m.get(9, |k| *k == 9), Some(&18));
+        assert_eq!(m.get(0, |k| *k == 0), None);
+        let mut chained: Memo<u32, u32> = Memo::new(100);
+        for i in 0..10 {
+            chained.insert(7, i, i);
+        }
+        assert_eq!(chained.len, MAX_CHAIN);
+        assert_eq!(chained.get(7, |k| *k == 3), Some(&3));
+        assert_eq!(chained.get(7, |k| *k == 9), None);
+        let mut off: Memo<u32, u32> = Memo::new(0);
+        off.insert(1, 1, 1);
+        assert_eq!((off.len, off.get(1, |_| true)), (0, None));
+    }
 
     #[test]
     fn allocation_sums_to_the_total() {

@@ -148,8 +148,78 @@ pub const MAX_FIELD: usize = 4096;
 /// Most units on one line.
 pub const MAX_QUANTITY: u64 = 10_000_000;
 
+/// Every field [`parse_row`] reads: [`REQUIRED`] then [`OPTIONAL`]. Readers look a field up by
+/// its index here, so a row costs no name comparisons.
+const FIELDS: [&str; 22] = {
+    let mut all = [""; 22];
+    let mut i = 0;
+    while i < REQUIRED.len() {
+        all[i] = REQUIRED[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < OPTIONAL.len() {
+        all[REQUIRED.len() + j] = OPTIONAL[j];
+        j += 1;
+    }
+    all
+};
+
+/// The index of `name` in [`FIELDS`] (evaluated at compile time for the names below; an
+/// unknown name gives an index past the end, which every reader treats as an absent field).
+const fn field(name: &str) -> usize {
+    let mut i = 0;
+    while i < FIELDS.len() {
+        let f = FIELDS[i].as_bytes();
+        let n = name.as_bytes();
+        if f.len() == n.len() {
+            let mut k = 0;
+            while k < n.len() && f[k] == n[k] {
+                k += 1;
+            }
+            if k == n.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    FIELDS.len()
+}
+
+/// `YYYY-MM-DD` read without chrono's format interpreter; anything else (or an impossible
+/// date) goes to chrono, so the dates accepted are exactly those of `%Y-%m-%d`.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    let fast = if b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-') {
+        match (digits(0..4), digits(5..7), digits(8..10)) {
+            (Some(y), Some(m), Some(d)) => i32::try_from(y)
+                .ok()
+                .and_then(|y| NaiveDate::from_ymd_opt(y, m, d)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    fast.or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+}
+
 /// Read one row through `get` (field name → text, `None` when absent).
 pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Result<EntryLine, RowError> {
+    parse_fields(row, |i| get(FIELDS.get(i)?))
+}
+
+/// [`parse_row`] with fields looked up by their index in [`FIELDS`].
+fn parse_fields<'a>(row: u64, get: impl Fn(usize) -> Option<Cow<'a, str>>) -> Result<EntryLine, RowError> {
     let mut entry_number = None;
     let mut line_no = None;
     let err = |field: &str, msg: String, e: &Option<String>, l: &Option<u32>| RowError {
@@ -162,7 +232,7 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
     // Every field passes here: absent, or present and at most MAX_FIELD bytes.
     macro_rules! bounded {
         ($name:expr) => {{
-            match get($name) {
+            match get(const { field($name) }) {
                 Some(v) if v.len() > MAX_FIELD => {
                     return Err(err(
                         $name,
@@ -224,7 +294,7 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
     })?;
     line_no = Some(line);
     let date_text = nonempty!("entry_date");
-    let entry_date = NaiveDate::parse_from_str(&date_text, "%Y-%m-%d").map_err(|_| {
+    let entry_date = parse_date(&date_text).ok_or_else(|| {
         err(
             "entry_date",
             format!("{date_text:?} is not an ISO date (YYYY-MM-DD)"),
@@ -315,17 +385,17 @@ pub fn parse_row<'a>(row: u64, get: impl Fn(&str) -> Option<Cow<'a, str>>) -> Re
             ));
         }
     };
-    let fee = |name: &str| -> Result<Option<Cents>, RowError> {
-        match get(name) {
+    let fee = |name: &str, index: usize| -> Result<Option<Cents>, RowError> {
+        match get(index) {
             Some(v) if !v.trim().is_empty() => Cents::parse(&v)
                 .map(Some)
                 .map_err(|e| err(name, e.to_string(), &entry_number, &line_no)),
             _ => Ok(None),
         }
     };
-    let mpf_paid = fee("mpf_paid")?;
-    let hmf_paid = fee("hmf_paid")?;
-    let fees_paid = fee("fees_paid")?;
+    let mpf_paid = fee("mpf_paid", const { field("mpf_paid") })?;
+    let hmf_paid = fee("hmf_paid", const { field("hmf_paid") })?;
+    let fees_paid = fee("fees_paid", const { field("fees_paid") })?;
     Ok(EntryLine {
         row,
         entry_number: en,
@@ -396,12 +466,11 @@ struct LineBound<R> {
 impl<R: Read> Read for LineBound<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in buf.get(..n).unwrap_or_default() {
-            if b == b'\n' {
-                self.since_newline = 0;
-            } else {
-                self.since_newline += 1;
-            }
+        let got = buf.get(..n).unwrap_or_default();
+        // Only the bytes after the last newline count (one backward search, not a test per byte).
+        match got.iter().rposition(|&b| b == b'\n') {
+            Some(i) => self.since_newline = n - i - 1,
+            None => self.since_newline += n,
         }
         if self.since_newline > MAX_LINE {
             return Err(std::io::Error::new(
@@ -425,7 +494,8 @@ pub struct EntryReader<R: Read> {
 enum Inner<R: Read> {
     Csv {
         rdr: csv::Reader<LineBound<R>>,
-        columns: Vec<(String, usize)>,
+        /// (name, column, index in FIELDS), in header order.
+        columns: Vec<(String, usize, usize)>,
         width: usize,
         rec: csv::ByteRecord,
     },
@@ -487,11 +557,11 @@ impl<R: Read> EntryReader<R> {
                     let name = std::str::from_utf8(h)
                         .map_err(|_| ReadError::Header(format!("column {} is not UTF-8", i + 1)))?
                         .trim();
-                    if REQUIRED.contains(&name) || OPTIONAL.contains(&name) {
-                        if columns.iter().any(|(n, _)| n == name) {
+                    if let Some(f) = FIELDS.iter().position(|f| *f == name) {
+                        if columns.iter().any(|(n, _, _)| n == name) {
                             return Err(ReadError::Header(format!("column {name} appears twice")));
                         }
-                        columns.push((name.to_owned(), i));
+                        columns.push((name.to_owned(), i, f));
                     }
                     // Unknown extra columns are kept in the file and ignored here.
                 }
@@ -582,18 +652,22 @@ impl<R: Read> EntryReader<R> {
                         format!("broken CSV row: {} fields, the header has {width}", rec.len()),
                     ))));
                 }
-                for (name, i) in columns.iter() {
-                    if std::str::from_utf8(rec.get(*i).unwrap_or_default()).is_err() {
-                        return Ok(Some(Err(RowError::new(row, name, "not UTF-8"))));
+                // Each column read is checked as UTF-8 once, in header order (the first bad
+                // one is named), and then borrowed from the record.
+                let mut fields: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
+                for (name, i, f) in columns.iter() {
+                    match std::str::from_utf8(rec.get(*i).unwrap_or_default()) {
+                        Ok(text) => {
+                            if let Some(slot) = fields.get_mut(*f) {
+                                *slot = Some(text);
+                            }
+                        }
+                        Err(_) => return Ok(Some(Err(RowError::new(row, name, "not UTF-8")))),
                     }
                 }
-                let rec = &*rec;
-                let get = |k: &str| -> Option<Cow<'_, str>> {
-                    let (_, i) = columns.iter().find(|(n, _)| n == k)?;
-                    // Checked UTF-8 just above.
-                    std::str::from_utf8(rec.get(*i)?).ok().map(Cow::Borrowed)
-                };
-                Ok(Some(parse_row(row, get)))
+                Ok(Some(parse_fields(row, |f| {
+                    fields.get(f).copied().flatten().map(Cow::Borrowed)
+                })))
             }
             Inner::JsonLines { rdr, buf, .. } => loop {
                 buf.clear();
@@ -672,6 +746,32 @@ mod tests {
             e.to_string().starts_with("row 4, field (row): broken CSV row"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn dates_read_as_chrono_reads_them() {
+        for t in [
+            "2025-03-20",
+            "2024-02-29",
+            "2025-02-29",
+            "2025-13-01",
+            "2025-00-10",
+            "0000-01-01",
+            "2025-3-20",
+            "+2025-03-20",
+            "20250320",
+            "2025-03-2x",
+            "2025/03/20",
+            "",
+        ] {
+            assert_eq!(
+                parse_date(t),
+                NaiveDate::parse_from_str(t, "%Y-%m-%d").ok(),
+                "{t:?}"
+            );
+        }
+        assert!(FIELDS.iter().enumerate().all(|(i, f)| field(f) == i));
+        assert_eq!(field("unknown"), FIELDS.len());
     }
 
     #[test]

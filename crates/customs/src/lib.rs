@@ -19,7 +19,7 @@ pub mod rules;
 pub mod sample;
 pub mod stream;
 
-pub use check::{Checker, EntryOutcome, EntryResult, LineResult, MeasureAmount, Stack};
+pub use check::{Cache, Checker, EntryOutcome, EntryResult, LineResult, MeasureAmount, Stack};
 pub use entry::{EntryLine, InputFormat, ReadError, RowError};
 pub use hts::{Hts, HtsError, HtsTable};
 pub use money::{Cents, Rate};

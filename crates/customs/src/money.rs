@@ -126,20 +126,43 @@ impl std::iter::Sum for Cents {
 }
 
 impl fmt::Display for Cents {
+    /// `-$1,234,567.89`: thousands separators, as people write dollar amounts. Built right to
+    /// left on the stack (messages print several amounts per line; no allocation).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let a = self.0.unsigned_abs();
-        let (d, c) = (a / 100, a % 100);
-        // Thousands separators, as people write dollar amounts.
-        let digits = d.to_string();
-        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-        for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                grouped.push(',');
+        // At most 17 dollar digits, 5 separators, the point, 2 cents, "$" and "-": 27 bytes.
+        let mut b = [0u8; 32];
+        let mut at = b.len();
+        let mut put = |c: u8| {
+            if let Some(i) = at.checked_sub(1)
+                && let Some(slot) = b.get_mut(i)
+            {
+                *slot = c;
+                at = i;
             }
-            grouped.push(ch);
+        };
+        let a = self.0.unsigned_abs();
+        let (mut d, c) = (a / 100, a % 100);
+        put(b'0' + (c % 10) as u8);
+        put(b'0' + (c / 10) as u8);
+        put(b'.');
+        let mut n = 0;
+        loop {
+            if n > 0 && n % 3 == 0 {
+                put(b',');
+            }
+            put(b'0' + (d % 10) as u8);
+            n += 1;
+            d /= 10;
+            if d == 0 {
+                break;
+            }
         }
-        write!(f, "{sign}${grouped}.{c:02}")
+        put(b'$');
+        if self.0 < 0 {
+            put(b'-');
+        }
+        let text = b.get(at..).unwrap_or_default();
+        f.write_str(std::str::from_utf8(text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -219,6 +242,49 @@ mod tests {
         assert_eq!(Rate::parse_percent("125%"), Ok(Rate(1_250_000)));
         assert_eq!(Rate(26_000).to_string(), "2.6%");
         assert_eq!(Rate(1_726_000).to_string(), "172.6%");
+    }
+
+    #[test]
+    fn amounts_print_with_thousands_separators() {
+        // The former formatting (two strings per amount), kept as the reference.
+        fn reference(v: i64) -> String {
+            let sign = if v < 0 { "-" } else { "" };
+            let a = v.unsigned_abs();
+            let (d, c) = (a / 100, a % 100);
+            let digits = d.to_string();
+            let mut grouped = String::new();
+            for (i, ch) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(ch);
+            }
+            format!("{sign}${grouped}.{c:02}")
+        }
+        let mut values = vec![
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            99_999,
+            100_000,
+            123_456_789,
+            i64::MAX,
+            i64::MIN,
+        ];
+        let mut p = 1i64;
+        for _ in 0..18 {
+            values.extend([p - 1, p, p + 1, 7 * p, -p, -(p - 1)]);
+            p = p.saturating_mul(10);
+        }
+        for v in values {
+            assert_eq!(Cents(v).to_string(), reference(v), "{v}");
+        }
+        assert_eq!(Cents(-123_456_789).to_string(), "-$1,234,567.89");
+        assert_eq!(format!("{}", Cents(5)), "$0.05");
     }
 
     #[test]

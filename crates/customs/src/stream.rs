@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::Read;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 
-use hashward_model::{Finding, Severity};
+use hashward_model::{Finding, RuleId, Severity};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::check::{Checker, EntryOutcome, EntryResult, LineResult};
+use crate::check::{Cache, Checker, EntryOutcome, EntryResult, FindingOut, LineResult};
 use crate::entry::{EntryLine, EntryReader, InputFormat, ReadError, RowError};
 use crate::json;
 use crate::money::Cents;
@@ -76,6 +76,12 @@ impl Totals {
             self.count_rule(rule, *n);
         }
         self.max_severity = self.max_severity.max(o.max_severity);
+    }
+
+    /// Count one finding of `rule` at `severity`.
+    pub(crate) fn count_finding(&mut self, rule: RuleId, severity: Severity) {
+        self.count_rule(rule.as_str(), 1);
+        self.max_severity = self.max_severity.max(Some(severity));
     }
 
     fn count_rule(&mut self, rule: &str, n: u64) {
@@ -166,6 +172,7 @@ where
     R: Read + Send,
     E: std::error::Error + 'static,
 {
+    let pool = CachePool::default();
     drive(
         input,
         format,
@@ -173,8 +180,16 @@ where
         &mut |batch: Batch| {
             let outcomes: Vec<EntryOutcome<'r>> = batch
                 .entries
-                .par_iter()
-                .map(|lines| checker.check_entry(lines))
+                .par_chunks(PIECE_ENTRIES)
+                .flat_map_iter(|entries| {
+                    let mut cache = pool.take();
+                    let v: Vec<EntryOutcome<'r>> = entries
+                        .iter()
+                        .map(|lines| checker.check_entry_cached(lines, &mut cache))
+                        .collect();
+                    pool.give(cache);
+                    v
+                })
                 .collect();
             let mut chunk = Chunk {
                 errors: batch.errors,
@@ -204,9 +219,32 @@ pub struct JsonChunk {
     pub findings: Vec<Finding>,
 }
 
-/// Entries per parallel piece of a chunk in [`check_stream_jsonl`]: enough work per task to
-/// amortise the scheduling, small enough that both cores stay busy on a chunk.
+/// Entries per parallel piece of a chunk: enough work per task to amortise the scheduling,
+/// small enough that both cores stay busy on a chunk.
 const PIECE_ENTRIES: usize = 128;
+
+/// Bytes reserved per line, per line for findings and per entry in a piece's buffers.
+const LINE_BYTES: usize = 1152;
+const FINDING_BYTES: usize = 512;
+const ENTRY_BYTES: usize = 448;
+
+/// The workers' caches, kept from piece to piece and chunk to chunk (a piece takes one, and
+/// gives it back when done), so that the goods of a whole run are looked up once per worker.
+#[derive(Default)]
+struct CachePool<'r>(Mutex<Vec<Cache<'r>>>);
+
+impl<'r> CachePool<'r> {
+    fn take(&self) -> Cache<'r> {
+        // A poisoned lock only means a worker panicked; the caches are still sound.
+        let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.pop().unwrap_or_default()
+    }
+
+    fn give(&self, c: Cache<'r>) {
+        let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.push(c);
+    }
+}
 
 /// What one piece of a chunk produced: its records as JSON lines, in the three groups of the
 /// chunk's output order.
@@ -226,8 +264,8 @@ struct Piece {
 /// threads that checked them (in the order [`write_chunk_jsonl`] gives), so results are
 /// allocated and freed on one thread and only bytes reach the sink. The findings are returned
 /// too when `keep_findings`.
-pub fn check_stream_jsonl<R, E>(
-    checker: &Checker,
+pub fn check_stream_jsonl<'r, R, E>(
+    checker: &'r Checker,
     input: R,
     format: InputFormat,
     chunk_lines: usize,
@@ -238,6 +276,7 @@ where
     R: Read + Send,
     E: std::error::Error + From<std::io::Error> + 'static,
 {
+    let pool: CachePool<'r> = CachePool::default();
     drive(
         input,
         format,
@@ -248,8 +287,28 @@ where
                 .par_chunks(PIECE_ENTRIES)
                 .map(|entries| {
                     let mut p = Piece::default();
+                    // Room for the usual record sizes (a line ~1 KiB, its findings ~0.4 KiB,
+                    // an entry ~0.4 KiB), so the buffers are not regrown and copied as they fill.
+                    let n: usize = entries.iter().map(Vec::len).sum();
+                    p.lines.reserve(n * LINE_BYTES);
+                    p.findings.reserve(n * FINDING_BYTES);
+                    p.entries.reserve(entries.len() * ENTRY_BYTES);
+                    let mut cache = pool.take();
                     for lines in entries {
-                        let o = checker.check_entry(lines);
+                        let o = if keep_findings {
+                            checker.check_entry_cached(lines, &mut cache)
+                        } else {
+                            // Nothing else needs the findings: written as they are found.
+                            let mut sink = FindingOut::Write {
+                                buf: &mut p.findings,
+                                totals: &mut p.totals,
+                                error: &mut p.error,
+                            };
+                            checker.check_entry_into(lines, &mut sink, &mut cache)
+                        };
+                        if p.error.is_some() {
+                            break;
+                        }
                         p.totals.add_outcome(&o);
                         let written = o
                             .findings
@@ -270,6 +329,7 @@ where
                             p.kept.extend(o.findings);
                         }
                     }
+                    pool.give(cache);
                     p
                 })
                 .collect();

@@ -1,9 +1,11 @@
 //! The JSON-lines path (`check_stream_jsonl`, records written by hand on the worker threads)
 //! against the serde path (`check_stream` + `write_chunk_jsonl`): the same bytes and totals on
-//! generated entries, the sample, rows whose text needs escaping and rows refused.
+//! generated entries, the sample, rows whose text needs escaping and rows refused; findings
+//! written as they are found (nothing keeps them) give the same bytes too, and a worker cache
+//! emptied at every line gives the same outcome as the default one.
 
 use hashward_customs::{
-    Checker, Chunk, InputFormat, JsonChunk, Rules, check_stream, check_stream_jsonl, generate,
+    Cache, Checker, Chunk, InputFormat, JsonChunk, Rules, check_stream, check_stream_jsonl, generate,
     write_chunk_jsonl,
 };
 
@@ -40,6 +42,39 @@ fn both(csv: &str, chunk_lines: usize) {
         },
     )
     .unwrap();
+    // Without keeping the findings they are written as they are found, never built.
+    let mut direct_out = Vec::new();
+    let (t3, _) = check_stream_jsonl(
+        &c,
+        csv.as_bytes(),
+        InputFormat::Csv,
+        chunk_lines,
+        false,
+        &mut |ch: JsonChunk| {
+            assert!(ch.findings.is_empty());
+            for p in &ch.parts {
+                direct_out.extend_from_slice(p);
+            }
+            Ok::<(), std::io::Error>(())
+        },
+    )
+    .unwrap();
+    if direct_out != fast_out {
+        let a = String::from_utf8_lossy(&fast_out);
+        let b = String::from_utf8_lossy(&direct_out);
+        for (x, y) in a.lines().zip(b.lines()) {
+            assert_eq!(x, y, "findings written directly differ");
+        }
+        panic!(
+            "findings written directly differ in length: {} vs {}",
+            a.len(),
+            b.len()
+        );
+    }
+    assert_eq!(
+        serde_json::to_string(&t1).unwrap(),
+        serde_json::to_string(&t3).unwrap()
+    );
     assert!(!serde_out.is_empty());
     if serde_out != fast_out {
         let a = String::from_utf8_lossy(&serde_out);
@@ -80,4 +115,26 @@ fn the_sample_and_text_that_needs_escaping_give_the_same_bytes() {
         "E4,2025-06-10,ocean,2704,1,8543.70.98.60,x",
     ];
     both(&format!("{header}\n{}\n", rows.join("\n")), 2);
+}
+
+#[test]
+fn a_capped_cache_gives_the_outcome_of_an_uncached_check() {
+    let c = Checker::new(Rules::embedded().unwrap(), None);
+    let mut csv = Vec::new();
+    generate(3000, 11, &mut csv).unwrap();
+    let rows = hashward_customs::entry::read_all(&csv, InputFormat::Csv).unwrap();
+    let lines: Vec<_> = rows.into_iter().filter_map(Result::ok).collect();
+    let (mut tiny, mut big) = (Cache::new(1), Cache::default());
+    for entry in lines.chunk_by(|a, b| a.entry_number == b.entry_number) {
+        let plain = c.check_entry(entry);
+        let text = |o: &hashward_customs::EntryOutcome<'_>| {
+            serde_json::to_string(&(&o.lines, &o.entry, &o.findings, &o.errors)).unwrap()
+        };
+        assert_eq!(text(&c.check_entry_cached(entry, &mut tiny)), text(&plain));
+        assert_eq!(text(&c.check_entry_cached(entry, &mut big)), text(&plain));
+        assert_eq!(
+            text(&c.check_entry_cached(entry, &mut Cache::new(0))),
+            text(&plain)
+        );
+    }
 }

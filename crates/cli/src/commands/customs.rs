@@ -108,6 +108,9 @@ fn entries_format(a: &CustomsCheckArgs) -> InputFormat {
     }
 }
 
+/// Parts of the JSON-lines output at least this large are written past the output buffer.
+const DIRECT_WRITE: usize = 64 << 10;
+
 fn check(a: &CustomsCheckArgs, g: &Global, out: &Output) -> anyhow::Result<ExitCode> {
     let started = chrono::Utc::now();
     let (checker, hts_record) = load_checker(a)?;
@@ -146,7 +149,13 @@ fn check(a: &CustomsCheckArgs, g: &Global, out: &Output) -> anyhow::Result<ExitC
             keep_findings,
             &mut |chunk: JsonChunk| {
                 for part in &chunk.parts {
-                    w.write_all(part)?;
+                    if part.len() >= DIRECT_WRITE {
+                        // A large part goes out as it is rather than copied through the buffer.
+                        w.flush()?;
+                        w.get_mut().write_all(part)?;
+                    } else {
+                        w.write_all(part)?;
+                    }
                 }
                 findings.extend(chunk.findings);
                 Ok::<(), io::Error>(())
