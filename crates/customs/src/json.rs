@@ -2,7 +2,7 @@
 //! the bytes serde_json writes for them (tests compare the two), without its per-value cost.
 
 use chrono::Datelike as _;
-use hashward_model::{Evidence, Finding, Subject};
+use hashward_model::{Finding, jsonl};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ use crate::hts::Hts;
 use crate::money::{Cents, Rate};
 
 /// The result of writing into a `Vec<u8>`: only serde_json's fallbacks can fail.
-pub(crate) type Res = serde_json::Result<()>;
+pub(crate) use hashward_model::jsonl::Res;
 
 /// `sep"key":` as one literal (copied in one go).
 macro_rules! key {
@@ -128,20 +128,7 @@ pub(crate) fn rate(buf: &mut Vec<u8>, r: Rate) -> Res {
 
 /// A JSON string.
 pub(crate) fn string(buf: &mut Vec<u8>, s: &str) -> Res {
-    // Every byte looked at, without an early exit: the short strings written here are scanned
-    // faster that way (the loop vectorises) than by stopping at the first escape.
-    let needs_escape = s
-        .bytes()
-        .fold(false, |acc, b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if needs_escape {
-        // Escapes are serde_json's business.
-        return fallback(buf, s);
-    }
-    buf.reserve(s.len() + 2);
-    buf.push(b'"');
-    buf.extend_from_slice(s.as_bytes());
-    buf.push(b'"');
-    Ok(())
+    jsonl::push_str(buf, s)
 }
 
 /// `"key":`.
@@ -376,100 +363,31 @@ pub(crate) fn entry_item(buf: &mut Vec<u8>, e: &EntryResult<'_>) -> Res {
     Ok(())
 }
 
+/// A number as serde_json prints it; an f64 that is exactly the double of a whole number of
+/// cents prints as that number of cents over 100 (see EXACT_BELOW) without a float formatter.
+fn number(buf: &mut Vec<u8>, n: &serde_json::Number) -> Res {
+    let as_cents = n
+        .as_f64()
+        .filter(|f| n.is_f64() && !(*f == 0.0 && f.is_sign_negative()))
+        .and_then(|f| {
+            let c = (f * 100.0).round();
+            (c.abs() < 1e15 && c / 100.0 == f).then_some(c as i64)
+        });
+    match as_cents {
+        Some(c) if push_scaled::<2>(buf, c) => Ok(()),
+        _ => fallback(buf, n),
+    }
+}
+
 /// A JSON value as serde_json prints it (numbers that are dollar amounts take the fast path).
 pub(crate) fn value(buf: &mut Vec<u8>, v: &Value) -> Res {
-    match v {
-        Value::Null => buf.extend_from_slice(b"null"),
-        Value::Bool(true) => buf.extend_from_slice(b"true"),
-        Value::Bool(false) => buf.extend_from_slice(b"false"),
-        Value::Number(n) => {
-            // An f64 that is exactly the double of a whole number of cents prints as that
-            // number of cents over 100 (see EXACT_BELOW); anything else goes to serde_json.
-            let as_cents = n
-                .as_f64()
-                .filter(|f| n.is_f64() && !(*f == 0.0 && f.is_sign_negative()))
-                .and_then(|f| {
-                    let c = (f * 100.0).round();
-                    (c.abs() < 1e15 && c / 100.0 == f).then_some(c as i64)
-                });
-            match as_cents {
-                Some(c) if push_scaled::<2>(buf, c) => {}
-                _ => fallback(buf, n)?,
-            }
-        }
-        Value::String(s) => string(buf, s)?,
-        Value::Array(a) => {
-            buf.push(b'[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                value(buf, x)?;
-            }
-            buf.push(b']');
-        }
-        Value::Object(m) => {
-            buf.push(b'{');
-            for (i, (k, x)) in m.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                string(buf, k)?;
-                buf.push(b':');
-                value(buf, x)?;
-            }
-            buf.push(b'}');
-        }
-    }
-    Ok(())
+    jsonl::push_value_with(buf, v, &number)
 }
 
 /// The record of one finding: `{"type":"finding",…the finding's fields}` and a newline.
 pub(crate) fn finding(buf: &mut Vec<u8>, f: &Finding) -> Res {
-    at_str(buf, key!("{\"type\":\"finding\",", "rule"), f.rule.as_str())?;
-    at_str(buf, key!(",", "severity"), f.severity.as_str())?;
-    at_str(buf, key!(",", "title"), &f.title)?;
-    buf.extend_from_slice(b",\"subject\":");
-    match &f.subject {
-        Subject::EntryLine { entry, line } => {
-            at_str(buf, key!("{\"type\":\"entry_line\",", "entry"), entry)?;
-            buf.extend_from_slice(b",\"line\":");
-            push_u64(buf, u64::from(*line));
-            buf.push(b'}');
-        }
-        other => fallback(buf, other)?,
-    }
-    at_str(buf, key!(",", "message"), &f.message)?;
-    buf.extend_from_slice(b",\"evidence\":[");
-    for (i, e) in f.evidence.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        match e {
-            Evidence::Calculation {
-                inputs,
-                formula,
-                result,
-            } => {
-                buf.extend_from_slice(b"{\"type\":\"calculation\",\"inputs\":{");
-                for (j, (k, x)) in inputs.iter().enumerate() {
-                    if j > 0 {
-                        buf.push(b',');
-                    }
-                    string(buf, k)?;
-                    buf.push(b':');
-                    value(buf, x)?;
-                }
-                buf.push(b'}');
-                at_str(buf, key!(",", "formula"), formula)?;
-                buf.extend_from_slice(b",\"result\":");
-                value(buf, result)?;
-                buf.push(b'}');
-            }
-            other => fallback(buf, other)?,
-        }
-    }
-    buf.extend_from_slice(b"]}\n");
+    jsonl::push_finding_record_with(buf, f, &number)?;
+    buf.push(b'\n');
     Ok(())
 }
 
