@@ -40,6 +40,33 @@ fn coord(v: &[f64; 3], axis: u8) -> f64 {
     v.get(usize::from(axis)).copied().unwrap_or(0.0)
 }
 
+/// The state of one [`PointTree::nearest_band`] descent.
+struct BandSearch<'a, F> {
+    q: &'a [f64; 3],
+    band: F,
+    /// The least squared chord so far, and `band` of it.
+    best: f64,
+    bound: f64,
+    out: &'a mut Vec<(usize, f64)>,
+}
+
+impl<F: Fn(f64) -> f64> BandSearch<'_, F> {
+    /// Considers one point.
+    fn offer(&mut self, e: &Entry) {
+        let d = d2(&e.v, self.q);
+        if d < self.best {
+            self.best = d;
+            self.bound = (self.band)(d);
+            // Drop what the better best put out of the band (keeps the list short).
+            let b = self.bound;
+            self.out.retain(|(_, x)| *x <= b);
+        }
+        if d <= self.bound {
+            self.out.push((e.id, d));
+        }
+    }
+}
+
 impl PointTree {
     /// A tree over `(vector, id)` pairs. Non-finite vectors must be left out by the caller.
     pub(crate) fn build(points: impl IntoIterator<Item = ([f64; 3], usize)>) -> PointTree {
@@ -54,36 +81,23 @@ impl PointTree {
     /// beat it once measured another way, in one descent. `band` must be monotonic and at
     /// least the identity; it is called only when the least distance improves.
     pub(crate) fn nearest_band(&self, q: &[f64; 3], band: impl Fn(f64) -> f64, out: &mut Vec<(usize, f64)>) {
-        let mut bound = f64::INFINITY;
-        let mut best = f64::INFINITY;
-        self.band_in(0, self.entries.len(), q, &band, &mut best, &mut bound, out);
+        let mut search = BandSearch {
+            q,
+            band,
+            best: f64::INFINITY,
+            bound: f64::INFINITY,
+            out,
+        };
+        self.band_in(0, self.entries.len(), &mut search);
+        let bound = search.bound;
         out.retain(|(_, d)| *d <= bound);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn band_in(
-        &self,
-        lo: usize,
-        hi: usize,
-        q: &[f64; 3],
-        band: &impl Fn(f64) -> f64,
-        best: &mut f64,
-        bound: &mut f64,
-        out: &mut Vec<(usize, f64)>,
-    ) {
+    fn band_in<F: Fn(f64) -> f64>(&self, lo: usize, hi: usize, s: &mut BandSearch<'_, F>) {
         if hi - lo <= LEAF {
             // A small subtree is cheaper to scan than to descend.
             for e in self.entries.get(lo..hi).unwrap_or_default() {
-                let d = d2(&e.v, q);
-                if d < *best {
-                    *best = d;
-                    *bound = band(d);
-                    let b = *bound;
-                    out.retain(|(_, x)| *x <= b);
-                }
-                if d <= *bound {
-                    out.push((e.id, d));
-                }
+                s.offer(e);
             }
             return;
         }
@@ -91,26 +105,16 @@ impl PointTree {
         let (Some(e), Some(&axis)) = (self.entries.get(mid), self.axes.get(mid)) else {
             return;
         };
-        let d = d2(&e.v, q);
-        if d < *best {
-            *best = d;
-            *bound = band(d);
-            // Drop what the better best put out of the band (keeps the list short).
-            let b = *bound;
-            out.retain(|(_, x)| *x <= b);
-        }
-        if d <= *bound {
-            out.push((e.id, d));
-        }
-        let diff = coord(q, axis) - coord(&e.v, axis);
+        s.offer(e);
+        let diff = coord(s.q, axis) - coord(&e.v, axis);
         let (near, far) = if diff < 0.0 {
             ((lo, mid), (mid + 1, hi))
         } else {
             ((mid + 1, hi), (lo, mid))
         };
-        self.band_in(near.0, near.1, q, band, best, bound, out);
-        if diff * diff <= *bound {
-            self.band_in(far.0, far.1, q, band, best, bound, out);
+        self.band_in(near.0, near.1, s);
+        if diff * diff <= s.bound {
+            self.band_in(far.0, far.1, s);
         }
     }
 
