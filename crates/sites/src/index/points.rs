@@ -1,10 +1,10 @@
 //! A static k-d tree over the unit vectors of point sites: nearest-band and radius queries
 //! in chord (Euclidean) distance, for indexes that hold points only.
 //!
-//! Why not rstar here: its best-first nearest search cost about 17,000 instructions per query
-//! on the 11,879 power plants (a heap of node envelopes, six children per node); this tree's
-//! depth-first descent with plane pruning needs a few hundred, and the siting benchmark asks
-//! 300,000 such queries. rstar stays for polygon edges, whose boxes a k-d tree of points cannot
+//! Why not rstar here: its best-first nearest search (a heap of node envelopes, six children per
+//! node) cost about 10,000 instructions per query over the shared layers, before the geodesic;
+//! this tree's depth-first descent with plane pruning about 2,500 (callgrind, 30,000 queries),
+//! and the siting benchmark asks 300,000 such queries. rstar stays for polygon edges, whose boxes a k-d tree of points cannot
 //! hold. A k-d tree crate (kiddo) would do this too, but brings a dozen dependencies for what is
 //! one file.
 //!
