@@ -6,9 +6,7 @@ use hashward_model::{Finding, jsonl};
 use serde::Serialize;
 use serde_json::Value;
 
-use std::sync::OnceLock;
-
-use crate::check::{Draft, EntryResult, Ev, LineResult, MeasureAmount};
+use crate::check::{Draft, EntryResult, LineResult, MeasureAmount};
 use crate::hts::Hts;
 use crate::money::{Cents, Rate};
 
@@ -391,19 +389,6 @@ pub(crate) fn finding(buf: &mut Vec<u8>, f: &Finding) -> Res {
     Ok(())
 }
 
-/// Whether serde_json's `Map` keeps its keys in insertion order (its `preserve_order` feature,
-/// which another crate of the build may turn on) rather than sorted: the inputs of a finding
-/// written directly come in the order its `Map` would give them.
-fn map_keeps_order() -> bool {
-    static KEEPS: OnceLock<bool> = OnceLock::new();
-    *KEEPS.get_or_init(|| {
-        let mut m = serde_json::Map::new();
-        m.insert("b".to_owned(), Value::Null);
-        m.insert("a".to_owned(), Value::Null);
-        m.keys().next().is_some_and(|k| k == "b")
-    })
-}
-
 /// The record of a finding not yet made a [`Finding`]: the bytes [`finding`] writes for the
 /// finding it would become (tests compare the two), without building its `Value` tree.
 pub(crate) fn draft(buf: &mut Vec<u8>, d: &Draft<'_>) -> Res {
@@ -420,24 +405,15 @@ pub(crate) fn draft(buf: &mut Vec<u8>, d: &Draft<'_>) -> Res {
     buf.push(b'}');
     at_str(buf, key!(",", "message"), &d.message)?;
     buf.extend_from_slice(b",\"evidence\":[{\"type\":\"calculation\",\"inputs\":{");
-    let write_input = |buf: &mut Vec<u8>, j: usize, (k, x): &(&str, Ev<'_>)| -> Res {
+    // In insertion order, as the finding's `Map` keeps them (serde_json's `preserve_order` is on
+    // in every build: the workspace's Cargo.toml).
+    for (j, (k, x)) in d.inputs.iter().enumerate() {
         if j > 0 {
             buf.push(b',');
         }
         string(buf, k)?;
         buf.push(b':');
-        x.write(buf)
-    };
-    if map_keeps_order() {
-        for (j, kv) in d.inputs.iter().enumerate() {
-            write_input(buf, j, kv)?;
-        }
-    } else {
-        let mut sorted: Vec<&(&str, Ev<'_>)> = d.inputs.iter().collect();
-        sorted.sort_by_key(|(k, _)| *k);
-        for (j, kv) in sorted.into_iter().enumerate() {
-            write_input(buf, j, kv)?;
-        }
+        x.write(buf)?;
     }
     buf.push(b'}');
     at_str(buf, key!(",", "formula"), d.formula)?;
