@@ -2,15 +2,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+mod common;
+use common::hashward;
 
 use serde::Deserialize;
-
-fn hashward() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
-    c.env_remove("HASHWARD_CASE").env_remove("RUST_LOG");
-    c
-}
 
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -2,13 +2,9 @@
 //! jsonl), row errors, the case, and exit statuses.
 
 use std::path::Path;
-use std::process::Command;
 
-fn hashward() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
-    c.env_remove("HASHWARD_CASE").env_remove("RUST_LOG");
-    c
-}
+mod common;
+use common::hashward;
 
 /// The run ended with `code`; its stderr is shown when not.
 fn expect_exit(out: &std::process::Output, code: i32) {
@@ -63,13 +59,7 @@ fn the_sample_entries_give_the_envelope_with_lines_entries_and_findings() {
     assert_eq!(env["result"]["entries"].as_array().unwrap().len(), 3);
     assert_eq!(env["inputs"][0]["size"], hashward_customs::sample_entries().len());
     // The run is in the case.
-    let out = hashward()
-        .args(["--format", "json", "--case"])
-        .arg(&case)
-        .args(["case", "runs"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("customs check"));
+    common::assert_run_recorded(&case, "customs check");
     // --fail-on never: exit 0.
     let out = hashward()
         .args([

@@ -2,7 +2,9 @@
 //! codes, the case, and NET-007 on a re-scan into the same case.
 
 use std::net::Ipv4Addr;
-use std::process::Command;
+
+mod common;
+use common::hashward;
 
 use hashward_emulator::{DeviceSpec, EmulatorError, Family, Fleet, PoolSpec, Running, spawn};
 use serde::Deserialize;
@@ -21,12 +23,6 @@ fn spawn_again(fleet: &Fleet) -> Running {
         }
     }
     panic!("the emulator's addresses stayed in use for 5 s")
-}
-
-fn hashward() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
-    c.env_remove("HASHWARD_CASE").env_remove("RUST_LOG");
-    c
 }
 
 #[derive(Debug, Deserialize)]

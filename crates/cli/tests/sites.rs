@@ -2,13 +2,10 @@
 //! codes, bad rows, rules directories, the case, and errors.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn hashward() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
-    c.env_remove("HASHWARD_CASE").env_remove("RUST_LOG");
-    c
-}
+mod common;
+use common::hashward;
 
 fn sample(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("facilities.geojson");
@@ -244,11 +241,5 @@ fn a_rules_directory_changes_the_verdict_and_the_run_is_recorded() {
         .unwrap()
         .clone();
     assert_ne!(grid["origin"], "built-in");
-    let out = hashward()
-        .args(["--format", "json", "--case"])
-        .arg(&case)
-        .args(["case", "runs"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sites assess"));
+    common::assert_run_recorded(&case, "sites assess");
 }

@@ -1,13 +1,8 @@
 //! `hashward traffic generate` and `traffic analyze` end to end: the output contract, the exit
 //! codes, jsonl, the case, and errors.
 
-use std::process::Command;
-
-fn hashward() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hashward"));
-    c.env_remove("HASHWARD_CASE").env_remove("RUST_LOG");
-    c
-}
+mod common;
+use common::hashward;
 
 #[test]
 fn a_generated_capture_is_analysed_with_every_planted_detection_in_the_envelope() {
@@ -69,13 +64,7 @@ fn a_generated_capture_is_analysed_with_every_planted_detection_in_the_envelope(
         assert!(!env["result"][key].is_null(), "result.{key}");
     }
     // The run is in the case.
-    let out = hashward()
-        .args(["--format", "json", "--case"])
-        .arg(&case)
-        .args(["case", "runs"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("traffic analyze"));
+    common::assert_run_recorded(&case, "traffic analyze");
     // jsonl: one record per line, findings tagged.
     let out = hashward()
         .args([
