@@ -259,14 +259,19 @@ impl Rows {
     pub(crate) fn over_limit(&mut self, row: usize) -> bool {
         let over = row > MAX_FEATURES;
         if over {
-            self.errors.push(RowError::new(
-                row,
-                None,
-                format!("more than {MAX_FEATURES} rows; the rest ignored"),
-            ));
+            self.errors.push(too_many_rows(row));
         }
         over
     }
+}
+
+/// The error at the first row past [`MAX_FEATURES`].
+fn too_many_rows(row: usize) -> RowError {
+    RowError::new(
+        row,
+        None,
+        format!("more than {MAX_FEATURES} rows; the rest ignored"),
+    )
 }
 
 pub(crate) enum Container {
@@ -364,29 +369,13 @@ fn geojson_features(text: &[u8]) -> Result<Vec<Value>, String> {
 
 /// The features of a GeoJSON FeatureCollection (or a single Feature), CRS84 only.
 pub(crate) fn geojson_rows(bytes: &[u8]) -> Result<Rows, String> {
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let features = geojson_features(text)?;
-    let mut out = Rows {
-        fields: Vec::new(),
-        rows: Vec::new(),
-        errors: Vec::new(),
-    };
-    for (i, f) in features.into_iter().enumerate() {
-        let row = i + 1;
-        if out.over_limit(row) {
-            break;
-        }
-        match feature_row(row, f) {
-            Ok(raw) => {
-                if out.fields.is_empty() {
-                    out.fields = raw.props.keys().cloned().collect();
-                }
-                out.rows.push(raw);
-            }
-            Err(e) => out.errors.push(e),
-        }
-    }
-    Ok(out)
+    let (rows, errors) = geojson_convert(bytes, |_, _| None::<Result<RawRow, RowError>>, |raw| raw)?;
+    let fields = rows
+        .iter()
+        .find(|r| !r.props.is_empty())
+        .map(|r| r.props.keys().cloned().collect())
+        .unwrap_or_default();
+    Ok(Rows { fields, rows, errors })
 }
 
 /// The features of a GeoJSON document, each turned into a `T` by `convert` as soon as it is
@@ -413,11 +402,7 @@ pub(crate) fn geojson_convert<T: Send>(
             }
         }
         if total > MAX_FEATURES {
-            errors.push(RowError::new(
-                MAX_FEATURES + 1,
-                None,
-                format!("more than {MAX_FEATURES} rows; the rest ignored"),
-            ));
+            errors.push(too_many_rows(MAX_FEATURES + 1));
         }
         (rows, errors)
     };
